@@ -1,0 +1,117 @@
+"""``Generator``: the base class every generator plugin subclasses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from desktop.api.models import LoadOptions, ModelSource, RecommendedModel
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
+    from desktop.api.context import RunContext
+    from desktop.api.outputs import Output
+    from desktop.api.panel import PanelHost
+
+__all__ = ["Generator", "GENERATOR_ID_PATTERN"]
+
+GENERATOR_ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+"""Generator ids are stable, lowercase and dotted: ``image.diffusers``, ``text.markov``, ``acme.patterns.tiles``."""
+
+
+class Generator:
+    """A generator: one kind of job Studiolo can run. Subclass it, set the class attributes, implement
+    :meth:`load` and :meth:`generate`, and register an instance from your plugin's ``register_generators`` hook.
+
+    Class attributes:
+        id: stable dotted id (``"image.diffusers"``). It names the generator in the CLI, in saved metadata and in
+            settings, so never change it once released.
+        name: human name shown in the UI.
+        kind: ``"text"``, ``"image"``, ``"audio"`` or another short lowercase word; the UI groups by it.
+        version: the generator's version (recorded with every output).
+        description: one sentence for the UI.
+        Params: the parameter schema, a frozen dataclass built with :func:`desktop.api.param`. The seed is *not*
+            a param: the host owns it and hands it over as ``ctx.seed``.
+        default_model: the model reference used when the user picks none (``"demo"``, a hub id, or None for a
+            generator that needs no model).
+        recommended_models: models to suggest in the model manager, small and fast first.
+        model_sources: the reference forms accepted (:class:`ModelSource` values).
+
+    Threads: :meth:`load` and :meth:`generate` run on this generator's worker thread; :meth:`create_panel` on
+    the GUI thread; :meth:`params_from_file` on any thread. Import heavy libraries (torch, diffusers,
+    transformers) inside ``load``/``generate``, never at module level: discovery must stay fast, and a broken
+    CUDA install must fail one job, not the app's start.
+    """
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    version: ClassVar[str] = "0.1.0"
+    description: ClassVar[str] = ""
+    Params: ClassVar[type]
+    default_model: ClassVar[str | None] = None
+    recommended_models: ClassVar[Sequence[RecommendedModel]] = ()
+    model_sources: ClassVar[frozenset[str]] = ModelSource.ALL
+
+    # -- models ------------------------------------------------------------------------------------------
+
+    def build_demo_model(self, dest: Path) -> None:
+        """Optional: write a tiny model with random weights into the empty folder ``dest``, offline, in seconds.
+
+        It is what ``--model demo`` resolves to: the app works on a machine with no downloads, and tests run
+        through the real loading code. The host builds it in a temporary folder and moves it into place, so a
+        failure leaves nothing half-built.
+        """
+        raise NotImplementedError
+
+    @property
+    def has_demo_model(self) -> bool:
+        """True when the subclass implements :meth:`build_demo_model`."""
+        return type(self).build_demo_model is not Generator.build_demo_model
+
+    def load(self, model_path: Path | None, device: str, options: LoadOptions) -> Any:
+        """Load the model at ``model_path`` (already resolved to local files; None when ``default_model`` is None)
+        onto ``device`` and return a handle: anything ``generate`` needs. The host caches handles.
+
+        Raise :class:`~desktop.api.ModelFormatError` for files that cannot be used, naming the file.
+        """
+        raise NotImplementedError
+
+    def handle_size(self, handle: Any) -> int | None:
+        """Optional: the bytes of memory ``handle`` holds, for the model cache's budget. None: let the host
+        measure it."""
+        return None
+
+    def unload(self, handle: Any) -> None:
+        """Optional: release what the handle holds beyond dropping references (the host drops references, runs
+        the garbage collector and empties the device cache itself)."""
+
+    # -- jobs ----------------------------------------------------------------------------------------------
+
+    def generate(self, handle: Any, params: Any, ctx: RunContext) -> Sequence[Output]:
+        """Run one job with validated ``params`` and return its outputs.
+
+        Report through ``ctx``: ``ctx.progress(done, total)``, ``ctx.preview(obj)``; check ``ctx.cancelled`` (or
+        call ``ctx.raise_if_cancelled(partial)``) every step. Seed everything from ``ctx.seed``; wrap calls into
+        libraries that use global RNG state in ``with ctx.hold_global_rng():``. Raise
+        :class:`~desktop.api.StudioloError` subclasses with messages a person can act on.
+        """
+        raise NotImplementedError
+
+    # -- optional UI and metadata ----------------------------------------------------------------------------
+
+    def create_panel(self, host: PanelHost) -> QWidget | None:
+        """Optional: build this generator's own panel (GUI thread). Return None (the default) for a form built
+        from ``Params``. Import Qt inside this method."""
+        return None
+
+    def params_from_file(self, path: Path) -> Any | None:
+        """Optional: read the params back from a file this generator (or another tool) made, for "reuse
+        parameters". Return None when the file holds none. Must never raise, whatever the file holds."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {getattr(self, 'id', '?')}>"

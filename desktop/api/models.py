@@ -1,0 +1,82 @@
+"""How a generator describes the models it can use, and the options a model is loaded with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ModelSource", "RecommendedModel", "LoadOptions", "DEMO_MODEL"]
+
+DEMO_MODEL = "demo"
+"""The model reference that names a generator's demo model (built by ``build_demo_model``)."""
+
+
+class ModelSource:
+    """The forms of model reference a generator accepts (``Generator.model_sources``)."""
+
+    HUB = "hub"  #: a Hugging Face hub repo id, e.g. ``stabilityai/sd-turbo``
+    FOLDER = "folder"  #: a local folder (e.g. a diffusers or transformers ``save_pretrained`` folder)
+    FILE = "file"  #: a single local file (e.g. a ``.safetensors`` checkpoint)
+    DEMO = "demo"  #: the generator's demo model
+    ALL = frozenset({HUB, FOLDER, FILE, DEMO})
+
+
+@dataclass(frozen=True)
+class RecommendedModel:
+    """A model the generator suggests to users (shown in the model manager before any download).
+
+    ``size_bytes`` should come from the hub's metadata; when written by hand, put the date it was checked in
+    ``size_checked`` (``"2026-11"``) so readers know how fresh it is.
+    """
+
+    ref: str
+    name: str
+    description: str = ""
+    size_bytes: int | None = None
+    size_checked: str | None = None
+    license: str | None = None
+
+
+class LoadOptions(Mapping[str, Any]):
+    """The options ``Generator.load`` receives: the values of the params marked ``load_option=True``, read like a
+    dict (``options["tiling"]``), plus what the host decides:
+
+    * ``allow_pickle`` — the user allowed pickle-format weights (``.ckpt``, ``.pt``, ``.bin``). When false,
+      load with ``use_safetensors=True`` and refuse pickle files with :class:`~desktop.api.ModelFormatError`.
+
+    Load options are hashable and part of the model cache's key: the same model loaded with other options is
+    another handle.
+    """
+
+    def __init__(self, values: Mapping[str, Any] | None = None, *, allow_pickle: bool = False) -> None:
+        self._values = dict(values or {})
+        self.allow_pickle = allow_pickle
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def key(self) -> tuple:
+        """A hashable identity of these options (for caches)."""
+        return (self.allow_pickle, tuple(sorted((k, _freeze(v)) for k, v in self._values.items())))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LoadOptions) and self.key() == other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def __repr__(self) -> str:
+        return f"LoadOptions({self._values!r}, allow_pickle={self.allow_pickle})"
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value

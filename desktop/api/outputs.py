@@ -1,0 +1,55 @@
+"""What a generator makes.
+
+``Generator.generate`` returns a list of outputs. Each carries ``metadata`` (anything JSON-ready the plugin wants
+recorded beside the host's own: generator, model, params, seed, timings) and ``partial`` (true for what a
+cancelled job made before it stopped; the host delivers a partial output once and labels it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported for type checkers only: the API module stays free of heavy imports
+    import numpy as np
+    from PIL import Image
+
+__all__ = ["Output", "ImageOutput", "TextOutput", "AudioOutput"]
+
+
+@dataclass(kw_only=True)
+class Output:
+    """Base of every output."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    partial: bool = False
+
+
+@dataclass(kw_only=True)
+class ImageOutput(Output):
+    """An image (a PIL image, any mode PIL can save as PNG)."""
+
+    image: Image.Image
+
+
+@dataclass(kw_only=True)
+class TextOutput(Output):
+    """Text."""
+
+    text: str
+
+
+@dataclass(kw_only=True)
+class AudioOutput(Output):
+    """Audio: float samples in [-1, 1], shape ``(frames,)`` or ``(frames, channels)``, and the sample rate in Hz.
+
+    Also the type of an audio *preview* chunk passed to ``ctx.preview``.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / float(self.sample_rate)

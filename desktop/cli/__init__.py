@@ -1,0 +1,45 @@
+"""The ``studiolo`` command: the app by default, headless subcommands otherwise.
+
+Each subcommand lives in its own module with an ``add_parser(subparsers)`` function that sets ``handler`` on
+its parser. Nothing here imports Qt, torch or a generator's libraries until a command needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from desktop import __version__
+from desktop.api.errors import StudioloError
+from desktop.cli import plugins_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="studiolo",
+        description="Studiolo: an offline studio for generative AI. Without a command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"studiolo {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    plugins_cmd.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 a clear error, 2 a usage error)."""
+    args = build_parser().parse_args(argv)
+    handler = getattr(args, "handler", None)
+    try:
+        if handler is None:
+            from desktop.ui.app import run_app
+
+            return run_app()
+        return int(handler(args) or 0)
+    except StudioloError as exc:
+        print(f"studiolo: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(exc.hint, file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `studiolo plugins list | head`
+        return 0

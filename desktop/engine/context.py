@@ -1,0 +1,61 @@
+"""A ``RunContext`` that forwards to callbacks: the base the job engine and the test runner build on."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from desktop.api import RunContext
+from desktop.engine.rng import hold_global_rng
+
+
+def _ignore(*_args: Any) -> None:
+    return None
+
+
+class CallbackRunContext(RunContext):
+    """Calls ``on_progress(done, total, message)``, ``on_preview(obj)`` and ``on_warning(message)`` directly, on
+    the generator's thread. Cancel by setting ``cancel_event``; nothing is forwarded after that, and
+    ``progress_after_cancel`` counts the progress reports the generator still made (its cancel latency in steps)."""
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        seed: int,
+        device: str = "cpu",
+        cancel_event: threading.Event | None = None,
+        on_progress: Callable[[int, int | None, str], None] = _ignore,
+        on_preview: Callable[[Any], None] = _ignore,
+        on_warning: Callable[[str], None] = _ignore,
+    ) -> None:
+        self.job_id = job_id
+        self.seed = seed
+        self.device = device
+        self.cancel_event = cancel_event or threading.Event()
+        self._on_progress = on_progress
+        self._on_preview = on_preview
+        self._on_warning = on_warning
+        self.progress_after_cancel = 0
+
+    def progress(self, done: int, total: int | None = None, message: str = "") -> None:
+        if self.cancel_event.is_set():
+            self.progress_after_cancel += 1
+        else:
+            self._on_progress(done, total, message)
+
+    def preview(self, obj: Any) -> None:
+        if not self.cancel_event.is_set():
+            self._on_preview(obj)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def hold_global_rng(self) -> AbstractContextManager[None]:
+        return hold_global_rng(self.seed)
+
+    def warn(self, message: str) -> None:
+        self._on_warning(message)

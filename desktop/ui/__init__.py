@@ -1,0 +1,1 @@
+"""The Qt user interface. Imported only when the window opens (never by the CLI's headless commands)."""

@@ -1,0 +1,29 @@
+"""Helpers shared by the tests (import as `from helpers import ...`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+MARKOV_SOURCE = (EXAMPLES / "markov" / "studiolo_markov.py").read_text(encoding="utf-8")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m desktop ARGS` in a subprocess (the same entry as the `studiolo` script)."""
+    return subprocess.run([sys.executable, "-m", "desktop", *args], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=ROOT)
+
+
+def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=ROOT)
+
+
+def install_markov(site, version: str = "1.0.0", requires=("studiolo>=0.1,<0.2",)):
+    """Install the docs' example plugin (examples/markov) by entry point into a PluginSite."""
+    return site.install("studiolo-markov", version=version, modules={"studiolo_markov": MARKOV_SOURCE},
+                        entry_points={"markov": "studiolo_markov"}, requires=list(requires),
+                        summary="A Markov-chain text generator", author="Example Author")

@@ -1,0 +1,66 @@
+"""Source code of the small plugins the tests install by entry point: one that works, and one for each way a
+plugin can fail."""
+
+from __future__ import annotations
+
+GENERATOR_TEMPLATE = '''
+from dataclasses import dataclass
+from desktop.api import Generator, TextOutput, hookimpl, param
+
+@dataclass(frozen=True)
+class Params:
+    text: str = param("hi", prompt=True)
+
+class {cls}(Generator):
+    id = {gid!r}
+    name = "Echo"
+    kind = "text"
+    Params = Params
+    def load(self, model_path, device, options):
+        return None
+    def generate(self, handle, params, ctx):
+        return [TextOutput(text=params.text)]
+'''
+
+
+def echo(gid: str = "test.echo", cls: str = "Echo", register: str = "register(Echo())") -> str:
+    return GENERATOR_TEMPLATE.format(gid=gid, cls=cls) + f"""
+@hookimpl
+def register_generators(register):
+    {register.replace("Echo", cls)}
+"""
+
+
+BROKEN = {
+    # name: (module source, requires, the error the listing must show)
+    "import_error": ("import studiolo_no_such_module_xyz\n", [], "import failed: ModuleNotFoundError"),
+    "exits_at_import": ("raise SystemExit(3)\n", [], "import failed: SystemExit: 3"),
+    "incompatible": (echo("test.incompatible"), ["studiolo>=9,<10"],
+                     "incompatible: it requires studiolo<10,>=9, but this is Studiolo"),
+    "bad_id": (echo("Bad Id"), [], "id 'Bad Id' is not a dotted lowercase id"),
+    "missing_method": (echo("test.missing").replace("    def generate", "    def not_generate"), [],
+                       "does not implement generate"),
+    "class_registered": (echo("test.klass", register="register(Echo)"), [], "registered as a class"),
+    "not_a_generator": (echo("test.notgen", register="register(object())"), [], "is not a desktop.api.Generator"),
+    "raising_hook": (echo("test.raises", register="raise RuntimeError('boom in hook')"), [],
+                     "register_generators failed: RuntimeError: boom in hook"),
+    # plugins load built-ins first, then by name: this one comes after `markov`, whose generator id it reuses
+    "shadows_markov": (echo("text.markov"), [],
+                       "generator id 'text.markov' is already registered by plugin 'markov'"),
+    "twice": (echo("test.twice", register="register(Echo()); register(Echo())"), [], "registered twice"),
+    "bad_schema": (echo("test.schema").replace('param("hi", prompt=True)', 'param(5, prompt=True)'), [],
+                   "ParamSchemaError"),
+    "unknown_hook": ("from desktop.api import hookimpl\n@hookimpl\ndef register_generator(register):\n    pass\n",
+                     [], "implements unknown hook(s) register_generator; Studiolo's hooks are: register_generators"),
+    "bad_hook_args": ("from desktop.api import hookimpl\n@hookimpl\ndef register_generators(register, extra):\n"
+                      "    pass\n", [], "could not be registered: PluginValidationError"),
+    "no_hooks": ("X = 1\n", [], "implements no hooks"),
+}
+
+
+def install_broken(site, names=None) -> None:
+    """Install every broken plugin (or those named), each as its own distribution."""
+    for name, (source, requires, _) in BROKEN.items():
+        if names is None or name in names:
+            site.install(f"studiolo-{name.replace('_', '-')}", modules={f"broken_{name}": source},
+                         entry_points={name: f"broken_{name}"}, requires=requires)
