@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from desktop.plugins import PluginManager, PluginRecord, Status
+if TYPE_CHECKING:
+    from desktop.plugins import PluginRecord
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -26,6 +28,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def list_plugins(args: argparse.Namespace) -> int:
+    from desktop.plugins import PluginManager, Status
+
     manager = PluginManager().load()
     records = list(manager.plugins.values())
     if args.json:
@@ -50,6 +54,8 @@ def list_plugins(args: argparse.Namespace) -> int:
 
 
 def _print_problems(record: PluginRecord, verbose: bool) -> None:
+    from desktop.plugins import Status
+
     if record.status == Status.FAILED:
         print(f"\n{record.name}: {record.error}")
         if verbose and record.traceback:
@@ -61,6 +67,8 @@ def _print_problems(record: PluginRecord, verbose: bool) -> None:
 
 
 def set_enabled(args: argparse.Namespace, enabled: bool) -> int:
+    from desktop.plugins import PluginManager
+
     manager = PluginManager()
     changed = manager.set_enabled(args.name, enabled)
     state = "enabled" if enabled else "disabled"
