@@ -153,3 +153,14 @@ def test_settings_keep_unknown_keys(studiolo_home):
     settings.disabled_plugins.append("y")
     settings.save()
     assert json.loads(path.read_text()) == {"from_the_future": {"a": 1}, "disabled_plugins": ["x", "y"]}
+
+
+def test_builtin_plugins_come_from_the_studiolo_distribution_and_ignore_the_allow_list(site, monkeypatch):
+    # A stand-in for Studiolo's own distribution, earlier on sys.path than the real one for this test only.
+    site.install("studiolo", version="0.1.0", modules={"builtin_echo": echo("builtin.echo")},
+                 entry_points={"zz_builtin": "builtin_echo"})
+    monkeypatch.setenv("STUDIOLO_LOAD_PLUGINS", "")
+    manager = PluginManager().load()
+    assert list(manager.plugins)[0] == "zz_builtin"  # built-ins first, whatever their name
+    assert manager.plugins["zz_builtin"].builtin and manager.plugins["zz_builtin"].status == Status.LOADED
+    assert manager.plugins["markov"].status == Status.SKIPPED

@@ -34,37 +34,14 @@ from __future__ import annotations
 import pluggy
 
 from desktop import __version__
-from desktop.api.context import RunContext
-from desktop.api.errors import (
-    GenerationError,
-    InsufficientMemoryError,
-    JobCancelled,
-    ModelError,
-    ModelFormatError,
-    ModelNotFoundError,
-    ParamError,
-    ParamSchemaError,
-    PluginError,
-    StudioloError,
-)
-from desktop.api.generator import GENERATOR_ID_PATTERN, Generator
-from desktop.api.models import DEMO_MODEL, LoadOptions, ModelSource, RecommendedModel
-from desktop.api.outputs import AudioOutput, ImageOutput, Output, TextOutput
-from desktop.api.panel import PanelHost, PanelStorage
-from desktop.api.params import (
-    ParamField,
-    ParamSpec,
-    from_json,
-    load_option_names,
-    param,
-    parse_assignments,
-    parse_value,
-    prompt_field,
-    schema,
-    to_json,
-    validate,
-    validate_value,
-)
+from desktop.api import context, errors, generator, models, outputs, panel, params
+from desktop.api.context import *  # noqa: F403  (each submodule's __all__ is part of the API)
+from desktop.api.errors import *  # noqa: F403
+from desktop.api.generator import *  # noqa: F403
+from desktop.api.models import *  # noqa: F403
+from desktop.api.outputs import *  # noqa: F403
+from desktop.api.panel import *  # noqa: F403
+from desktop.api.params import *  # noqa: F403
 
 PROJECT_NAME = "studiolo"
 """The pluggy project name and the entry-point group plugins register under."""
@@ -75,48 +52,6 @@ API_VERSION = ".".join(__version__.split(".")[:2])
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Decorator marking a function as a Studiolo hook implementation."""
 
-__all__ = [
-    "API_VERSION",
-    "PROJECT_NAME",
-    "hookimpl",
-    # generators
-    "Generator",
-    "GENERATOR_ID_PATTERN",
-    "RunContext",
-    "PanelHost",
-    "PanelStorage",
-    # models
-    "DEMO_MODEL",
-    "LoadOptions",
-    "ModelSource",
-    "RecommendedModel",
-    # params
-    "param",
-    "ParamSpec",
-    "ParamField",
-    "schema",
-    "prompt_field",
-    "load_option_names",
-    "validate",
-    "validate_value",
-    "parse_value",
-    "parse_assignments",
-    "to_json",
-    "from_json",
-    # outputs
-    "Output",
-    "ImageOutput",
-    "TextOutput",
-    "AudioOutput",
-    # errors
-    "StudioloError",
-    "ParamError",
-    "ParamSchemaError",
-    "ModelError",
-    "ModelNotFoundError",
-    "ModelFormatError",
-    "InsufficientMemoryError",
-    "GenerationError",
-    "JobCancelled",
-    "PluginError",
+__all__ = ["API_VERSION", "PROJECT_NAME", "hookimpl"] + [
+    name for module in (generator, context, panel, models, params, outputs, errors) for name in module.__all__
 ]
