@@ -27,7 +27,9 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "ModelFormatError",
+    "DownloadError",
     "InsufficientMemoryError",
+    "DiskFullError",
     "GenerationError",
     "JobCancelled",
     "PluginError",
@@ -75,6 +77,15 @@ class ModelNotFoundError(ModelError):
 class ModelFormatError(ModelError):
     """The model's files exist but cannot be used: corrupt, truncated, pickle-format without permission, or made
     for another kind of generator."""
+
+
+class DownloadError(ModelError):
+    """A model could not be downloaded: offline, the hub unreachable, access refused (gated or private model),
+    or the download failed halfway (it resumes next time)."""
+
+
+class DiskFullError(StudioloError):
+    """Not enough free disk space to download or save; nothing partial is left behind."""
 
 
 class InsufficientMemoryError(StudioloError):

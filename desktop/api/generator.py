@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
     from desktop.api.context import RunContext
-    from desktop.api.outputs import Output
+    from desktop.api.outputs import EncodedOutput, Output
     from desktop.api.panel import PanelHost
 
 __all__ = ["Generator", "GENERATOR_ID_PATTERN"]
@@ -39,6 +39,10 @@ class Generator:
             generator that needs no model).
         recommended_models: models to suggest in the model manager, small and fast first.
         model_sources: the reference forms accepted (:class:`ModelSource` values).
+        devices: the devices it can run on, best first, from ``"cuda"``, ``"mps"``, ``"cpu"``. The host picks
+            the first one this machine has (unless the user chose one) and passes it to ``load``. The default is
+            CPU only, so the host never imports torch to probe for a GPU on behalf of a generator that has no use
+            for one; a torch generator declares ``("cuda", "mps", "cpu")``.
 
     Threads: :meth:`load` and :meth:`generate` run on this generator's worker thread; :meth:`create_panel` on
     the GUI thread; :meth:`params_from_file` on any thread. Import heavy libraries (torch, diffusers,
@@ -55,6 +59,7 @@ class Generator:
     default_model: ClassVar[str | None] = None
     recommended_models: ClassVar[Sequence[RecommendedModel]] = ()
     model_sources: ClassVar[frozenset[str]] = ModelSource.ALL
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
 
     # -- models ------------------------------------------------------------------------------------------
 
@@ -106,6 +111,13 @@ class Generator:
     def create_panel(self, host: PanelHost) -> QWidget | None:
         """Optional: build this generator's own panel (GUI thread). Return None (the default) for a form built
         from ``Params``. Import Qt inside this method."""
+        return None
+
+    def encode_output(self, output: Output, metadata: dict[str, Any]) -> EncodedOutput | None:
+        """Optional: encode an output as a file with ``metadata`` (JSON-ready: generator, model, params, seed…)
+        embedded, e.g. A1111-style PNG text chunks or FLAC comments. Return None (the default) for the host's
+        writer: PNG with a ``studiolo`` JSON text chunk for images, UTF-8 ``.txt`` for text, 16-bit WAV for
+        audio, the last two with a JSON sidecar. Runs on the worker thread."""
         return None
 
     def params_from_file(self, path: Path) -> Any | None:

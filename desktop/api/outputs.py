@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # imported for type checkers only: the API module stays free 
     import numpy as np
     from PIL import Image
 
-__all__ = ["Output", "ImageOutput", "TextOutput", "AudioOutput"]
+__all__ = ["Output", "ImageOutput", "TextOutput", "AudioOutput", "EncodedOutput"]
 
 
 @dataclass(kw_only=True)
@@ -53,3 +53,17 @@ class AudioOutput(Output):
     def duration(self) -> float:
         """Length in seconds."""
         return len(self.samples) / float(self.sample_rate)
+
+
+@dataclass(frozen=True)
+class EncodedOutput:
+    """An output encoded as a file's bytes, ready for the host to write atomically.
+
+    ``suffix`` is the file extension with its dot (``".png"``). ``embeds_metadata`` says whether the bytes carry
+    the metadata themselves (PNG text chunks, FLAC comments); when false the host writes a ``.json`` sidecar
+    next to the file. Either way the full metadata is also kept in the library's index.
+    """
+
+    data: bytes
+    suffix: str
+    embeds_metadata: bool = True
