@@ -23,9 +23,22 @@ SETTINGS_FILE = "settings.json"
 
 @dataclass
 class Settings:
-    """Typed view of the settings file. ``warnings`` collects problems met while reading it."""
+    """Typed view of the settings file. ``warnings`` collects problems met while reading it.
+
+    ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``. ``memory_budget_mb``: how much memory loaded
+    models may take before the least recently used is unloaded (None: half the machine's RAM).
+    ``idle_unload_minutes``: unload a model nobody used for this long (0: never). ``allow_pickle``: load
+    pickle-format weights (off: they can run code). ``output_dir``: where outputs are saved (None: the data
+    folder). ``hf_token``: a Hugging Face token for gated models (``HF_TOKEN`` is used when unset).
+    """
 
     disabled_plugins: list[str] = field(default_factory=list)
+    device: str = "auto"
+    memory_budget_mb: int | None = None
+    idle_unload_minutes: float = 15.0
+    allow_pickle: bool = False
+    output_dir: str | None = None
+    hf_token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list, repr=False)
 
@@ -51,10 +64,45 @@ class Settings:
             message = f"The settings file {path} could not be read ({exc}); defaults are used. It was kept as {aside}."
             log.warning(message)
             return cls(warnings=[message])
-        disabled = raw.pop("disabled_plugins", [])
-        if not (isinstance(disabled, list) and all(isinstance(n, str) for n in disabled)):
-            disabled = []
-        return cls(disabled_plugins=sorted(set(disabled)), extra=raw)
+        settings = cls()
+        for name, default in _TYPED.items():
+            if name not in raw:
+                continue
+            value = raw.pop(name)
+            if _valid(name, value):
+                setattr(settings, name, sorted(set(value)) if name == "disabled_plugins" else value)
+            else:
+                settings.warnings.append(f"Ignored the setting {name}={value!r} (not a valid value).")
+        settings.extra = raw
+        return settings
 
     def save(self) -> None:
-        atomic_write_json(self.path(), {**self.extra, "disabled_plugins": sorted(set(self.disabled_plugins))})
+        values = {name: getattr(self, name) for name in _TYPED}
+        values["disabled_plugins"] = sorted(set(self.disabled_plugins))
+        atomic_write_json(self.path(), {**self.extra, **values})
+
+    def memory_budget_bytes(self) -> int | None:
+        if self.memory_budget_mb is not None:
+            return self.memory_budget_mb * 1024 * 1024
+        from desktop.engine.memory import total_ram
+
+        total = total_ram()
+        return total // 2 if total else None
+
+
+_TYPED = {f: None for f in ("disabled_plugins", "device", "memory_budget_mb", "idle_unload_minutes", "allow_pickle",
+                            "output_dir", "hf_token")}
+
+
+def _valid(name: str, value: Any) -> bool:
+    if name == "disabled_plugins":
+        return isinstance(value, list) and all(isinstance(n, str) for n in value)
+    if name == "device":
+        return isinstance(value, str) and bool(value)
+    if name == "memory_budget_mb":
+        return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+    if name == "idle_unload_minutes":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    if name == "allow_pickle":
+        return isinstance(value, bool)
+    return value is None or isinstance(value, str)

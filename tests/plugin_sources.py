@@ -64,3 +64,40 @@ def install_broken(site, names=None) -> None:
         if names is None or name in names:
             site.install(f"studiolo-{name.replace('_', '-')}", modules={f"broken_{name}": source},
                          entry_points={name: f"broken_{name}"}, requires=requires)
+
+
+# A generator that stops after its first step until the test opens the gate: makes "the first update is
+# delivered at once" observable without timing.
+GATE = '''
+import threading
+from dataclasses import dataclass
+from desktop.api import Generator, TextOutput, hookimpl, param
+
+GATE = threading.Event()
+
+@dataclass(frozen=True)
+class Params:
+    steps: int = param(100, min=1)
+
+class Gate(Generator):
+    id, name, kind, Params = "test.gate", "Gate", "text", Params
+    def load(self, model_path, device, options):
+        return None
+    def generate(self, handle, params, ctx):
+        ctx.progress(1, params.steps)
+        if not GATE.wait(timeout=60):
+            raise RuntimeError("the first progress report was not delivered")
+        for step in range(2, params.steps + 1):
+            ctx.progress(step, params.steps)
+            ctx.preview(f"w{step} ")
+            ctx.preview(("frame", step))
+        return [TextOutput(text="".join(f"w{i} " for i in range(2, params.steps + 1)))]
+
+@hookimpl
+def register_generators(register):
+    register(Gate())
+'''
+
+
+def install_gate(site):
+    site.install("studiolo-test-gate", modules={"studiolo_test_gate": GATE}, entry_points={"gate": "studiolo_test_gate"})

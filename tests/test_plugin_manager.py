@@ -152,7 +152,18 @@ def test_settings_keep_unknown_keys(studiolo_home):
     settings = Settings.load()
     settings.disabled_plugins.append("y")
     settings.save()
-    assert json.loads(path.read_text()) == {"from_the_future": {"a": 1}, "disabled_plugins": ["x", "y"]}
+    saved = json.loads(path.read_text())
+    assert saved["from_the_future"] == {"a": 1} and saved["disabled_plugins"] == ["x", "y"]
+    assert Settings.load().extra == {"from_the_future": {"a": 1}}
+
+
+def test_invalid_setting_values_fall_back_to_defaults_with_a_warning(studiolo_home):
+    path = Settings.path()
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"device": "cuda", "memory_budget_mb": -5, "allow_pickle": "yes"}))
+    settings = Settings.load()
+    assert settings.device == "cuda" and settings.memory_budget_mb is None and settings.allow_pickle is False
+    assert len(settings.warnings) == 2 and "memory_budget_mb" in settings.warnings[0]
 
 
 def test_builtin_plugins_come_from_the_studiolo_distribution_and_ignore_the_allow_list(site, monkeypatch):

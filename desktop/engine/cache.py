@@ -1,0 +1,208 @@
+"""The model cache: loaded handles kept for the next job, within a memory budget.
+
+Handles are keyed by generator, model, device and load options. A job *leases* a handle while it runs; the
+least recently used handles that no job holds are unloaded when the budget is exceeded, when the user unloads
+them, or when they sat idle too long. Unloading drops the cache's every reference, lets the generator release
+what it holds, runs the garbage collector and empties the device cache. Before loading, free RAM is compared
+with the model's size on disk so that a model too big for the machine fails with a message instead of the
+operating system killing Studiolo.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from desktop.api import Generator, InsufficientMemoryError
+from desktop.engine import memory
+from desktop.engine.devices import empty_device_cache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    generator_id: str
+    model: str
+    device: str
+    options: tuple
+
+
+@dataclass(eq=False)
+class _Entry:
+    key: CacheKey
+    generator: Generator
+    handle: Any
+    size: int
+    last_used: float
+    leases: int = 0
+    drop_when_free: bool = False
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded model as the UI shows it."""
+
+    key: CacheKey
+    size: int
+    idle_seconds: float
+    in_use: bool
+
+
+@dataclass
+class ModelCache:
+    """Thread-safe cache of loaded model handles. ``budget`` in bytes (None: no limit)."""
+
+    budget: int | None = None
+    clock: Callable[[], float] = time.monotonic
+    free_ram: Callable[[], int | None] = memory.available_ram
+    _entries: OrderedDict[CacheKey, _Entry] = field(default_factory=OrderedDict, init=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False)
+
+    # -- leasing ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def lease(self, key: CacheKey, generator: Generator, loader: Callable[[], Any], *, estimate: int = 0,
+              label: str = "the model") -> Iterator[Any]:
+        """The handle for ``key``, loaded with ``loader()`` if it is not cached, held for the ``with`` block."""
+        entry = self._acquire(key)
+        if entry is None:
+            entry = self._load(key, generator, loader, estimate, label)
+        try:
+            yield entry.handle
+        finally:
+            self._release(entry)
+
+    def _acquire(self, key: CacheKey) -> _Entry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                entry.leases += 1
+            return entry
+
+    def _load(self, key: CacheKey, generator: Generator, loader: Callable[[], Any], estimate: int,
+              label: str) -> _Entry:
+        self._make_room(estimate, label)
+        handle, size = self._measured(generator, key.device, loader)
+        entry = _Entry(key, generator, handle, size, self.clock(), leases=1)
+        with self._lock:
+            self._entries[key] = entry
+        self._enforce_budget()
+        log.info("loaded %s (%s)", key, memory.human_bytes(size))
+        return entry
+
+    def _release(self, entry: _Entry) -> None:
+        with self._lock:
+            entry.leases -= 1
+            entry.last_used = self.clock()
+            drop = entry.drop_when_free and entry.leases == 0
+        if drop:
+            self._unload_entry(entry)
+        else:
+            self._enforce_budget()
+
+    @staticmethod
+    def _measured(generator: Generator, device: str, loader: Callable[[], Any]) -> tuple[Any, int]:
+        torch = sys.modules.get("torch")
+        on_cuda = device.startswith("cuda") and torch is not None
+        before = torch.cuda.memory_allocated(device) if on_cuda else memory.process_rss()
+        handle = loader()
+        reported = generator.handle_size(handle)
+        if reported is not None:
+            return handle, int(reported)
+        torch = sys.modules.get("torch")
+        on_cuda = device.startswith("cuda") and torch is not None
+        after = torch.cuda.memory_allocated(device) if on_cuda else memory.process_rss()
+        return handle, max(0, (after or 0) - (before or 0))
+
+    # -- making room -------------------------------------------------------------------------------------
+
+    def _make_room(self, estimate: int, label: str) -> None:
+        if self.budget is not None and estimate:
+            self._evict_until(lambda total, _freed: total + estimate <= self.budget)  # type: ignore[operator]
+        free = self.free_ram()
+        if not estimate or free is None or estimate <= free:
+            return
+        freed = self._evict_until(lambda _total, freed: freed >= estimate - free)
+        if estimate > free + freed:
+            raise InsufficientMemoryError(
+                f"Loading {label} needs about {memory.human_bytes(estimate)} of memory, but only "
+                f"{memory.human_bytes(free + freed)} is free.",
+                hint="Close other programs or unload models you are not using, or choose a smaller model.",
+            )
+
+    def _evict_until(self, enough: Callable[[int, int], bool]) -> int:
+        """Unload idle handles, least recently used first, until ``enough(total size, bytes freed)``; returns
+        the bytes freed."""
+        freed = 0
+        while True:
+            with self._lock:
+                total = sum(e.size for e in self._entries.values())
+                if enough(total, freed):
+                    return freed
+                victim = next((e for e in self._entries.values() if e.leases == 0), None)
+                if victim is None:
+                    return freed
+                del self._entries[victim.key]
+            freed += victim.size
+            self._unload_entry(victim)
+
+    def _enforce_budget(self) -> None:
+        if self.budget is not None:
+            self._evict_until(lambda total, _freed: total <= self.budget)  # type: ignore[operator]
+
+    # -- unloading ---------------------------------------------------------------------------------------
+
+    def unload(self, key: CacheKey) -> bool:
+        """Unload one model now (or, if a job is using it, as soon as the job ends). False if not loaded."""
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is None:
+                return False
+            if entry.leases:
+                entry.drop_when_free = True
+                return True
+        self._unload_entry(entry)
+        return True
+
+    def unload_all(self) -> None:
+        for key in list(self._entries):
+            self.unload(key)
+
+    def unload_idle(self, max_idle: float) -> list[CacheKey]:
+        """Unload every model no job has used for ``max_idle`` seconds of the cache's clock."""
+        now = self.clock()
+        with self._lock:
+            idle = [e.key for e in self._entries.values() if e.leases == 0 and now - e.last_used >= max_idle]
+        return [key for key in idle if self.unload(key)]
+
+    def _unload_entry(self, entry: _Entry) -> None:
+        handle, entry.handle = entry.handle, None
+        try:
+            entry.generator.unload(handle)
+        except Exception:
+            log.exception("%s: unload raised", entry.key.generator_id)
+        del handle
+        gc.collect()
+        empty_device_cache()
+        log.info("unloaded %s", entry.key)
+
+    # -- queries -----------------------------------------------------------------------------------------
+
+    def loaded(self) -> list[LoadedModel]:
+        now = self.clock()
+        with self._lock:
+            return [LoadedModel(e.key, e.size, now - e.last_used, e.leases > 0) for e in self._entries.values()]
+
+    def total_size(self) -> int:
+        with self._lock:
+            return sum(e.size for e in self._entries.values())

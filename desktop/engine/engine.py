@@ -1,0 +1,262 @@
+"""The job engine: a queue and a worker thread per generator, delivering each job's life to the consumer.
+
+The engine is a QObject living on the thread that created it (the GUI thread in the app, the main thread in
+the CLI and tests); its signals are emitted there. It works without any window: all it needs is a running Qt
+event loop (``QCoreApplication`` is enough).
+
+Signals, in the order a job sees them:
+
+* ``job_queued(job_id)``
+* ``job_state_changed(job_id, state)`` — ``loading``, then ``running``
+* ``job_progressed(job_id, done, total, message)`` (``total`` 0 when unknown) — the first report at once, then
+  at most ~30 per second; only the latest counts
+* ``job_previewed(job_id, preview)`` — text chunks (``str``, joined, never dropped) or the latest image/audio
+* ``job_warned(job_id, message)``
+* then exactly one of ``job_finished(job_id, outputs)``, ``job_failed(job_id, message)`` and
+  ``job_cancelled(job_id, partial_outputs)``; after a cancel no progress or preview of that job arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from desktop.api import ParamError, from_json, validate
+from desktop.engine.cache import ModelCache
+from desktop.engine.jobs import Job, JobQueue, JobState, choose_seed
+from desktop.engine.throttle import MAX_RATE_HZ, Mailbox, RateLimiter
+from desktop.engine.worker import GeneratorWorker, Services
+from desktop.models.resolver import ModelResolver
+from desktop.plugins import PluginManager
+from desktop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Engine(QObject):
+    job_queued = Signal(str)
+    job_state_changed = Signal(str, str)
+    job_progressed = Signal(str, int, int, str)
+    job_previewed = Signal(str, object)
+    job_warned = Signal(str, str)
+    job_finished = Signal(str, list)
+    job_failed = Signal(str, str)
+    job_cancelled = Signal(str, list)
+
+    def __init__(self, plugins: PluginManager, settings: Settings | None = None, *,
+                 cache: ModelCache | None = None, resolver: ModelResolver | None = None, store: Any = "default",
+                 library: Any = "default", clock: Callable[[], float] = time.monotonic,
+                 min_interval: float = 1.0 / MAX_RATE_HZ, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.plugins = plugins
+        self.settings = settings if settings is not None else plugins.settings
+        self.cache = cache if cache is not None else ModelCache(budget=self.settings.memory_budget_bytes())
+        self.clock = clock
+        self.min_interval = min_interval
+        if store == "default" or library == "default":
+            from desktop.library import Library, OutputStore
+
+            store = OutputStore(self._output_root()) if store == "default" else store
+            library = Library() if library == "default" else library
+        self.library = library
+        self.services = Services(resolver=resolver or ModelResolver(), cache=self.cache, store=store,
+                                 library=library, device_preference=self.settings.device,
+                                 allow_pickle=self.settings.allow_pickle, hf_token=self.settings.hf_token)
+        self._jobs: dict[str, Job] = {}
+        self._mailboxes: dict[str, Mailbox] = {}
+        self._limiters: dict[str, RateLimiter] = {}
+        self._timers: dict[str, QTimer] = {}
+        self._queues: dict[str, JobQueue] = {}
+        self._workers: dict[str, tuple[GeneratorWorker, QThread]] = {}
+        self._closed = False
+        self.idle_timer = QTimer(self)
+        self.idle_timer.timeout.connect(self.unload_idle_models)
+        if self.settings.idle_unload_minutes > 0:
+            self.idle_timer.start(int(min(60.0, self.settings.idle_unload_minutes * 60) * 1000))
+
+    def _output_root(self):
+        from pathlib import Path
+
+        from desktop import paths
+
+        return Path(self.settings.output_dir) if self.settings.output_dir else paths.data_dir() / "outputs"
+
+    # -- submitting ------------------------------------------------------------------------------------------
+
+    def submit(self, generator_id: str, params: Any = None, *, model: str | None = None,
+               seed: int | None = None) -> Job:
+        """Validate and queue a job. ``params``: a ``Params`` instance, a dict of values, or None (defaults);
+        ``model``: a reference (None: the generator's default model); ``seed``: None or -1 for a random one.
+        Raises ``PluginError`` (unknown generator) or ``ParamError`` at once, before anything is queued."""
+        if self._closed:
+            raise RuntimeError("the engine is shut down")
+        generator = self.plugins.generator(generator_id)
+        if params is None:
+            params = generator.Params()
+        elif isinstance(params, dict):
+            params = from_json(generator.Params, params, strict=True)
+        elif not isinstance(params, generator.Params):
+            raise ParamError("params", params, f"expected {generator.Params.__qualname__} for {generator_id}")
+        job = Job(generator_id=generator_id, params=validate(params, generator.Params),
+                  model=model or generator.default_model, seed=choose_seed(seed))
+        self._jobs[job.id] = job
+        self._mailboxes[job.id] = Mailbox()
+        self._queue_for(generator_id).put(job)
+        self.job_queued.emit(job.id)
+        return job
+
+    def _queue_for(self, generator_id: str) -> JobQueue:
+        if generator_id not in self._queues:
+            queue = self._queues[generator_id] = JobQueue()
+            worker = GeneratorWorker(self.plugins.generator(generator_id), queue, self.services, self._mailboxes)
+            thread = QThread(self)
+            thread.setObjectName(f"worker:{generator_id}")
+            worker.moveToThread(thread)
+            thread.started.connect(worker.run)
+            worker.state_changed.connect(self._on_state_changed)
+            worker.mail.connect(self._on_mail)
+            worker.ended.connect(self._on_ended)
+            self._workers[generator_id] = (worker, thread)
+            thread.start()
+        return self._queues[generator_id]
+
+    # -- queries ----------------------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> Job:
+        return self._jobs[job_id]
+
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def waiting(self, generator_id: str) -> list[Job]:
+        queue = self._queues.get(generator_id)
+        return queue.waiting() if queue else []
+
+    # -- control ---------------------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or running job. From now on no progress or preview of it is delivered; a running job
+        ends with ``job_cancelled`` (with its partial outputs) as soon as the generator notices, a queued one at
+        once. False if the job had already finished."""
+        job = self._jobs.get(job_id)
+        if job is None or job.state.finished or job.cancelled:
+            return False
+        job.cancel_event.set()
+        self._close_mail(job_id)
+        queue = self._queues.get(job.generator_id)
+        if queue is not None and queue.remove(job_id) is not None:
+            job.state = JobState.CANCELLED
+            self.job_cancelled.emit(job_id, [])
+        return True
+
+    def cancel_all(self) -> None:
+        for job in list(self._jobs.values()):
+            self.cancel(job.id)
+
+    def set_paused(self, generator_id: str, paused: bool) -> None:
+        self._queue_for(generator_id).set_paused(paused)
+
+    def move(self, job_id: str, index: int) -> bool:
+        """Move a waiting job to ``index`` in its generator's queue (0 runs next)."""
+        job = self._jobs.get(job_id)
+        return job is not None and self._queue_for(job.generator_id).move(job_id, index)
+
+    @Slot()
+    def unload_idle_models(self) -> None:
+        minutes = self.settings.idle_unload_minutes
+        if minutes > 0:
+            self.cache.unload_idle(minutes * 60)
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Cancel every job, stop the workers and wait for them at most ``timeout`` seconds in all. Returns
+        False if a worker is still busy (a generator that ignores cancel); it is left to finish on its own."""
+        self._closed = True
+        self.idle_timer.stop()
+        self.cancel_all()
+        for queue in self._queues.values():
+            queue.close()
+        deadline = time.monotonic() + timeout
+        stopped = True
+        for generator_id, (_worker, thread) in self._workers.items():
+            thread.quit()
+            remaining = max(0, int((deadline - time.monotonic()) * 1000))
+            if not thread.wait(remaining):
+                log.error("the worker of %s did not stop within %.0f s", generator_id, timeout)
+                stopped = False
+        if self.library is not None:
+            self.library.close()
+        return stopped
+
+    # -- delivery (on the engine's thread) ---------------------------------------------------------------
+
+    def _close_mail(self, job_id: str) -> None:
+        mailbox = self._mailboxes.get(job_id)
+        if mailbox is not None:
+            mailbox.close()
+        timer = self._timers.pop(job_id, None)
+        if timer is not None:
+            timer.stop()
+            timer.deleteLater()
+
+    @Slot(str, str)
+    def _on_state_changed(self, job_id: str, state: str) -> None:
+        if not self._jobs[job_id].cancelled:
+            self.job_state_changed.emit(job_id, state)
+
+    @Slot(str)
+    def _on_mail(self, job_id: str) -> None:
+        limiter = self._limiters.setdefault(job_id, RateLimiter(self.min_interval, self.clock))
+        wait = limiter.wait_time()
+        if wait <= 0:
+            self._deliver(job_id)
+            return
+        if job_id not in self._timers:
+            timer = self._timers[job_id] = QTimer(self)
+            timer.setSingleShot(True)
+            timer.timeout.connect(lambda job_id=job_id: self._deliver(job_id))
+            timer.start(max(1, int(wait * 1000)))
+
+    def _deliver(self, job_id: str) -> None:
+        timer = self._timers.pop(job_id, None)
+        if timer is not None:
+            timer.deleteLater()
+        mailbox = self._mailboxes.get(job_id)
+        if mailbox is None:
+            return
+        batch = mailbox.take()
+        if not batch:
+            return
+        self._limiters.setdefault(job_id, RateLimiter(self.min_interval, self.clock)).mark()
+        emits: list[tuple[Any, tuple]] = []
+        if batch.progress is not None:
+            done, total, message = batch.progress
+            emits.append((self.job_progressed, (job_id, done, total or 0, message)))
+        if batch.text:
+            emits.append((self.job_previewed, (job_id, batch.text)))
+        if batch.preview is not None:
+            emits.append((self.job_previewed, (job_id, batch.preview)))
+        emits += [(self.job_warned, (job_id, warning)) for warning in batch.warnings]
+        for signal, args in emits:
+            if mailbox.closed:  # a slot connected to an earlier signal cancelled the job
+                return
+            signal.emit(*args)
+
+    @Slot(str)
+    def _on_ended(self, job_id: str) -> None:
+        job = self._jobs[job_id]
+        if job.state is JobState.CANCELLED:
+            self._close_mail(job_id)
+            self.job_cancelled.emit(job_id, list(job.outputs))
+        else:
+            self._deliver(job_id)  # flush: the last text chunk and progress are never lost
+            self._close_mail(job_id)
+            if job.state is JobState.DONE:
+                self.job_finished.emit(job_id, list(job.outputs))
+            else:
+                self.job_failed.emit(job_id, job.error or "The job failed.")
+        self._mailboxes.pop(job_id, None)
+        self._limiters.pop(job_id, None)

@@ -1,0 +1,139 @@
+"""Jobs and the per-generator queue they wait in."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from desktop.api import Output
+
+MAX_SEED = 2**63 - 1
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    LOADING = "loading"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+def choose_seed(seed: int | None) -> int:
+    """The job's seed: the one given, or a random one for None or -1."""
+    if seed is None or seed == -1:
+        return secrets.randbelow(2**32)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        from desktop.api import ParamError
+
+        raise ParamError("seed", seed, f"must be a whole number from 0 to {MAX_SEED}, or -1 for a random seed")
+    return seed
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass(eq=False)
+class Job:
+    """One run of a generator. The worker thread updates it and then signals; read it after the signal."""
+
+    generator_id: str
+    params: Any
+    model: str | None
+    seed: int
+    id: str = field(default_factory=new_job_id)
+    state: JobState = JobState.QUEUED
+    progress: tuple[int, int | None, str] = (0, None, "")
+    outputs: list[Output] = field(default_factory=list)
+    saved: list[Path] = field(default_factory=list)
+    item_ids: list[int] = field(default_factory=list)
+    error: str | None = None
+    error_detail: str | None = None
+    device: str | None = None
+    steps_after_cancel: int = 0
+    created: float = field(default_factory=time.time)
+    timings: dict[str, float] = field(default_factory=dict)
+    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+
+class JobQueue:
+    """A generator's FIFO queue of jobs: the worker takes from it; the host can cancel, reorder and pause."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._jobs: deque[Job] = deque()
+        self._paused = False
+        self._closed = False
+
+    def put(self, job: Job) -> None:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the queue is closed")
+            self._jobs.append(job)
+            self._cond.notify_all()
+
+    def take(self) -> Job | None:
+        """Block until a job can run (the queue is not paused) and return it; None once the queue is closed."""
+        with self._cond:
+            while not self._closed and (self._paused or not self._jobs):
+                self._cond.wait()
+            return None if self._closed else self._jobs.popleft()
+
+    def remove(self, job_id: str) -> Job | None:
+        """Take a waiting job out of the queue (None if it is not waiting)."""
+        with self._cond:
+            for job in self._jobs:
+                if job.id == job_id:
+                    self._jobs.remove(job)
+                    return job
+            return None
+
+    def drain(self) -> list[Job]:
+        """Take every waiting job out of the queue."""
+        with self._cond:
+            jobs, self._jobs = list(self._jobs), deque()
+            return jobs
+
+    def move(self, job_id: str, index: int) -> bool:
+        """Move a waiting job to position ``index`` (0 runs next). False if it is not waiting."""
+        with self._cond:
+            job = next((j for j in self._jobs if j.id == job_id), None)
+            if job is None:
+                return False
+            self._jobs.remove(job)
+            self._jobs.insert(max(0, min(index, len(self._jobs))), job)
+            return True
+
+    def set_paused(self, paused: bool) -> None:
+        """A paused queue keeps its jobs but starts none (the running one finishes)."""
+        with self._cond:
+            self._paused = paused
+            self._cond.notify_all()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def waiting(self) -> list[Job]:
+        with self._cond:
+            return list(self._jobs)

@@ -1,0 +1,78 @@
+"""Checks on model files before a plugin loads them: pickle refused unless allowed, safetensors not corrupt."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+from desktop.api import ModelFormatError
+
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
+MAX_HEADER = 100 * 1024 * 1024
+
+
+def is_pickle(path: Path) -> bool:
+    return path.suffix.lower() in PICKLE_SUFFIXES
+
+
+def pickle_refused(path: Path) -> ModelFormatError:
+    return ModelFormatError(
+        f"{path.name} is a pickle-format weights file, which can run arbitrary code when it is loaded.",
+        hint="Use a .safetensors version of the model, or, if you trust where it came from, allow pickle weights "
+             "in Settings.",
+    )
+
+
+def check_safetensors(path: Path) -> None:
+    """Raise :class:`ModelFormatError` naming ``path`` if it is not a complete safetensors file (reads only the
+    header)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise _corrupt(path, f"it is only {size} bytes long")
+            (header_len,) = struct.unpack("<Q", head)
+            if header_len > MAX_HEADER or 8 + header_len > size:
+                raise _corrupt(path, "its header is cut off or invalid")
+            header = json.loads(f.read(header_len))
+    except OSError as exc:
+        raise ModelFormatError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _corrupt(path, "its header is not valid JSON") from exc
+    if not isinstance(header, dict):
+        raise _corrupt(path, "its header is not a JSON object")
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            start, stop = info["data_offsets"]
+            end = max(end, int(stop))
+        except (TypeError, KeyError, ValueError):
+            raise _corrupt(path, f"the entry for {name!r} is malformed") from None
+    if 8 + header_len + end > size:
+        raise _corrupt(path, f"it is truncated ({size} bytes, {8 + header_len + end} expected)")
+
+
+def _corrupt(path: Path, why: str) -> ModelFormatError:
+    return ModelFormatError(f"{path} is not a valid safetensors file: {why}.",
+                            hint="Download or export the model again.")
+
+
+def check_model_files(path: Path, *, allow_pickle: bool) -> None:
+    """Check a model file, or the weight files in a model folder."""
+    if path.is_file():
+        if is_pickle(path) and not allow_pickle:
+            raise pickle_refused(path)
+        if path.suffix == ".safetensors":
+            check_safetensors(path)
+        return
+    safetensors = sorted(path.rglob("*.safetensors"))
+    for file in safetensors:
+        check_safetensors(file)
+    if not safetensors and not allow_pickle:
+        pickles = sorted(p for p in path.rglob("*") if is_pickle(p) and p.is_file())
+        if pickles:
+            raise pickle_refused(pickles[0])

@@ -1,0 +1,93 @@
+"""Turn a model reference into local files.
+
+A reference is, in this order: ``demo`` (the generator's demo model, built on first use), a local folder or
+file, the name of a model imported into Studiolo's model folder, or a Hugging Face hub repo id (``org/name`` or
+``org/name@revision``), downloaded into the standard Hugging Face cache when it is not there yet.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop import paths
+from desktop.api import DEMO_MODEL, Generator, ModelNotFoundError, ModelSource
+from desktop.models.checks import PICKLE_SUFFIXES, check_model_files
+from desktop.models.demo import ensure_demo_model
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?(@[\w./-]{1,128})?")
+ProgressFn = Callable[[int, "int | None", str], None]
+
+
+def imported_models_dir() -> Path:
+    return paths.data_dir() / "models" / "imported"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed reference: ``source`` is a :class:`ModelSource` value; ``value`` the path, name or repo id."""
+
+    source: str
+    value: str
+    revision: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.value)
+
+
+def parse_ref(ref: str) -> ModelRef:
+    """Classify a reference (no network). Raises :class:`ModelNotFoundError` for one that cannot be a model."""
+    text = ref.strip()
+    if text == DEMO_MODEL:
+        return ModelRef(ModelSource.DEMO, text)
+    path = Path(text).expanduser()
+    if path.exists():
+        return ModelRef(ModelSource.FOLDER if path.is_dir() else ModelSource.FILE, str(path.resolve()))
+    imported = imported_models_dir() / text
+    if "/" not in text and text and (imported.exists()):
+        return ModelRef(ModelSource.FOLDER if imported.is_dir() else ModelSource.FILE, str(imported))
+    looks_like_path = text.startswith((".", "/", "~")) or "\\" in text or text.endswith(
+        (".safetensors", *PICKLE_SUFFIXES))
+    if text and not looks_like_path and HUB_ID.fullmatch(text):
+        repo, _, revision = text.partition("@")
+        return ModelRef(ModelSource.HUB, repo, revision or None)
+    raise ModelNotFoundError(f"No model found at {text!r}.",
+                             hint="Give a model folder or file that exists, a Hugging Face repo id like "
+                                  "'org/name', or 'demo'.")
+
+
+class ModelResolver:
+    """Resolves references for the engine's workers (call it on a worker thread: it may download)."""
+
+    def resolve(self, generator: Generator, ref: str | None, *, allow_pickle: bool = False,
+                cancel: threading.Event | None = None, on_progress: ProgressFn | None = None) -> Path | None:
+        if ref is None:
+            return None
+        parsed = parse_ref(ref)
+        if parsed.source not in generator.model_sources:
+            raise ModelNotFoundError(f"{generator.name} cannot use a model given as {parsed.source} ({ref}).",
+                                     hint="It accepts: " + ", ".join(sorted(generator.model_sources)) + ".")
+        if parsed.source == ModelSource.DEMO:
+            return ensure_demo_model(generator)
+        if parsed.source == ModelSource.HUB:
+            path = self._from_hub(parsed, allow_pickle, cancel or threading.Event(), on_progress)
+        else:
+            path = parsed.path
+        check_model_files(path, allow_pickle=allow_pickle)
+        return path
+
+    @staticmethod
+    def _from_hub(ref: ModelRef, allow_pickle: bool, cancel: threading.Event,
+                  on_progress: ProgressFn | None) -> Path:
+        from desktop.models import hub
+
+        cached = hub.cached_snapshot(ref.value, ref.revision)
+        if cached is not None:
+            return cached
+        ignore = None if allow_pickle else [f"*{suffix}" for suffix in PICKLE_SUFFIXES]
+        return hub.download(ref.value, revision=ref.revision, cancel=cancel, ignore_patterns=ignore,
+                            on_progress=on_progress or (lambda *_: None))
