@@ -40,8 +40,7 @@ def test_run_app_shows_the_main_window_and_returns_on_quit(qapp, studiolo_site):
     def look_and_quit():
         seen.extend(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible())
         for w in seen:
-            w.close()
-        qapp.quit()
+            w.close()  # closing the last window ends the event loop
 
     QTimer.singleShot(0, look_and_quit)
     assert run_app() == 0

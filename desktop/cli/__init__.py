@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from desktop import __version__
 from desktop.api.errors import StudioloError
-from desktop.cli import plugins_cmd
+from desktop.cli import generate_cmd, models_cmd, plugins_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"studiolo {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    generate_cmd.add_parser(commands)
+    models_cmd.add_parser(commands)
     plugins_cmd.add_parser(commands)
     return parser
 
@@ -30,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 a clear error, 2 a usage error)."""
     args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", None)
+    from desktop.logs import setup_logging
+
+    setup_logging()
     try:
         if handler is None:
             from desktop.ui.app import run_app

@@ -150,7 +150,7 @@ class GeneratorWorker(QObject):
     def _load_and_generate(self, job: Job, ctx: CallbackRunContext, started: float) -> list[Output]:
         generator, services = self.generator, self.services
         path = services.resolver.resolve(
-            generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event,
+            generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event, token=services.hf_token,
             on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"))
         ctx.raise_if_cancelled()
         device = pick_device(generator.devices, services.device_preference)

@@ -192,7 +192,6 @@ class Library:
                 task = self._queue.get()
                 if task is _STOP:
                     return
-                if self._closed: continue
                 operation, future = task
                 if not future.set_running_or_notify_cancel():
                     continue
@@ -234,9 +233,8 @@ class Library:
         return [row[0] for row in self._read("SELECT tag FROM tags WHERE item_id = ? ORDER BY tag", (item_id,))]
 
     def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
-        conn = self._reader()
         try:
-            return conn.execute(sql, args).fetchall()
+            return self._reader().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
 
@@ -261,7 +259,8 @@ class Library:
         """Finish the writes already queued, then stop the writer, waiting at most ``timeout`` seconds.
 
         Returns True when the writer has stopped (False: it is still busy and stops once the queue is done).
-        Later writes and reads raise :class:`LibraryClosedError`. Closing twice is harmless.
+        Later writes and reads raise :class:`LibraryClosedError` (a read running in another thread at that very
+        moment fails with :class:`LibraryError`). Closing twice is harmless.
         """
         with self._lock:
             if not self._closed:
@@ -327,9 +326,10 @@ def _open_for_writing(path: Path) -> sqlite3.Connection:
         _migrate(conn, path)
     except BaseException as exc:
         conn.close()
-        if isinstance(exc, StudioloError):
+        translated = _translate(exc, path)
+        if translated is exc:
             raise
-        raise _translate(exc, path) from exc
+        raise translated from exc
     return conn
 
 
@@ -393,9 +393,13 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute("ROLLBACK")
             if isinstance(exc, StudioloError):
                 raise
+            translated = _translate(exc, path)
+            if isinstance(translated, DiskFullError):
+                raise translated from exc
             raise LibraryError(
                 f"Could not upgrade the library at {path} from schema {version} ({exc}).",
-                hint="The library was left as it was. Free some disk space and start Studiolo again.",
+                hint="The library was left as it was. Report this to the Studiolo developers; meanwhile point "
+                "STUDIOLO_HOME elsewhere to use another library.",
             ) from exc
 
 

@@ -64,7 +64,8 @@ class ModelResolver:
     """Resolves references for the engine's workers (call it on a worker thread: it may download)."""
 
     def resolve(self, generator: Generator, ref: str | None, *, allow_pickle: bool = False,
-                cancel: threading.Event | None = None, on_progress: ProgressFn | None = None) -> Path | None:
+                cancel: threading.Event | None = None, on_progress: ProgressFn | None = None,
+                token: str | None = None) -> Path | None:
         if ref is None:
             return None
         parsed = parse_ref(ref)
@@ -74,7 +75,7 @@ class ModelResolver:
         if parsed.source == ModelSource.DEMO:
             return ensure_demo_model(generator)
         if parsed.source == ModelSource.HUB:
-            path = self._from_hub(parsed, allow_pickle, cancel or threading.Event(), on_progress)
+            path = self._from_hub(parsed, allow_pickle, cancel or threading.Event(), on_progress, token)
         else:
             path = parsed.path
         check_model_files(path, allow_pickle=allow_pickle)
@@ -82,12 +83,12 @@ class ModelResolver:
 
     @staticmethod
     def _from_hub(ref: ModelRef, allow_pickle: bool, cancel: threading.Event,
-                  on_progress: ProgressFn | None) -> Path:
+                  on_progress: ProgressFn | None, token: str | None) -> Path:
         from desktop.models import hub
 
         cached = hub.cached_snapshot(ref.value, ref.revision)
         if cached is not None:
             return cached
         ignore = None if allow_pickle else [f"*{suffix}" for suffix in PICKLE_SUFFIXES]
-        return hub.download(ref.value, revision=ref.revision, cancel=cancel, ignore_patterns=ignore,
+        return hub.download(ref.value, revision=ref.revision, token=token, cancel=cancel, ignore_patterns=ignore,
                             on_progress=on_progress or (lambda *_: None))

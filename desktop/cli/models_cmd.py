@@ -1,0 +1,118 @@
+"""``studiolo models list [--json] | pull REF | import PATH | remove REF | demo [GENERATOR_ID …]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("models", help="list, download, import and remove models",
+                                 description="List, download, import and remove models.")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    p = sub.add_parser("list", help="the models on this machine")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_models)
+    p = sub.add_parser("pull", help="download a model from the Hugging Face hub (resumes an interrupted one)")
+    p.add_argument("ref", metavar="REF", help="repo id, e.g. stabilityai/sd-turbo (or org/name@revision)")
+    p.set_defaults(handler=pull)
+    p = sub.add_parser("import", help="copy a local model file or folder into Studiolo's model folder")
+    p.add_argument("path", metavar="PATH", type=Path)
+    p.add_argument("--name", help="the name to use it by (default: the file or folder name)")
+    p.set_defaults(handler=import_)
+    p = sub.add_parser("remove", help="delete an installed model (as `models list` names it)")
+    p.add_argument("ref", metavar="REF")
+    p.set_defaults(handler=remove)
+    p = sub.add_parser("demo", help="build the tiny offline demo models (all generators, or those named)")
+    p.add_argument("generator_ids", metavar="GENERATOR_ID", nargs="*")
+    p.set_defaults(handler=demo)
+
+
+def list_models(args: argparse.Namespace) -> int:
+    from desktop.engine.memory import human_bytes
+    from desktop.models.store import list_installed
+
+    models = list_installed()
+    if args.json:
+        print(json.dumps([m.to_json() for m in models], indent=2))
+        return 0
+    if not models:
+        print("No models installed yet. `studiolo models demo` builds small offline demo models; "
+              "`studiolo models pull REPO_ID` downloads one.")
+        return 0
+    width = max(len(m.ref) for m in models)
+    print(f"{'REF':<{width}}  {'SOURCE':<8}  {'SIZE':>9}  PATH")
+    for m in models:
+        print(f"{m.ref:<{width}}  {m.source:<8}  {human_bytes(m.size_bytes):>9}  {m.path}")
+    print(f"\n{len(models)} model(s), {human_bytes(sum(m.size_bytes for m in models))} on disk")
+    return 0
+
+
+def pull(args: argparse.Namespace) -> int:
+    from desktop.api import JobCancelled
+    from desktop.cli.progress import ProgressBar
+    from desktop.engine.memory import human_bytes
+    from desktop.models import hub
+    from desktop.models.resolver import parse_ref
+    from desktop.settings import Settings
+
+    ref = parse_ref(args.ref)
+    if ref.source != "hub":
+        print(f"studiolo: error: {args.ref!r} is not a hub repo id (it is a local {ref.source}).", file=sys.stderr)
+        return 2
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    bar = ProgressBar(ref.value)
+
+    def progress(done: int, total: int | None, message: str) -> None:
+        bar.update(done, total, f"{human_bytes(done)}" + (f" of {human_bytes(total)}" if total else ""))
+
+    try:
+        path = hub.download(ref.value, revision=ref.revision, token=Settings.load().hf_token, cancel=cancel,
+                            on_progress=progress)
+    except JobCancelled:
+        bar.finish()
+        print("Download cancelled; run the same command again to resume it.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    bar.finish()
+    print(path)
+    return 0
+
+
+def import_(args: argparse.Namespace) -> int:
+    from desktop.models.store import import_model
+    from desktop.settings import Settings
+
+    model = import_model(args.path, name=args.name, allow_pickle=Settings.load().allow_pickle)
+    print(f"imported as {model.ref!r} ({model.path}); use it with --model {model.ref}")
+    return 0
+
+
+def remove(args: argparse.Namespace) -> int:
+    from desktop.engine.memory import human_bytes
+    from desktop.models.store import remove_model
+
+    freed = remove_model(args.ref)
+    print(f"removed {args.ref} ({human_bytes(freed)} freed)")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from desktop.models.store import build_demo_models
+    from desktop.plugins import PluginManager
+
+    plugins = PluginManager().load()
+    generators = [plugins.generator(g) for g in args.generator_ids] or list(plugins.generators.values())
+    without = [g.id for g in generators if not g.has_demo_model]
+    for generator, path in build_demo_models(generators):
+        print(f"{generator.id}: {path}")
+    if args.generator_ids and without:
+        print(f"studiolo: error: no demo model for {', '.join(without)}", file=sys.stderr)
+        return 1
+    return 0

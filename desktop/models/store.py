@@ -1,0 +1,126 @@
+"""The models on this machine: demo models, models imported into Studiolo's folder, and the Hugging Face cache.
+
+Shared by ``studiolo models …`` and the model manager. References printed here are the ones ``--model``
+accepts: an imported model's name, a hub repo id, or ``demo`` (listed as ``demo:GENERATOR_ID``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from desktop import paths
+from desktop.api import Generator, ModelNotFoundError, StudioloError
+from desktop.engine.memory import human_bytes
+from desktop.models.checks import check_model_files
+from desktop.models.demo import ensure_demo_model
+from desktop.models.resolver import imported_models_dir
+
+NAME = re.compile(r"[A-Za-z0-9][\w.-]{0,99}")
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    ref: str
+    source: str  # "demo", "imported" or "hub"
+    path: Path
+    size_bytes: int
+    generator_id: str | None = None
+    last_used: float | None = None
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "path": str(self.path)}
+
+
+def _size(path: Path) -> int:
+    try:
+        if path.is_file():
+            return path.stat().st_size
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    except OSError:
+        return 0
+
+
+def list_installed(*, include_hub: bool = True) -> list[InstalledModel]:
+    found: list[InstalledModel] = []
+    demo_root = paths.data_dir() / "models" / "demo"
+    if demo_root.is_dir():
+        for folder in sorted(p for p in demo_root.glob("*/*") if p.is_dir() and not p.name.startswith(".")):
+            found.append(InstalledModel(f"demo:{folder.parent.name}", "demo", folder, _size(folder),
+                                        generator_id=folder.parent.name))
+    imported = imported_models_dir()
+    if imported.is_dir():
+        for path in sorted(p for p in imported.iterdir() if not p.name.startswith(".")):
+            found.append(InstalledModel(path.name, "imported", path, _size(path)))
+    if include_hub:
+        from desktop.models import hub
+
+        for model in hub.list_cached_models():
+            found.append(InstalledModel(model.repo_id, "hub", model.path, model.size_bytes,
+                                        last_used=model.last_accessed))
+    return found
+
+
+def import_model(source: Path, *, name: str | None = None, allow_pickle: bool = False) -> InstalledModel:
+    """Copy a model file or folder into Studiolo's model folder (checked first; atomic: all or nothing)."""
+    source = source.expanduser()
+    if not source.exists():
+        raise ModelNotFoundError(f"Nothing to import at {source}.")
+    name = name or source.name
+    if not NAME.fullmatch(name):
+        raise StudioloError(f"{name!r} cannot be a model name.",
+                            hint="Use letters, digits, '.', '-' and '_' only (--name).")
+    check_model_files(source, allow_pickle=allow_pickle)
+    dest_root = imported_models_dir()
+    dest = dest_root / name
+    if dest.exists():
+        raise StudioloError(f"A model named {name!r} is already imported.",
+                            hint="Choose another name with --name, or remove the old one first.")
+    dest_root.mkdir(parents=True, exist_ok=True)
+    needed = _size(source)
+    free = shutil.disk_usage(dest_root).free
+    if needed > free:
+        from desktop.api import DiskFullError
+
+        raise DiskFullError(f"Importing {source.name} needs {human_bytes(needed)}, but only {human_bytes(free)} "
+                            f"is free in {dest_root}.", hint="Free some disk space and try again.")
+    tmp = Path(tempfile.mkdtemp(prefix=".importing-", dir=dest_root))
+    try:
+        staged = tmp / name
+        if source.is_dir():
+            shutil.copytree(source, staged)
+        else:
+            shutil.copy2(source, staged)
+        staged.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return InstalledModel(name, "imported", dest, _size(dest))
+
+
+def remove_model(ref: str) -> int:
+    """Delete an installed model by the reference ``list_installed`` shows; returns the bytes freed."""
+    if ref.startswith("demo:"):
+        folder = paths.data_dir() / "models" / "demo" / ref.removeprefix("demo:")
+        if not NAME.fullmatch(ref.removeprefix("demo:")) or not folder.is_dir():
+            raise ModelNotFoundError(f"There is no demo model {ref!r}.")
+        size = _size(folder)
+        shutil.rmtree(folder)
+        return size
+    if NAME.fullmatch(ref) and (imported_models_dir() / ref).exists():
+        path = imported_models_dir() / ref
+        size = _size(path)
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return size
+    if "/" in ref:
+        from desktop.models import hub
+
+        return hub.remove_cached(ref)
+    raise ModelNotFoundError(f"No installed model {ref!r}.", hint="`studiolo models list` shows the installed ones.")
+
+
+def build_demo_models(generators: Iterable[Generator]) -> list[tuple[Generator, Path]]:
+    return [(g, ensure_demo_model(g)) for g in generators if g.has_demo_model]
