@@ -7,6 +7,7 @@ import json
 import pytest
 import torch_plugin
 from helpers import install_markov, run_cli, run_python
+from hub_server import hub_server  # noqa: F401 - the fixture
 
 from desktop.library import Library, metadata_for, read_png_metadata
 
@@ -109,3 +110,18 @@ def test_importing_a_pickle_or_a_broken_file_is_refused(env, tmp_path):
     result = run_cli("models", "import", str(broken), env=env)
     assert result.returncode == 1 and "broken.safetensors is not a valid safetensors file" in result.stderr
     assert json.loads(run_cli("models", "list", "--json", env=env).stdout) == []
+
+
+def test_models_pull_list_and_remove_a_hub_model(studiolo_site, hub_server):
+    hub_server.add_repo("org/tiny", {"config.json": b"{}", "model.safetensors": b"\x02\x00\x00\x00\x00\x00\x00\x00{}"},
+                        lfs=("model.safetensors",))
+    env = studiolo_site.env()
+    pulled = run_cli("models", "pull", "org/tiny", env=env)
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.strip().endswith(hub_server.repos["org/tiny"].sha)
+    listing = {m["ref"]: m for m in json.loads(run_cli("models", "list", "--json", env=env).stdout)}
+    assert listing["org/tiny"]["source"] == "hub" and listing["org/tiny"]["size_bytes"] > 0
+    assert run_cli("models", "remove", "org/tiny", env=env).returncode == 0
+    assert json.loads(run_cli("models", "list", "--json", env=env).stdout) == []
+    offline = run_cli("models", "pull", "org/tiny", env={**env, "HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 1 and "org/tiny" in offline.stderr and "Traceback" not in offline.stderr

@@ -164,6 +164,32 @@ def test_bad_models_fail_the_job_with_a_message_naming_the_file(make_engine, qtb
         engine.submit("test.noise", {"steps": 2}, model="demo")
 
 
+def test_a_plugin_raising_in_load_fails_the_job_clearly(make_engine, qtbot, tmp_path):
+    engine = make_engine()
+    (tmp_path / "corpus.txt").write_text("too short")
+    with qtbot.waitSignal(engine.job_failed, timeout=WAIT) as failed:
+        engine.submit("text.markov", {"words": 3, "order": 2}, model=str(tmp_path))
+    assert failed.args[1].startswith(f"The corpus {tmp_path / 'corpus.txt'} has too few words for order 2.")
+    with qtbot.waitSignal(engine.job_finished, timeout=WAIT):
+        engine.submit("text.markov", {"words": 3})
+
+
+def test_idle_models_are_unloaded_off_the_engine_thread(make_engine, qtbot):
+    clock = [0.0]
+    engine = make_engine(cache=ModelCache(clock=lambda: clock[0]))
+    engine.settings.idle_unload_minutes = 1
+    with qtbot.waitSignal(engine.job_finished, timeout=WAIT):
+        engine.submit("text.markov", {"words": 3})
+    assert len(engine.cache.loaded()) == 1
+    clock[0] += 61
+    threads = []
+    unload_idle = engine.cache.unload_idle
+    engine.cache.unload_idle = lambda max_idle: (threads.append(threading.current_thread()), unload_idle(max_idle))
+    engine.unload_idle_models()
+    qtbot.waitUntil(lambda: engine.cache.loaded() == [], timeout=WAIT)
+    assert threads and threads[0] is not threading.main_thread()
+
+
 def _truncated_model(folder):
     from desktop.models.demo import ensure_demo_model
     from desktop.plugins import PluginManager

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QThreadPool, QTimer, Signal, Slot
 
 from desktop.api import ParamError, from_json, validate
 from desktop.engine.cache import ModelCache
@@ -167,9 +167,11 @@ class Engine(QObject):
 
     @Slot()
     def unload_idle_models(self) -> None:
+        """Unload models idle for longer than the setting, on a pool thread (unloading collects garbage, which
+        must not stall the GUI thread)."""
         minutes = self.settings.idle_unload_minutes
         if minutes > 0:
-            self.cache.unload_idle(minutes * 60)
+            QThreadPool.globalInstance().start(lambda: self.cache.unload_idle(minutes * 60))
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Cancel every job, stop the workers and wait for them at most ``timeout`` seconds in all. Returns
@@ -181,6 +183,7 @@ class Engine(QObject):
             queue.close()
         deadline = time.monotonic() + timeout
         stopped = True
+        QThreadPool.globalInstance().waitForDone(max(0, int((deadline - time.monotonic()) * 1000)))
         for generator_id, (_worker, thread) in self._workers.items():
             thread.quit()
             remaining = max(0, int((deadline - time.monotonic()) * 1000))

@@ -86,9 +86,9 @@ class ModelResolver:
                   on_progress: ProgressFn | None, token: str | None) -> Path:
         from desktop.models import hub
 
-        cached = hub.cached_snapshot(ref.value, ref.revision)
+        ignore = None if allow_pickle else [f"*{suffix}" for suffix in PICKLE_SUFFIXES]
+        cached = hub.cached_snapshot(ref.value, ref.revision, ignore_patterns=ignore)
         if cached is not None:
             return cached
-        ignore = None if allow_pickle else [f"*{suffix}" for suffix in PICKLE_SUFFIXES]
         return hub.download(ref.value, revision=ref.revision, token=token, cancel=cancel, ignore_patterns=ignore,
                             on_progress=on_progress or (lambda *_: None))
