@@ -20,6 +20,7 @@ from pathlib import Path
 from benchmarks.stats import describe, summary
 
 ROOT = Path(__file__).resolve().parent.parent
+_app = None  # the QCoreApplication lives as long as the process
 
 TICKS = '''
 from dataclasses import dataclass
@@ -74,7 +75,8 @@ def run(runs: int, events: int) -> dict:
     from desktop.plugins import PluginManager
     from desktop.settings import Settings
 
-    app = QCoreApplication.instance() or QCoreApplication([])
+    global _app
+    _app = QCoreApplication.instance() or QCoreApplication([])
     plugins = PluginManager(Settings()).load()
     generator = plugins.generator("bench.ticks")
     engine = Engine(plugins, Settings(idle_unload_minutes=0), store=None, library=None, cache=ModelCache())
@@ -136,7 +138,7 @@ def run(runs: int, events: int) -> dict:
     print(f"cancel latency: {max(latencies)} step(s) at most after the cancel over {runs} runs "
           f"(median {sorted(latencies)[len(latencies) // 2]})")
     engine.shutdown()
-    engine.deleteLater()
+    del engine  # before the application object goes
     return {"per_job_ms": per_job * 1000, "per_event_us": per_event * 1e6, "cancel_steps_max": max(latencies),
             "raw": results}
 

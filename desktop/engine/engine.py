@@ -43,9 +43,9 @@ class Engine(QObject):
     job_progressed = Signal(str, int, int, str)
     job_previewed = Signal(str, object)
     job_warned = Signal(str, str)
-    job_finished = Signal(str, list)
+    job_finished = Signal(str, object)
     job_failed = Signal(str, str)
-    job_cancelled = Signal(str, list)
+    job_cancelled = Signal(str, object)
 
     def __init__(self, plugins: PluginManager, settings: Settings | None = None, *,
                  cache: ModelCache | None = None, resolver: ModelResolver | None = None, store: Any = "default",
