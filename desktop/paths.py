@@ -42,3 +42,8 @@ def data_dir() -> Path:
 def cache_dir() -> Path:
     """Thumbnails and other things that can be rebuilt."""
     return _dir("cache")
+
+
+def default_output_dir() -> Path:
+    """Where outputs are saved when the user chose no folder in Settings."""
+    return data_dir() / "outputs"

@@ -101,3 +101,46 @@ def register_generators(register):
 
 def install_gate(site):
     site.install("studiolo-test-gate", modules={"studiolo_test_gate": GATE}, entry_points={"gate": "studiolo_test_gate"})
+
+
+# Custom panels: one that raises while being built, one that works (a label and its own generate()).
+PANELS = '''
+from dataclasses import dataclass
+from desktop.api import Generator, TextOutput, hookimpl, param
+
+@dataclass(frozen=True)
+class Params:
+    text: str = param("hi", prompt=True)
+
+class BadPanel(Generator):
+    id, name, kind, Params = "test.badpanel", "Bad panel", "text", Params
+    def load(self, model_path, device, options):
+        return None
+    def generate(self, handle, params, ctx):
+        return [TextOutput(text=params.text)]
+    def create_panel(self, host):
+        raise RuntimeError("the panel exploded")
+
+class GoodPanel(BadPanel):
+    id, name = "test.goodpanel", "Good panel"
+    def create_panel(self, host):
+        from PySide6.QtWidgets import QLabel
+
+        class Panel(QLabel):
+            def generate(self):
+                return host.submit(Params(text="from the custom panel"))
+
+        panel = Panel("custom panel")
+        panel.setObjectName("custom_panel")
+        return panel
+
+@hookimpl
+def register_generators(register):
+    register(BadPanel())
+    register(GoodPanel())
+'''
+
+
+def install_panels(site):
+    site.install("studiolo-test-panels", modules={"studiolo_test_panels": PANELS},
+                 entry_points={"panels": "studiolo_test_panels"})

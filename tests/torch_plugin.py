@@ -42,6 +42,7 @@ class Noise(Generator):
     Params = NoiseParams
     default_model = "demo"
     devices = ("cuda", "mps", "cpu")
+    preload_modules = ("torch", "safetensors.torch")
 
     def build_demo_model(self, dest):
         build(dest)

@@ -43,6 +43,9 @@ class Generator:
             the first one this machine has (unless the user chose one) and passes it to ``load``. The default is
             CPU only, so the host never imports torch to probe for a GPU on behalf of a generator that has no use
             for one; a torch generator declares ``("cuda", "mps", "cpu")``.
+        preload_modules: heavy modules ``load``/``generate`` will import (``("torch", "diffusers")``). The window
+            imports them in the background right after it is shown, with a visible "loading libraries" state, so
+            that their one-time import cost (seconds, holding Python's GIL) lands then and not while someone types.
 
     Threads: :meth:`load` and :meth:`generate` run on this generator's worker thread; :meth:`create_panel` on
     the GUI thread; :meth:`params_from_file` on any thread. Import heavy libraries (torch, diffusers,
@@ -60,6 +63,7 @@ class Generator:
     recommended_models: ClassVar[Sequence[RecommendedModel]] = ()
     model_sources: ClassVar[frozenset[str]] = ModelSource.ALL
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    preload_modules: ClassVar[tuple[str, ...]] = ()
 
     # -- models ------------------------------------------------------------------------------------------
 

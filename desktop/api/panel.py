@@ -55,29 +55,34 @@ class PanelStorage(ABC):
         """Every stored key."""
 
 
-class PanelHost(ABC):
-    """What the host gives a panel. See the module docstring for the signals."""
+class PanelHost:
+    """What the host gives a panel. See the module docstring for the signals.
+
+    (A plain base class rather than an ABC: the host implements it on a QObject, whose metaclass cannot be
+    combined with ABCMeta.) A custom panel may also define ``generate()`` and ``cancel()`` methods: the window's
+    Ctrl+Enter and Esc call them.
+    """
 
     generator: Generator
 
-    @abstractmethod
     def submit(self, params: Any, *, model: str | None = None, seed: int | None = None) -> str:
         """Validate and queue a job; return its id. ``model`` defaults to the model chosen in the host's model
         chooser, ``seed`` to the seed box (None or -1: random). Raises ``ParamError`` for invalid params."""
+        raise NotImplementedError
 
-    @abstractmethod
     def cancel(self, job_id: str | None = None) -> None:
         """Cancel one job, or (``None``) this panel's running and queued jobs."""
+        raise NotImplementedError
 
-    @abstractmethod
     def current_model(self) -> str | None:
         """The model reference chosen in the host's model chooser."""
+        raise NotImplementedError
 
     @property
-    @abstractmethod
     def storage(self) -> PanelStorage:
         """This generator's persistent storage."""
+        raise NotImplementedError
 
-    @abstractmethod
     def show_message(self, text: str, *, error: bool = False) -> None:
         """Show a short message in the window's status area (or an error)."""
+        raise NotImplementedError

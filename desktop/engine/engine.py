@@ -21,10 +21,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QThreadPool, QTimer, Signal, Slot
 
+from desktop import paths
 from desktop.api import ParamError, from_json, validate
 from desktop.engine.cache import ModelCache
 from desktop.engine.jobs import Job, JobQueue, JobState, choose_seed
@@ -78,12 +80,8 @@ class Engine(QObject):
         if self.settings.idle_unload_minutes > 0:
             self.idle_timer.start(int(min(60.0, self.settings.idle_unload_minutes * 60) * 1000))
 
-    def _output_root(self):
-        from pathlib import Path
-
-        from desktop import paths
-
-        return Path(self.settings.output_dir) if self.settings.output_dir else paths.data_dir() / "outputs"
+    def _output_root(self) -> Path:
+        return Path(self.settings.output_dir) if self.settings.output_dir else paths.default_output_dir()
 
     # -- submitting ------------------------------------------------------------------------------------------
 
@@ -160,6 +158,10 @@ class Engine(QObject):
     def set_paused(self, generator_id: str, paused: bool) -> None:
         self._queue_for(generator_id).set_paused(paused)
 
+    def is_paused(self, generator_id: str) -> bool:
+        queue = self._queues.get(generator_id)
+        return queue is not None and queue.paused
+
     def move(self, job_id: str, index: int) -> bool:
         """Move a waiting job to ``index`` in its generator's queue (0 runs next)."""
         job = self._jobs.get(job_id)
@@ -175,7 +177,8 @@ class Engine(QObject):
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Cancel every job, stop the workers and wait for them at most ``timeout`` seconds in all. Returns
-        False if a worker is still busy (a generator that ignores cancel); it is left to finish on its own."""
+        False if a worker is still busy (a generator that ignores cancel); it is left to finish on its own.
+        Calling it again only waits again."""
         self._closed = True
         self.idle_timer.stop()
         self.cancel_all()
@@ -190,7 +193,7 @@ class Engine(QObject):
             if not thread.wait(remaining):
                 log.error("the worker of %s did not stop within %.0f s", generator_id, timeout)
                 stopped = False
-        if self.library is not None:
+        if self.library is not None and not self.library.closed:
             self.library.close()
         return stopped
 

@@ -1,21 +1,89 @@
-"""Start the Qt application and show the main window."""
+"""Starting the app: Qt application, logging, error hooks, translations, theme, plugins, engine, window — then the
+heavy libraries, in the background, once the window is on screen."""
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
+import traceback
 
+from PySide6.QtCore import QObject, Qt, QtMsgType, QTimer, Signal, qInstallMessageHandler
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop.api import StudioloError
+from desktop.logs import setup_logging
 from desktop.plugins import PluginManager
+
+log = logging.getLogger("desktop.ui")
+
+
+class ErrorRelay(QObject):
+    """Carries error reports from any thread to the window (a queued signal)."""
+
+    reported = Signal(str, bool)  # text, show a dialog
+
+
+def install_error_hooks(window) -> ErrorRelay:
+    """Uncaught exceptions (any thread) and Qt warnings are logged and shown; never a silent crash."""
+    relay = ErrorRelay(window)
+    relay.reported.connect(window.on_error_reported)  # a QObject's method: runs on the GUI thread
+
+    def excepthook(exc_type, exc, tb) -> None:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.error("uncaught exception\n%s", text)
+        relay.reported.emit(text, True)
+
+    def thread_excepthook(args: threading.ExceptHookArgs) -> None:
+        excepthook(args.exc_type, args.exc_value, args.exc_traceback)
+
+    def qt_messages(kind: QtMsgType, _context, message: str) -> None:
+        if kind in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
+            log.warning("Qt: %s", message)
+            if kind != QtMsgType.QtWarningMsg:
+                relay.reported.emit(f"Qt: {message}", False)
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook
+    qInstallMessageHandler(qt_messages)
+    return relay
 
 
 def run_app(argv: list[str] | None = None) -> int:
     """Open the main window and run the event loop until it closes. Returns the exit status."""
-    from PySide6.QtWidgets import QApplication
-
+    from desktop.engine.engine import Engine
+    from desktop.ui.i18n import install_translators
     from desktop.ui.main_window import MainWindow
+    from desktop.ui.theme import apply_theme
 
+    if QApplication.instance() is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("Studiolo")
     app.setOrganizationName("Studiolo")
-    window = MainWindow(PluginManager().load())
+    app.setDesktopFileName("studiolo")
+    setup_logging()
+    translators = install_translators(app)
+    apply_theme(app)
+    plugins = PluginManager().load()
+    try:
+        engine = Engine(plugins)
+    except StudioloError as exc:  # e.g. a library database from a newer Studiolo: say so, change nothing
+        log.error("cannot start: %s", exc)
+        QMessageBox.critical(None, app.translate("app", "Studiolo cannot start"), str(exc))
+        return 1
+    window = MainWindow(plugins, engine)
+    hooks = install_error_hooks(window)
+    for warning in plugins.settings.warnings:
+        window.report_error(warning, dialog=False)
+    app.aboutToQuit.connect(lambda: engine.shutdown(timeout=10))  # also when quit without closing the window
     window.show()
-    return app.exec()
+    QTimer.singleShot(0, window.preload_libraries)  # after the first paint
+    try:
+        return app.exec()
+    finally:
+        qInstallMessageHandler(None)
+        sys.excepthook = sys.__excepthook__
+        threading.excepthook = threading.__excepthook__
+        del hooks, translators

@@ -1,43 +1,374 @@
-"""The main window (a first version: the generators the plugins provide, grouped by kind)."""
+"""The main window: generators grouped by kind in a sidebar, each with its page; the activity of every job; the
+plugins; settings; and a status bar with the device, the loaded models and memory."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QTreeWidget, QTreeWidgetItem
+import logging
+from typing import Any
 
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
+
+from desktop.engine.engine import Engine
+from desktop.engine.memory import human_bytes, process_rss
 from desktop.plugins import PluginManager, Status
+from desktop.ui.activity import ActivityView
+from desktop.ui.diagnostics import ErrorLog, report
+from desktop.ui.generator_page import GeneratorPage
+from desktop.ui.state import load_state, save_state
+
+log = logging.getLogger(__name__)
+ROLE_ID = Qt.ItemDataRole.UserRole
+PLUGINS_PAGE = "::plugins"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, manager: PluginManager) -> None:
+    error_reported = Signal(str)
+
+    def __init__(self, manager: PluginManager, engine: Engine | None = None) -> None:
         super().__init__()
+        self.plugins = manager
         self.manager = manager
+        self.engine = engine if engine is not None else Engine(manager)
+        self.errors = ErrorLog()
+        self.devices: list[str] | None = None
+        self.pages: dict[str, QWidget] = {}
         self.setWindowTitle(self.tr("Studiolo"))
-        self.resize(960, 640)
-        self.pages = QStackedWidget(self)
-        self.generator_tree = QTreeWidget(self)
-        self.generator_tree.setHeaderLabels([self.tr("Generator"), self.tr("Plugin")])
-        self.empty_page = QLabel(self)
-        self.empty_page.setWordWrap(True)
-        self.empty_page.setText(self.tr(
+        self.resize(1200, 780)
+
+        self.sidebar = QTreeWidget(self)
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setHeaderHidden(True)
+        self.sidebar.setAccessibleName(self.tr("Generators"))
+        self.stack = QStackedWidget(self)
+        self.empty_page = self._empty_page()
+        self.stack.addWidget(self.empty_page)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([220, 980])
+        self.setCentralWidget(splitter)
+
+        self.activity = ActivityView(self.engine, self)
+        self.activity_dock = QDockWidget(self.tr("Activity"), self)
+        self.activity_dock.setObjectName("activity_dock")
+        self.activity_dock.setWidget(self.activity)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.activity_dock)
+
+        self._build_status_bar()
+        self._build_menus()
+        self._fill_sidebar()
+        self.sidebar.currentItemChanged.connect(self._on_sidebar)
+        QShortcut(QKeySequence("Ctrl+Return"), self, self.generate_current)
+        QShortcut(QKeySequence("Ctrl+Enter"), self, self.generate_current)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel_current)
+        self.status_timer = QTimer(self)
+        self.status_timer.timeout.connect(self.refresh_status)
+        self.status_timer.start(2000)
+        self.refresh_status()
+        self.restore_state()
+
+    # -- building -------------------------------------------------------------------------------------------
+
+    def _empty_page(self) -> QWidget:
+        label = QLabel(self)
+        label.setObjectName("empty_page")
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setText(self.tr(
             "<h2>No generators installed</h2>"
             "<p>Studiolo runs generators that plugins provide. Install a plugin package "
-            "(<code>pip install studiolo-…</code>) or enable a disabled one with "
-            "<code>studiolo plugins enable NAME</code>, then start Studiolo again.</p>"
-            "<p>Writing your own takes one module: see <i>docs/plugins.md</i>.</p>"))
-        self.pages.addWidget(self.generator_tree)
-        self.pages.addWidget(self.empty_page)
-        self.setCentralWidget(self.pages)
-        self._fill()
+            "(<code>pip install studiolo-…</code>) or enable a disabled one in <i>Plugins</i>, then start "
+            "Studiolo again.</p><p>Writing your own takes one module: see <i>docs/plugins.md</i>.</p>"))
+        return label
 
-    def _fill(self) -> None:
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.device_label = QLabel(self)
+        self.device_label.setObjectName("status_device")
+        self.models_label = QLabel(self)
+        self.models_label.setObjectName("status_models")
+        self.memory_label = QLabel(self)
+        self.memory_label.setObjectName("status_memory")
+        self.libraries_label = QLabel(self)
+        self.libraries_label.setObjectName("status_libraries")
+        self.errors_button = QPushButton(self)
+        self.errors_button.setObjectName("status_errors")
+        self.errors_button.setFlat(True)
+        self.errors_button.setAccessibleName(self.tr("Recent errors"))
+        self.errors_button.setVisible(False)
+        self.errors_button.clicked.connect(self.show_errors)
+        for widget in (self.libraries_label, self.device_label, self.models_label, self.memory_label,
+                       self.errors_button):
+            bar.addPermanentWidget(widget)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu(self.tr("&File"))
+        self.settings_action = QAction(self.tr("&Settings…"), self)
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        quit_action = QAction(self.tr("&Quit"), self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu(self.tr("&View"))
+        view_menu.addAction(self.activity_dock.toggleViewAction())
+        plugins_action = QAction(self.tr("&Plugins"), self)
+        plugins_action.triggered.connect(lambda: self.show_page(PLUGINS_PAGE))
+        view_menu.addAction(plugins_action)
+        help_menu = self.menuBar().addMenu(self.tr("&Help"))
+        self.diagnostics_action = QAction(self.tr("&Copy diagnostics"), self)
+        self.diagnostics_action.triggered.connect(self.copy_diagnostics)
+        help_menu.addAction(self.diagnostics_action)
+
+    def _fill_sidebar(self) -> None:
         by_kind: dict[str, QTreeWidgetItem] = {}
-        for gid, generator in sorted(self.manager.generators.items()):
+        for gid, generator in sorted(self.plugins.generators.items(), key=lambda kv: (kv[1].kind, kv[1].name)):
             parent = by_kind.get(generator.kind)
             if parent is None:
-                parent = by_kind[generator.kind] = QTreeWidgetItem(self.generator_tree, [generator.kind.title()])
+                parent = by_kind[generator.kind] = QTreeWidgetItem(self.sidebar, [self.tr(generator.kind.title())])
+                parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
                 parent.setExpanded(True)
-            QTreeWidgetItem(parent, [generator.name, self.manager.plugin_of(gid).name])
-        self.pages.setCurrentWidget(self.generator_tree if by_kind else self.empty_page)
-        failed = [r.name for r in self.manager.plugins.values() if r.status == Status.FAILED]
-        if failed:
-            self.statusBar().showMessage(self.tr("Plugins that failed to load: %s") % ", ".join(failed))
+            item = QTreeWidgetItem(parent, [generator.name])
+            item.setData(0, ROLE_ID, gid)
+            item.setToolTip(0, generator.description or gid)
+        manage = QTreeWidgetItem(self.sidebar, [self.tr("Studiolo")])
+        manage.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        manage.setExpanded(True)
+        failed = sum(r.status == Status.FAILED for r in self.plugins.plugins.values())
+        plugins_item = QTreeWidgetItem(manage, [self.tr("Plugins") + (f" ⚠ {failed}" if failed else "")])
+        plugins_item.setData(0, ROLE_ID, PLUGINS_PAGE)
+        self.stack.setCurrentWidget(self.empty_page)
+
+    # -- pages ---------------------------------------------------------------------------------------------
+
+    def page(self, page_id: str) -> QWidget:
+        """The page of a generator (built on first use) or the plugins page."""
+        if page_id not in self.pages:
+            if page_id == PLUGINS_PAGE:
+                from desktop.ui.plugins_view import PluginsView
+
+                widget: QWidget = PluginsView(self.plugins, self)
+            else:
+                widget = GeneratorPage(self.engine, self.plugins.generator(page_id), self)
+                widget.message.connect(self.show_message)
+                saved = self._saved_pages.get(page_id)
+                if isinstance(saved, dict):
+                    widget.restore(saved)
+            self.pages[page_id] = widget
+            self.stack.addWidget(widget)
+        return self.pages[page_id]
+
+    def show_page(self, page_id: str) -> QWidget:
+        widget = self.page(page_id)
+        self.stack.setCurrentWidget(widget)
+        for item in self._items():
+            if item.data(0, ROLE_ID) == page_id and self.sidebar.currentItem() is not item:
+                self.sidebar.setCurrentItem(item)
+        return widget
+
+    def current_page(self) -> QWidget:
+        return self.stack.currentWidget()
+
+    def _items(self) -> list[QTreeWidgetItem]:
+        items = []
+        for i in range(self.sidebar.topLevelItemCount()):
+            top = self.sidebar.topLevelItem(i)
+            items += [top.child(j) for j in range(top.childCount())]
+        return items
+
+    @Slot(QTreeWidgetItem, QTreeWidgetItem)
+    def _on_sidebar(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
+        if current is not None and current.data(0, ROLE_ID):
+            self.show_page(current.data(0, ROLE_ID))
+
+    @Slot()
+    def generate_current(self) -> None:
+        page = self.current_page()
+        if isinstance(page, GeneratorPage):
+            page.generate()
+
+    @Slot()
+    def cancel_current(self) -> None:
+        page = self.current_page()
+        if isinstance(page, GeneratorPage):
+            page.cancel()
+
+    def apply_params(self, generator_id: str, params: Any) -> None:
+        """Reuse parameters: open the generator's page filled with ``params``."""
+        page = self.show_page(generator_id)
+        page.host.apply_params(params)
+
+    # -- status, errors, diagnostics ----------------------------------------------------------------------
+
+    def devices_text(self) -> str:
+        if self.devices is None:
+            return self.tr("not probed yet")
+        return ", ".join(d.upper() if d != "mps" else "Apple MPS" for d in self.devices)
+
+    @Slot()
+    def refresh_status(self) -> None:
+        setting = self.engine.settings.device
+        chosen = self.tr("automatic") if setting == "auto" else setting
+        if self.devices is not None and setting == "auto":
+            chosen = self.devices[0].upper()
+        self.device_label.setText(self.tr("Device: %1").replace("%1", chosen))
+        loaded = self.engine.cache.loaded()
+        size = sum(m.size for m in loaded)
+        self.models_label.setText(self.tr("Models loaded: %1 (%2)").replace("%1", str(len(loaded)))
+                                  .replace("%2", human_bytes(size)))
+        self.models_label.setToolTip("\n".join(f"{m.key.generator_id}: {m.key.model or '—'} on {m.key.device}"
+                                               for m in loaded))
+        rss = process_rss()
+        self.memory_label.setText(self.tr("Memory: %1").replace("%1", human_bytes(rss)) if rss else "")
+
+    @Slot(str, bool)
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.statusBar().showMessage(text, 10_000)
+        if error:
+            self.report_error(text, dialog=False)
+
+    def report_error(self, text: str, *, dialog: bool = True) -> None:
+        """Record an error for the status bar and diagnostics; show it (without blocking) if ``dialog``."""
+        self.errors.add(text)
+        count = len(self.errors.entries)
+        self.errors_button.setText(self.tr("⚠ %1 error(s)").replace("%1", str(count)))
+        self.errors_button.setVisible(True)
+        self.error_reported.emit(text)
+        if dialog:
+            box = QMessageBox(QMessageBox.Icon.Critical, self.tr("Studiolo hit an error"),
+                              self.tr("Something went wrong. Your work is kept; the details are in the log."),
+                              QMessageBox.StandardButton.Ok, self)
+            box.setDetailedText(text)
+            box.setObjectName("error_dialog")
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+
+    @Slot(str, bool)
+    def on_error_reported(self, text: str, dialog: bool) -> None:
+        self.report_error(text, dialog=dialog)
+
+    @Slot()
+    def show_errors(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Recent errors"), "\n".join(self.errors.entries),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    @Slot()
+    def copy_diagnostics(self) -> str:
+        text = report(self)
+        QGuiApplication.clipboard().setText(text)
+        self.statusBar().showMessage(self.tr("Diagnostics copied to the clipboard."), 5000)
+        return text
+
+    @Slot()
+    def open_settings(self) -> None:
+        from desktop.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.engine.settings, self)
+        dialog.settings_changed.connect(self._on_settings_changed)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.settings_dialog = dialog
+
+    @Slot()
+    def _on_settings_changed(self) -> None:
+        settings = self.engine.settings
+        self.engine.cache.budget = settings.memory_budget_bytes()
+        self.engine.services.device_preference = settings.device
+        self.engine.services.allow_pickle = settings.allow_pickle
+        self.engine.services.hf_token = settings.hf_token
+        self.refresh_status()
+        self.show_message(self.tr("Settings saved."))
+
+    # -- background import --------------------------------------------------------------------------------
+
+    def preload_libraries(self) -> None:
+        """Import the generators' heavy libraries on a worker thread, shown in the status bar."""
+        from desktop.ui.preload import start_preload
+
+        modules = [m for g in self.plugins.generators.values() for m in g.preload_modules]
+        if not modules:
+            self.libraries_label.setText("")
+            return
+        self.libraries_label.setText(self.tr("Loading libraries…"))
+        self.preloader, self.preload_thread = start_preload(modules, self)
+        self.preloader.started_module.connect(self._on_preloading)
+        self.preloader.finished.connect(self._on_preloaded)
+
+    @Slot(str)
+    def _on_preloading(self, module: str) -> None:
+        self.libraries_label.setText(self.tr("Loading %1…").replace("%1", module))
+
+    @Slot(float, object, object)
+    def _on_preloaded(self, seconds: float, failures: list, devices: list) -> None:
+        self.libraries_label.setText(self.tr("Libraries ready") if not failures else self.tr("Libraries: %1 failed")
+                                     .replace("%1", str(len(failures))))
+        self.libraries_label.setToolTip("\n".join(failures) or self.tr("Loaded in %1 s").replace(
+            "%1", f"{seconds:.1f}"))
+        for failure in failures:
+            self.report_error(failure, dialog=False)
+        if devices:
+            self.devices = devices
+        self.refresh_status()
+
+    # -- state ----------------------------------------------------------------------------------------------
+
+    def restore_state(self) -> None:
+        state = load_state()
+        self._saved_pages = state.get("pages", {}) if isinstance(state.get("pages"), dict) else {}
+        geometry = state.get("geometry")
+        if isinstance(geometry, str):
+            self.restoreGeometry(QByteArray.fromHex(geometry.encode()))
+        dock_state = state.get("window_state")
+        if isinstance(dock_state, str):
+            self.restoreState(QByteArray.fromHex(dock_state.encode()))
+        last = state.get("last_page")
+        if isinstance(last, str) and (last in self.plugins.generators or last == PLUGINS_PAGE):
+            self.show_page(last)
+        elif self.plugins.generators:
+            self.show_page(sorted(self.plugins.generators)[0])
+
+    def current_page_id(self) -> str | None:
+        page = self.current_page()
+        return next((pid for pid, widget in self.pages.items() if widget is page), None)
+
+    def save_state(self) -> None:
+        pages = dict(self._saved_pages)
+        for page_id, widget in self.pages.items():
+            if isinstance(widget, GeneratorPage):
+                pages[page_id] = widget.state()
+        save_state({
+            "geometry": bytes(self.saveGeometry().toHex()).decode(),
+            "window_state": bytes(self.saveState().toHex()).decode(),
+            "last_page": self.current_page_id(),
+            "pages": pages,
+        })
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
+        self.save_state()
+        self.status_timer.stop()
+        if not self.engine.shutdown(timeout=10):
+            log.error("a generator did not stop within 10 s of quitting")
+        thread = getattr(self, "preload_thread", None)
+        if thread is not None and thread.isRunning():
+            thread.quit()
+            thread.wait(10_000)
+        super().closeEvent(event)
+

@@ -1,0 +1,313 @@
+"""One generator's page: model chooser and seed box (the host's), then the generator's own panel or a form built
+from its params, with Generate/Cancel, progress and results."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from PySide6.QtCore import QRegularExpression, Qt, Signal, Slot
+from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.api import DEMO_MODEL, Generator, ParamError, StudioloError, from_json, to_json
+from desktop.engine.jobs import MAX_SEED
+from desktop.ui.output_view import OutputView
+from desktop.ui.panel_host import GeneratorHost
+
+log = logging.getLogger(__name__)
+
+
+class ModelChooser(QComboBox):
+    """An editable list of model references: the default, the demo, the recommended ones; or type a path or id."""
+
+    def __init__(self, generator: Generator, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setEditable(True)
+        self.setObjectName("model_chooser")
+        self.setAccessibleName(self.tr("Model"))
+        self.setToolTip(self.tr("A Hugging Face repo id, a local folder or file, or 'demo'."))
+        seen: set[str] = set()
+
+        def add(label: str, ref: str) -> None:
+            if ref not in seen:
+                seen.add(ref)
+                self.addItem(label, ref)
+
+        if generator.default_model:
+            add(self._label(generator, generator.default_model), generator.default_model)
+        if generator.has_demo_model:
+            add(self._label(generator, DEMO_MODEL), DEMO_MODEL)
+        for model in generator.recommended_models:
+            add(f"{model.name} — {model.ref}", model.ref)
+
+    def _label(self, generator: Generator, ref: str) -> str:
+        if ref == DEMO_MODEL:
+            return self.tr("Demo model (tiny, random weights: output is noise)")
+        return ref
+
+    def ref(self) -> str | None:
+        index = self.currentIndex()
+        if index >= 0 and self.itemText(index) == self.currentText():
+            return self.itemData(index)
+        text = self.currentText().strip()
+        return text or None
+
+    def set_ref(self, ref: str | None) -> None:
+        if ref is None:
+            return
+        index = self.findData(ref)
+        if index >= 0:
+            self.setCurrentIndex(index)
+        else:
+            self.setEditText(ref)
+
+
+class SeedBox(QLineEdit):
+    """The job's seed: empty means a new random seed each time."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("seed_box")
+        self.setAccessibleName(self.tr("Seed"))
+        self.setPlaceholderText(self.tr("random"))
+        self.setToolTip(self.tr("The same seed, model and parameters give the same result. Empty: random."))
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"-?\d{0,19}"), self))
+        self.setMaximumWidth(180)
+
+    def seed(self) -> int | None:
+        text = self.text().strip()
+        if text in ("", "-", "-1"):
+            return None
+        value = int(text)
+        if not 0 <= value <= MAX_SEED:
+            raise ParamError("seed", value, f"must be a whole number from 0 to {MAX_SEED}, or empty for random")
+        return value
+
+
+class ErrorPage(QWidget):
+    """Shown in place of a panel that raised while being built."""
+
+    def __init__(self, title: str, details: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("panel_error")
+        layout = QVBoxLayout(self)
+        label = QLabel(title, self)
+        label.setWordWrap(True)
+        label.setStyleSheet("font-weight: bold; color: #c0392b;")
+        self.details = QPlainTextEdit(details, self)
+        self.details.setReadOnly(True)
+        self.details.setObjectName("panel_error_details")
+        layout.addWidget(label)
+        layout.addWidget(self.details)
+
+
+class GeneratorPage(QWidget):
+    """A generator's page in the window."""
+
+    message = Signal(str, bool)  # text, is_error
+
+    def __init__(self, engine: Any, generator: Generator, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.generator = generator
+        self.engine = engine
+        self.current_job: str | None = None
+        self.model_chooser = ModelChooser(generator, self)
+        self.seed_box = SeedBox(self)
+        self.host = GeneratorHost(engine, generator, model=self.model_chooser.ref, seed=self.seed_box.seed,
+                                  message=lambda text, error: self.message.emit(text, error), parent=self)
+        title = QLabel(f"<h2>{generator.name}</h2>" + (f"<p>{generator.description}</p>"
+                                                       if generator.description else ""), self)
+        title.setWordWrap(True)
+        top = QFormLayout()
+        top.addRow(self.tr("Model"), self.model_chooser)
+        top.addRow(self.tr("Seed"), self.seed_box)
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addLayout(top)
+        self.form = None
+        self.custom_panel = self._build_custom_panel()
+        if self.custom_panel is not None:
+            layout.addWidget(self.custom_panel, 1)
+        else:
+            layout.addWidget(self._build_auto_panel(), 1)
+
+    # -- building ------------------------------------------------------------------------------------------
+
+    def _build_custom_panel(self) -> QWidget | None:
+        try:
+            panel = self.generator.create_panel(self.host)
+        except Exception:
+            details = traceback.format_exc()
+            log.error("the panel of %s raised while being built\n%s", self.generator.id, details)
+            return ErrorPage(self.tr("The panel of %1 could not be built. This is a bug in its plugin; the "
+                                     "details below help its author.").replace("%1", self.generator.name),
+                             details, self)
+        if panel is not None and not isinstance(panel, QWidget):
+            return ErrorPage(self.tr("The panel of %1 is not a widget.").replace("%1", self.generator.name),
+                             f"create_panel returned {panel!r}", self)
+        return panel
+
+    def _build_auto_panel(self) -> QWidget:
+        from desktop.ui.autoform import ParamsForm
+
+        self.form = ParamsForm(self.generator.Params, self)
+        self.generate_button = QPushButton(self.tr("Generate"), self)
+        self.generate_button.setObjectName("generate")
+        self.generate_button.setToolTip(self.tr("Generate (Ctrl+Enter)"))
+        self.cancel_button = QPushButton(self.tr("Cancel"), self)
+        self.cancel_button.setObjectName("cancel")
+        self.cancel_button.setToolTip(self.tr("Cancel (Esc)"))
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("progress")
+        self.status = QLabel(self)
+        self.status.setObjectName("status")
+        self.status.setWordWrap(True)
+        self.output = OutputView(self)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.progress, 1)
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.form, 1)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.status)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(left)
+        splitter.addWidget(self.output)
+        splitter.setStretchFactor(1, 1)
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button.clicked.connect(self.cancel)
+        host = self.host
+        host.job_queued.connect(self._on_queued)
+        host.job_progressed.connect(self._on_progressed)
+        host.job_previewed.connect(self._on_previewed)
+        host.job_finished.connect(self._on_finished)
+        host.job_failed.connect(self._on_failed)
+        host.job_cancelled.connect(self._on_cancelled)
+        host.params_applied.connect(self.apply_params)
+        return splitter
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    @Slot()
+    def generate(self) -> str | None:
+        """Submit a job with the form's params (Ctrl+Enter). Invalid input is marked and nothing is queued."""
+        if self.custom_panel is not None:
+            generate = getattr(self.custom_panel, "generate", None)
+            return generate() if callable(generate) else None
+        try:
+            params = self.form.params()
+            job_id = self.host.submit(params)
+        except StudioloError as exc:
+            self.status.setText(str(exc))
+            self.status.setStyleSheet("color: #c0392b;")
+            return None
+        return job_id
+
+    @Slot()
+    def cancel(self) -> None:
+        """Cancel this generator's jobs (Esc)."""
+        if self.custom_panel is not None and callable(getattr(self.custom_panel, "cancel", None)):
+            self.custom_panel.cancel()
+        else:
+            self.host.cancel()
+
+    @Slot(object)
+    def apply_params(self, params: Any) -> None:
+        if self.form is not None:
+            self.form.set_params(params)
+
+    # -- state --------------------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"model": self.model_chooser.ref(), "seed": self.seed_box.text()}
+        if self.form is not None and self.form.is_valid():
+            state["params"] = to_json(self.form.params())
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model_chooser.set_ref(state.get("model"))
+        if isinstance(state.get("seed"), str):
+            self.seed_box.setText(state["seed"])
+        if self.form is not None and isinstance(state.get("params"), dict):
+            try:
+                self.form.set_params(from_json(self.generator.Params, state["params"]))
+            except ParamError as exc:  # saved by another version: keep the defaults for what no longer fits
+                log.info("not restoring the params of %s: %s", self.generator.id, exc)
+
+    # -- job signals (this generator's only) ------------------------------------------------------------------
+
+    def _set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+
+    @Slot(str)
+    def _on_queued(self, job_id: str) -> None:
+        self.current_job = job_id
+        self.output.clear()
+        self.progress.setRange(0, 0)
+        self.status.setStyleSheet("")
+        self.status.setText(self.tr("Queued…"))
+        self._set_running(True)
+
+    @Slot(str, int, int, str)
+    def _on_progressed(self, job_id: str, done: int, total: int, message: str) -> None:
+        if job_id != self.current_job:
+            return
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        self.status.setText(message or self.tr("Generating…"))
+
+    @Slot(str, object)
+    def _on_previewed(self, job_id: str, preview: object) -> None:
+        if job_id == self.current_job:
+            self.output.add_preview(preview)
+
+    @Slot(str, object)
+    def _on_finished(self, job_id: str, outputs: object) -> None:
+        if job_id != self.current_job:
+            return
+        self.output.show_outputs(list(outputs))
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        job = self.engine.job(job_id)
+        self.status.setText(self.tr("Done (seed %1).").replace("%1", str(job.seed)))
+        self._set_running(False)
+
+    @Slot(str, str)
+    def _on_failed(self, job_id: str, message: str) -> None:
+        if job_id != self.current_job:
+            return
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status.setStyleSheet("color: #c0392b;")
+        self.status.setText(message)
+        self._set_running(False)
+
+    @Slot(str, object)
+    def _on_cancelled(self, job_id: str, partial: object) -> None:
+        if job_id != self.current_job:
+            return
+        if partial:
+            self.output.show_outputs(list(partial))
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status.setText(self.tr("Cancelled.") + (self.tr(" The partial result was kept.") if partial else ""))
+        self._set_running(False)

@@ -1,0 +1,116 @@
+"""``GeneratorHost``: the window's implementation of ``desktop.api.PanelHost`` for one generator.
+
+It forwards the engine's job signals for this generator's jobs only, and submits with the model and seed the
+page's choosers hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from desktop.api import Generator, PanelHost, PanelStorage
+from desktop.engine.engine import Engine
+from desktop.storage import JsonPanelStorage
+
+
+class GeneratorHost(QObject, PanelHost):
+    job_queued = Signal(str)
+    job_started = Signal(str)
+    job_progressed = Signal(str, int, int, str)
+    job_previewed = Signal(str, object)
+    job_finished = Signal(str, object)
+    job_failed = Signal(str, str)
+    job_cancelled = Signal(str, object)
+    params_applied = Signal(object)
+
+    def __init__(self, engine: Engine, generator: Generator, *, model: Callable[[], str | None],
+                 seed: Callable[[], int | None], message: Callable[[str, bool], None],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.generator = generator
+        self._model = model
+        self._seed = seed
+        self._message = message
+        self._storage = JsonPanelStorage(generator.id)
+        engine.job_queued.connect(self._on_queued)
+        engine.job_state_changed.connect(self._on_state)
+        engine.job_progressed.connect(self._on_progressed)
+        engine.job_previewed.connect(self._on_previewed)
+        engine.job_finished.connect(self._on_finished)
+        engine.job_failed.connect(self._on_failed)
+        engine.job_cancelled.connect(self._on_cancelled)
+
+    # -- PanelHost ---------------------------------------------------------------------------------------------
+
+    def submit(self, params: Any, *, model: str | None = None, seed: int | None = None) -> str:
+        chosen_seed = seed if seed is not None else self._seed()
+        return self.engine.submit(self.generator.id, params, model=model or self._model(), seed=chosen_seed).id
+
+    def cancel(self, job_id: str | None = None) -> None:
+        if job_id is not None:
+            self.engine.cancel(job_id)
+            return
+        for job in self.engine.jobs():
+            if job.generator_id == self.generator.id and not job.state.finished:
+                self.engine.cancel(job.id)
+
+    def current_model(self) -> str | None:
+        return self._model()
+
+    @property
+    def storage(self) -> PanelStorage:
+        return self._storage
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        self._message(text, error)
+
+    def apply_params(self, params: Any) -> None:
+        """Ask the panel to show these params (reuse parameters)."""
+        self.params_applied.emit(params)
+
+    # -- engine signals, filtered to this generator --------------------------------------------------------
+
+    def _mine(self, job_id: str) -> bool:
+        try:
+            return self.engine.job(job_id).generator_id == self.generator.id
+        except KeyError:
+            return False
+
+    @Slot(str)
+    def _on_queued(self, job_id: str) -> None:
+        if self._mine(job_id):
+            self.job_queued.emit(job_id)
+
+    @Slot(str, str)
+    def _on_state(self, job_id: str, state: str) -> None:
+        if state == "loading" and self._mine(job_id):
+            self.job_started.emit(job_id)
+
+    @Slot(str, int, int, str)
+    def _on_progressed(self, job_id: str, done: int, total: int, message: str) -> None:
+        if self._mine(job_id):
+            self.job_progressed.emit(job_id, done, total, message)
+
+    @Slot(str, object)
+    def _on_previewed(self, job_id: str, preview: object) -> None:
+        if self._mine(job_id):
+            self.job_previewed.emit(job_id, preview)
+
+    @Slot(str, object)
+    def _on_finished(self, job_id: str, outputs: object) -> None:
+        if self._mine(job_id):
+            self.job_finished.emit(job_id, outputs)
+
+    @Slot(str, str)
+    def _on_failed(self, job_id: str, message: str) -> None:
+        if self._mine(job_id):
+            self.job_failed.emit(job_id, message)
+
+    @Slot(str, object)
+    def _on_cancelled(self, job_id: str, partial: object) -> None:
+        if self._mine(job_id):
+            self.job_cancelled.emit(job_id, partial)

@@ -1,0 +1,316 @@
+"""The main window, driven as a person would (offscreen): pages, jobs, activity, plugins, settings, state."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch_plugin
+from helpers import install_markov, run_python
+from plugin_sources import install_broken, install_panels
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QPlainTextEdit
+
+from desktop.engine.cache import ModelCache
+from desktop.engine.engine import Engine
+from desktop.engine.jobs import JobState
+from desktop.plugins import PluginManager
+from desktop.settings import Settings
+from desktop.ui.generator_page import ErrorPage, GeneratorPage
+from desktop.ui.main_window import PLUGINS_PAGE, MainWindow
+
+WAIT = 60_000
+SHOTS = os.environ.get("STUDIOLO_SCREENSHOTS")  # a folder: the screenshot tests save what they grab there
+
+
+@pytest.fixture
+def installed(studiolo_site):
+    install_markov(studiolo_site)
+    torch_plugin.install(studiolo_site)
+    install_broken(studiolo_site, ["import_error"])
+    install_panels(studiolo_site)
+    return studiolo_site
+
+
+@pytest.fixture
+def make_window(installed, qtbot):
+    windows = []
+
+    def make() -> MainWindow:
+        plugins = PluginManager().load()
+        engine = Engine(plugins, cache=ModelCache())
+        window = MainWindow(plugins, engine)
+        qtbot.addWidget(window)
+        with qtbot.waitActive(window):  # keyboard shortcuts reach the active window only
+            window.show()
+            window.activateWindow()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        if window.isVisible():
+            window.close()
+
+
+def shot(window, name: str) -> None:
+    image = window.grab().toImage()
+    assert not image.isNull() and image.width() > 100
+    colors = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(colors) > 5, "the window looks blank"
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        image.save(str(Path(SHOTS) / f"{name}.png"))
+
+
+def test_generators_are_grouped_by_kind_and_failed_plugins_flagged(make_window):
+    window = make_window()
+    kinds = {window.sidebar.topLevelItem(i).text(0): window.sidebar.topLevelItem(i)
+             for i in range(window.sidebar.topLevelItemCount())}
+    assert {"Text", "Image", "Studiolo"} <= set(kinds)
+    names = [kinds["Text"].child(i).text(0) for i in range(kinds["Text"].childCount())]
+    assert "Markov chain" in names
+    assert kinds["Studiolo"].child(0).text(0) == "Plugins ⚠ 1"
+    assert isinstance(window.current_page(), GeneratorPage)  # a first generator is open at once
+    shot(window, "main-window")
+
+
+def test_a_job_through_the_gui_with_progress_and_output(make_window, qtbot):
+    window = make_window()
+    page = window.show_page("text.markov")
+    page.form.field_widget("words").setValue(12)
+    page.seed_box.setText("5")
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+        qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    job = window.engine.jobs()[-1]
+    assert job.seed == 5 and job.params.words == 12
+    assert page.output.text.toPlainText() == job.outputs[0].text
+    assert page.progress.value() == page.progress.maximum() and "Done (seed 5)" in page.status.text()
+    row = window.activity.row_of(job.id)
+    assert window.activity.table.item(row, 2).text() == "done"
+
+
+def test_an_image_job_shows_its_preview_and_thumbnail(make_window, qtbot):
+    window = make_window()
+    page = window.show_page("test.noise")
+    previews = []
+    page.host.job_previewed.connect(lambda _id, preview: previews.append(preview))
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+        page.generate_button.click()
+    assert previews and not page.output.image.image_pixmap().isNull()
+    job = window.engine.jobs()[-1]
+    row = window.activity.row_of(job.id)
+    assert not window.activity.table.item(row, 4).icon().isNull()
+    shot(window, "image-job")
+
+
+def test_cancel_from_the_activity_view(make_window, qtbot):
+    window = make_window()
+    page = window.show_page("test.noise")
+    page.form.field_widget("steps").setValue(100000)
+    with qtbot.waitSignal(window.engine.job_progressed, timeout=WAIT):
+        page.generate_button.click()
+    job = window.engine.jobs()[-1]
+    window.activity.select(job.id)
+    assert window.activity.buttons["cancel"].isEnabled()
+    with qtbot.waitSignal(window.engine.job_cancelled, timeout=WAIT):
+        window.activity.buttons["cancel"].click()
+    assert job.state is JobState.CANCELLED
+    assert window.activity.table.item(window.activity.row_of(job.id), 2).text() == "cancelled"
+    assert "Cancelled" in page.status.text()
+
+
+def test_rerun_gives_the_same_result(make_window, qtbot):
+    window = make_window()
+    page = window.show_page("text.markov")
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+        page.generate()
+    first = window.engine.jobs()[-1]
+    window.activity.select(first.id)
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+        window.activity.buttons["rerun"].click()
+    second = window.engine.jobs()[-1]
+    assert second is not first and second.seed == first.seed
+    assert second.outputs[0].text == first.outputs[0].text
+
+
+def test_the_queue_can_be_paused_and_reordered_from_the_activity_view(make_window, qtbot):
+    window = make_window()
+    engine = window.engine
+    engine.set_paused("text.markov", True)
+    jobs = [engine.submit("text.markov", {"words": 2}) for _ in range(3)]
+    window.activity.select(jobs[2].id)
+    assert window.activity.buttons["pause"].isChecked()
+    window.activity.buttons["up"].click()
+    assert [j.id for j in engine.waiting("text.markov")] == [jobs[0].id, jobs[2].id, jobs[1].id]
+    window.activity.select(jobs[2].id)
+    with qtbot.waitSignals([engine.job_finished] * 3, timeout=WAIT):
+        window.activity.buttons["pause"].click()  # resume
+    assert not engine.is_paused("text.markov")
+
+
+def test_invalid_input_is_marked_before_submit_and_nothing_is_queued(make_window):
+    window = make_window()
+    page = window.show_page("text.markov")
+    page.seed_box.setText("99999999999999999999")
+    assert page.generate() is None
+    assert "seed" in page.status.text() and window.engine.jobs() == []
+
+
+def test_esc_cancels_the_running_job(make_window, qtbot):
+    window = make_window()
+    page = window.show_page("test.noise")
+    page.form.field_widget("steps").setValue(100000)
+    with qtbot.waitSignal(window.engine.job_progressed, timeout=WAIT):
+        page.generate_button.click()
+    with qtbot.waitSignal(window.engine.job_cancelled, timeout=WAIT):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+
+
+def test_a_panel_that_raises_is_replaced_by_an_error_page(make_window, qtbot):
+    window = make_window()
+    page = window.show_page("test.badpanel")
+    error = page.findChild(ErrorPage)
+    assert error is not None and "RuntimeError: the panel exploded" in error.details.toPlainText()
+    good = window.show_page("test.goodpanel")
+    assert good.findChild(QLabel, "custom_panel").text() == "custom panel"
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT) as finished:
+        qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert finished.args[1][0].text == "from the custom panel"
+    shot(window, "custom-panel")
+
+
+def test_the_plugins_page_shows_a_broken_plugins_traceback(make_window):
+    window = make_window()
+    view = window.show_page(PLUGINS_PAGE)
+    view.select("import_error")
+    text = "\n".join(w.toPlainText() for w in view.findChildren(QPlainTextEdit))
+    assert "Traceback (most recent call last)" in text and "studiolo_no_such_module_xyz" in text
+    shot(window, "plugins")
+
+
+def test_settings_persist(make_window, studiolo_home):
+    window = make_window()
+    window.open_settings()
+    dialog = window.settings_dialog
+    device = dialog.findChild(QComboBox)
+    device.setCurrentIndex(device.findData("cpu"))
+    assert dialog.apply()
+    assert Settings.load().device == "cpu" and window.engine.services.device_preference == "cpu"
+    dialog.close()
+
+
+def test_state_is_restored_on_restart(make_window, qtbot):
+    window = make_window()
+    page = window.show_page("text.markov")
+    page.form.field_widget("words").setValue(77)
+    page.seed_box.setText("123")
+    window.resize(700, 540)  # within the offscreen screen (800×600): restoreGeometry keeps windows on screen
+    size = (window.width(), window.height())
+    window.close()
+    again = make_window()
+    assert again.current_page_id() == "text.markov"
+    restored = again.current_page()
+    assert restored.form.params().words == 77 and restored.seed_box.text() == "123"
+    assert (again.width(), again.height()) == size
+
+
+def test_quitting_with_a_running_job(make_window, qtbot):
+    window = make_window()
+    page = window.show_page("test.noise")
+    page.form.field_widget("steps").setValue(100000)
+    with qtbot.waitSignal(window.engine.job_progressed, timeout=WAIT):
+        page.generate_button.click()
+    job = window.engine.jobs()[-1]
+    window.close()
+    assert job.state is JobState.CANCELLED
+    assert all(thread.isFinished() for _worker, thread in window.engine._workers.values())
+
+
+def test_status_bar_and_diagnostics(make_window, qtbot):
+    window = make_window()
+    window.engine.settings.hf_token = "hf_secret_token"
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+        window.show_page("text.markov").generate()
+    window.refresh_status()
+    assert window.device_label.text() == "Device: automatic"
+    assert window.models_label.text().startswith("Models loaded: 1")
+    assert window.memory_label.text().startswith("Memory: ")
+    text = window.copy_diagnostics()
+    assert QApplication.clipboard().text() == text
+    assert "markov 1.0.0 — loaded" in text and "import_error" in text and "hf_secret_token" not in text
+
+
+def test_errors_are_shown_never_silent(make_window, qtbot):
+    from desktop.ui.app import install_error_hooks
+
+    window = make_window()
+    install_error_hooks(window)
+    try:
+        with qtbot.waitSignal(window.error_reported, timeout=WAIT) as reported:
+            QTimer.singleShot(0, lambda: 1 / 0)
+        assert "ZeroDivisionError" in reported.args[0]
+        assert window.errors_button.isVisible() and "ZeroDivisionError" in window.errors.entries[-1]
+    finally:
+        sys.excepthook = sys.__excepthook__
+        from PySide6.QtCore import qInstallMessageHandler
+
+        qInstallMessageHandler(None)
+
+
+def test_no_generators_installed_explains_how_to_add_one(studiolo_home, qtbot, monkeypatch):
+    monkeypatch.setenv("STUDIOLO_LOAD_PLUGINS", "")
+    plugins = PluginManager().load()
+    window = MainWindow(plugins, Engine(plugins, cache=ModelCache()))
+    qtbot.addWidget(window)
+    assert window.current_page() is window.empty_page
+    assert "No generators installed" in window.empty_page.text()
+    window.close()
+
+
+START_UP = """
+import sys
+from PySide6.QtCore import QObject, Slot
+from desktop.ui import app as app_module
+from desktop.ui.main_window import MainWindow
+
+seen = {}
+preload = MainWindow.preload_libraries
+
+
+class Spy(QObject):  # a QObject made on the GUI thread: its slot runs there, queued after the window's own
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+
+    @Slot(float, object, object)
+    def preloaded(self, *args):
+        seen["torch_after"] = "torch" in sys.modules
+        seen["label_after"] = self.window.libraries_label.text()
+        self.window.close()
+
+
+def preload_spy(window):
+    seen["shown_without_torch"] = window.isVisible() and "torch" not in sys.modules
+    preload(window)
+    seen["label"] = window.libraries_label.text()
+    window.spy = Spy(window)
+    window.preloader.finished.connect(window.spy.preloaded)
+
+
+MainWindow.preload_libraries = preload_spy
+rc = app_module.run_app(["studiolo"])
+print(seen)
+sys.exit(rc)
+"""
+
+
+def test_the_window_shows_before_torch_is_imported_then_loads_it_in_the_background(installed):
+    result = run_python(START_UP, env=installed.env())
+    assert result.returncode == 0, result.stderr
+    seen = eval(result.stdout.strip().splitlines()[-1])
+    assert seen["shown_without_torch"] is True
+    assert seen["label"].startswith("Loading")
+    assert seen["torch_after"] is True and seen["label_after"] == "Libraries ready"
