@@ -2,8 +2,8 @@
 
 import sys
 
-from benchmarks import cli_startup, engine_overhead
+from benchmarks import cli_startup, engine_overhead, window
 
-for bench in (cli_startup, engine_overhead):
+for bench in (cli_startup, engine_overhead, window):
     sys.argv = [bench.__name__]
     bench.main()

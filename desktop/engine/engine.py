@@ -115,7 +115,6 @@ class Engine(QObject):
             thread.setObjectName(f"worker:{generator_id}")
             worker.moveToThread(thread)
             thread.started.connect(worker.run)
-            worker.state_changed.connect(self._on_state_changed)
             worker.mail.connect(self._on_mail)
             worker.ended.connect(self._on_ended)
             self._workers[generator_id] = (worker, thread)
@@ -208,11 +207,6 @@ class Engine(QObject):
             timer.stop()
             timer.deleteLater()
 
-    @Slot(str, str)
-    def _on_state_changed(self, job_id: str, state: str) -> None:
-        if not self._jobs[job_id].cancelled:
-            self.job_state_changed.emit(job_id, state)
-
     @Slot(str)
     def _on_mail(self, job_id: str) -> None:
         limiter = self._limiters.setdefault(job_id, RateLimiter(self.min_interval, self.clock))
@@ -236,8 +230,9 @@ class Engine(QObject):
         batch = mailbox.take()
         if not batch:
             return
-        self._limiters.setdefault(job_id, RateLimiter(self.min_interval, self.clock)).mark()
-        emits: list[tuple[Any, tuple]] = []
+        if batch.progress is not None or batch.text or batch.preview is not None:  # state changes are not rated
+            self._limiters.setdefault(job_id, RateLimiter(self.min_interval, self.clock)).mark()
+        emits: list[tuple[Any, tuple]] = [(self.job_state_changed, (job_id, state)) for state in batch.states]
         if batch.progress is not None:
             done, total, message = batch.progress
             emits.append((self.job_progressed, (job_id, done, total or 0, message)))

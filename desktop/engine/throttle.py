@@ -1,7 +1,8 @@
 """Getting a job's progress and previews from its worker to the screen without flooding it.
 
 The worker thread puts updates into the job's :class:`Mailbox`; the consumer (on the GUI or main thread) takes
-them in batches no more often than a :class:`RateLimiter` allows. In a batch, progress is the latest report,
+them in batches no more often than a :class:`RateLimiter` allows. In a batch, state changes are kept in order,
+progress is the latest report,
 text chunks are joined (never dropped), and of the image/audio previews only the latest is kept. A closed
 mailbox (the job was cancelled) accepts nothing and gives nothing.
 """
@@ -21,6 +22,7 @@ MAX_RATE_HZ = 30.0
 class Batch:
     """What arrived since the last take."""
 
+    states: list[str] = field(default_factory=list)
     progress: tuple[int, int | None, str] | None = None
     text: str = ""
     preview: Any = None
@@ -28,7 +30,8 @@ class Batch:
     dropped_previews: int = 0
 
     def __bool__(self) -> bool:
-        return self.progress is not None or bool(self.text) or self.preview is not None or bool(self.warnings)
+        return bool(self.states) or self.progress is not None or bool(self.text) or self.preview is not None \
+            or bool(self.warnings)
 
 
 class Mailbox:
@@ -53,6 +56,9 @@ class Mailbox:
                 return False
             self._notified = True
             return True
+
+    def put_state(self, state: str) -> bool:
+        return self._put(lambda b: b.states.append(state))
 
     def put_progress(self, done: int, total: int | None, message: str) -> bool:
         def update(b: Batch) -> None:

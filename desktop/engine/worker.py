@@ -1,8 +1,9 @@
 """A generator's worker: a QObject on its own QThread that takes jobs from the generator's queue and runs them.
 
-It never touches widgets. Everything it tells the rest of the app goes out as queued signals (``state_changed``,
-``mail`` when the job's mailbox has updates, ``ended`` when the job reached its final state); the job object
-itself is updated before each signal.
+It never touches widgets. Everything it tells the rest of the app goes out as queued signals: ``mail`` when the
+job's mailbox has updates (state changes, progress, previews), ``ended`` when the job reached its final state;
+the job object itself is updated before each signal. Few signals, on purpose: each queued signal makes the GUI
+thread wait for Python's GIL, so a worker that emits hundreds per second starves the window.
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ class Services:
 
 
 class GeneratorWorker(QObject):
-    state_changed = Signal(str, str)
     mail = Signal(str)
     ended = Signal(str)
 
@@ -81,7 +81,8 @@ class GeneratorWorker(QObject):
 
     def _set_state(self, job: Job, state: JobState) -> None:
         job.state = state
-        self.state_changed.emit(job.id, state.value)
+        if self.mailboxes[job.id].put_state(state.value):
+            self.mail.emit(job.id)
 
     def _run(self, job: Job) -> None:
         if job.cancelled:

@@ -98,21 +98,25 @@ class ActivityView(QWidget):
 
     @Slot(str)
     def _on_queued(self, job_id: str) -> None:
+        """A new row at the bottom (rows never move, so adding one costs the same with 10 rows or 500)."""
         job = self.engine.job(job_id)
-        self.table.insertRow(0)
+        row = self.table.rowCount()
+        self.table.insertRow(row)
         first = QTableWidgetItem(job.generator_id)
         first.setData(Qt.ItemDataRole.UserRole, job_id)
-        self.table.setItem(0, 0, first)
-        self.table.setItem(0, 1, QTableWidgetItem(self._title(job)))
-        self.table.setItem(0, 2, QTableWidgetItem(self.tr("queued")))
+        self.table.setItem(row, 0, first)
+        self.table.setItem(row, 1, QTableWidgetItem(self._title(job)))
+        self.table.setItem(row, 2, QTableWidgetItem(self.tr("queued")))
         bar = QProgressBar(self.table)
         bar.setRange(0, 1)
         bar.setValue(0)
-        self.table.setCellWidget(0, 3, bar)
-        self.table.setItem(0, 4, QTableWidgetItem())
-        while self.table.rowCount() > MAX_ROWS:
-            self.table.removeRow(self.table.rowCount() - 1)
-        self._rebuild_index()
+        self.table.setCellWidget(row, 3, bar)
+        self.table.setItem(row, 4, QTableWidgetItem())
+        self._rows[job_id] = row
+        if self.table.rowCount() > MAX_ROWS + 50:  # drop the oldest in chunks, not one by one
+            for _ in range(self.table.rowCount() - MAX_ROWS):
+                self.table.removeRow(0)
+            self._rebuild_index()
         self._update_buttons()
 
     def _set_state(self, job_id: str, text: str) -> None:
@@ -216,10 +220,10 @@ class ActivityView(QWidget):
             self.select(job.id)
 
     def _reorder_rows(self, generator_id: str) -> None:
-        """Show the waiting jobs of a generator in queue order (the next to run lowest, as they were added)."""
+        """Show the waiting jobs of a generator in queue order (the next to run highest, as they were added)."""
         waiting = [j.id for j in self.engine.waiting(generator_id)]
         rows = sorted(self.row_of(i) for i in waiting)
-        for row, job_id in zip(rows, reversed(waiting)):
+        for row, job_id in zip(rows, waiting):
             self._put_row(row, job_id)
         self._rebuild_index()
 

@@ -19,6 +19,19 @@ from desktop.plugins import PluginManager
 log = logging.getLogger("desktop.ui")
 
 
+GUI_SWITCH_INTERVAL = 0.001
+
+
+def tune_gil_for_gui() -> None:
+    """Let the GUI thread get Python's GIL back within 1 ms (default 5 ms) while workers run Python code.
+
+    Every queued signal and timer the window handles needs the GIL; with the default interval, a worker busy in
+    Python (a tokenizer, a Markov chain) makes each of them wait up to 5 ms, and the window stutters (measured in
+    benchmarks/window.py). The cost is a little more switching in the workers.
+    """
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL)
+
+
 class ErrorRelay(QObject):
     """Carries error reports from any thread to the window (a queued signal)."""
 
@@ -64,6 +77,7 @@ def run_app(argv: list[str] | None = None) -> int:
     app.setOrganizationName("Studiolo")
     app.setDesktopFileName("studiolo")
     setup_logging()
+    tune_gil_for_gui()
     translators = install_translators(app)
     apply_theme(app)
     plugins = PluginManager().load()

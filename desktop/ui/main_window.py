@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.activity_dock.setObjectName("activity_dock")
         self.activity_dock.setWidget(self.activity)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.activity_dock)
+        self.resizeDocks([self.activity_dock], [170], Qt.Orientation.Vertical)
 
         self._build_status_bar()
         self._build_menus()
@@ -78,6 +79,8 @@ class MainWindow(QMainWindow):
         self.status_timer = QTimer(self)
         self.status_timer.timeout.connect(self.refresh_status)
         self.status_timer.start(2000)
+        self.engine.job_finished.connect(self.refresh_status)
+        self.engine.job_failed.connect(self.refresh_status)
         self.refresh_status()
         self.restore_state()
 
@@ -222,7 +225,9 @@ class MainWindow(QMainWindow):
         return ", ".join(d.upper() if d != "mps" else "Apple MPS" for d in self.devices)
 
     @Slot()
-    def refresh_status(self) -> None:
+    @Slot(str, object)
+    @Slot(str, str)
+    def refresh_status(self, *_args: object) -> None:
         setting = self.engine.settings.device
         chosen = self.tr("automatic") if setting == "auto" else setting
         if self.devices is not None and setting == "auto":
