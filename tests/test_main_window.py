@@ -65,6 +65,15 @@ def shot(window, name: str) -> None:
         image.save(str(Path(SHOTS) / f"{name}.png"))
 
 
+def start_long_job(window, qtbot) -> GeneratorPage:
+    """A noise job of 100,000 steps, running (its first progress arrived)."""
+    page = window.show_page("test.noise")
+    page.form.field_widget("steps").setValue(100000)
+    with qtbot.waitSignal(window.engine.job_progressed, timeout=WAIT):
+        page.generate_button.click()
+    return page
+
+
 def test_generators_are_grouped_by_kind_and_failed_plugins_flagged(make_window):
     window = make_window()
     kinds = {window.sidebar.topLevelItem(i).text(0): window.sidebar.topLevelItem(i)
@@ -108,10 +117,7 @@ def test_an_image_job_shows_its_preview_and_thumbnail(make_window, qtbot):
 
 def test_cancel_from_the_activity_view(make_window, qtbot):
     window = make_window()
-    page = window.show_page("test.noise")
-    page.form.field_widget("steps").setValue(100000)
-    with qtbot.waitSignal(window.engine.job_progressed, timeout=WAIT):
-        page.generate_button.click()
+    page = start_long_job(window, qtbot)
     job = window.engine.jobs()[-1]
     window.activity.select(job.id)
     assert window.activity.buttons["cancel"].isEnabled()
@@ -161,10 +167,7 @@ def test_invalid_input_is_marked_before_submit_and_nothing_is_queued(make_window
 
 def test_esc_cancels_the_running_job(make_window, qtbot):
     window = make_window()
-    page = window.show_page("test.noise")
-    page.form.field_widget("steps").setValue(100000)
-    with qtbot.waitSignal(window.engine.job_progressed, timeout=WAIT):
-        page.generate_button.click()
+    page = start_long_job(window, qtbot)
     with qtbot.waitSignal(window.engine.job_cancelled, timeout=WAIT):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
 
@@ -219,10 +222,7 @@ def test_state_is_restored_on_restart(make_window, qtbot):
 
 def test_quitting_with_a_running_job(make_window, qtbot):
     window = make_window()
-    page = window.show_page("test.noise")
-    page.form.field_widget("steps").setValue(100000)
-    with qtbot.waitSignal(window.engine.job_progressed, timeout=WAIT):
-        page.generate_button.click()
+    page = start_long_job(window, qtbot)
     job = window.engine.jobs()[-1]
     window.close()
     assert job.state is JobState.CANCELLED

@@ -38,6 +38,18 @@ from desktop.settings import Settings
 
 log = logging.getLogger(__name__)
 
+JOB_SIGNALS = ("queued", "state_changed", "started", "progressed", "previewed", "warned", "finished", "failed",
+               "cancelled")
+
+
+def connect_job_signals(source: QObject, receiver: object) -> None:
+    """Connect each ``job_<event>`` signal ``source`` has to ``receiver._on_<event>`` where the receiver has it
+    (an engine's signals to a view, a panel host's to its page)."""
+    for event in JOB_SIGNALS:
+        signal, slot = getattr(source, f"job_{event}", None), getattr(receiver, f"_on_{event}", None)
+        if signal is not None and slot is not None:
+            signal.connect(slot)
+
 
 class Engine(QObject):
     job_queued = Signal(str)

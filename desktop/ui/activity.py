@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import ImageOutput, TextOutput, prompt_field, to_json
-from desktop.engine.engine import Engine
+from desktop.engine.engine import Engine, connect_job_signals
 from desktop.engine.jobs import Job, JobState
 from desktop.ui.output_view import to_qimage
 
@@ -70,13 +70,7 @@ class ActivityView(QWidget):
         layout.addWidget(self.table)
         self._rows: dict[str, int] = {}
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        engine.job_queued.connect(self._on_queued)
-        engine.job_state_changed.connect(self._on_state)
-        engine.job_progressed.connect(self._on_progressed)
-        engine.job_previewed.connect(self._on_previewed)
-        engine.job_finished.connect(self._on_finished)
-        engine.job_failed.connect(self._on_failed)
-        engine.job_cancelled.connect(self._on_cancelled)
+        connect_job_signals(engine, self)
         self._update_buttons()
 
     # -- rows ------------------------------------------------------------------------------------------------
@@ -130,7 +124,7 @@ class ActivityView(QWidget):
         return None if row is None else self.table.cellWidget(row, 3)
 
     @Slot(str, str)
-    def _on_state(self, job_id: str, state: str) -> None:
+    def _on_state_changed(self, job_id: str, state: str) -> None:
         self._set_state(job_id, self.tr(state))
         bar = self._bar(job_id)
         if bar is not None:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import DEMO_MODEL, Generator, ParamError, StudioloError, from_json, to_json
+from desktop.engine.engine import connect_job_signals
 from desktop.engine.jobs import MAX_SEED
 from desktop.ui.output_view import OutputView
 from desktop.ui.panel_host import GeneratorHost
@@ -194,14 +195,8 @@ class GeneratorPage(QWidget):
         splitter.setStretchFactor(1, 1)
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
-        host = self.host
-        host.job_queued.connect(self._on_queued)
-        host.job_progressed.connect(self._on_progressed)
-        host.job_previewed.connect(self._on_previewed)
-        host.job_finished.connect(self._on_finished)
-        host.job_failed.connect(self._on_failed)
-        host.job_cancelled.connect(self._on_cancelled)
-        host.params_applied.connect(self.apply_params)
+        connect_job_signals(self.host, self)
+        self.host.params_applied.connect(self.apply_params)
         return splitter
 
     # -- actions ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.api import Generator, PanelHost, PanelStorage
-from desktop.engine.engine import Engine
+from desktop.engine.engine import Engine, connect_job_signals
 from desktop.storage import JsonPanelStorage
 
 
@@ -36,13 +36,7 @@ class GeneratorHost(QObject, PanelHost):
         self._seed = seed
         self._message = message
         self._storage = JsonPanelStorage(generator.id)
-        engine.job_queued.connect(self._on_queued)
-        engine.job_state_changed.connect(self._on_state)
-        engine.job_progressed.connect(self._on_progressed)
-        engine.job_previewed.connect(self._on_previewed)
-        engine.job_finished.connect(self._on_finished)
-        engine.job_failed.connect(self._on_failed)
-        engine.job_cancelled.connect(self._on_cancelled)
+        connect_job_signals(engine, self)
 
     # -- PanelHost ---------------------------------------------------------------------------------------------
 
@@ -86,7 +80,7 @@ class GeneratorHost(QObject, PanelHost):
             self.job_queued.emit(job_id)
 
     @Slot(str, str)
-    def _on_state(self, job_id: str, state: str) -> None:
+    def _on_state_changed(self, job_id: str, state: str) -> None:
         if state == "loading" and self._mine(job_id):
             self.job_started.emit(job_id)
 
