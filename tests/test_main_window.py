@@ -83,6 +83,7 @@ def test_generators_are_grouped_by_kind_and_failed_plugins_flagged(make_window):
     assert "Markov chain" in names
     assert kinds["Studiolo"].child(0).text(0) == "Plugins ⚠ 1"
     assert isinstance(window.current_page(), GeneratorPage)  # a first generator is open at once
+    window.show_page("text.markov")
     shot(window, "main-window")
 
 
@@ -177,6 +178,7 @@ def test_a_panel_that_raises_is_replaced_by_an_error_page(make_window, qtbot):
     page = window.show_page("test.badpanel")
     error = page.findChild(ErrorPage)
     assert error is not None and "RuntimeError: the panel exploded" in error.details.toPlainText()
+    shot(window, "panel-error")
     good = window.show_page("test.goodpanel")
     assert good.findChild(QLabel, "custom_panel").text() == "custom panel"
     with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT) as finished:

@@ -57,7 +57,7 @@ class ModelChooser(QComboBox):
 
     def _label(self, generator: Generator, ref: str) -> str:
         if ref == DEMO_MODEL:
-            return self.tr("Demo model (tiny, random weights: output is noise)")
+            return self.tr("Demo model (tiny, made offline to try things out; not for real work)")
         return ref
 
     def ref(self) -> str | None:
@@ -193,6 +193,8 @@ class GeneratorPage(QWidget):
         splitter.addWidget(left)
         splitter.addWidget(self.output)
         splitter.setStretchFactor(1, 1)
+        left.setMinimumWidth(min(480, left.sizeHint().width() + 24))
+        splitter.setSizes([460, 700])
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
         connect_job_signals(self.host, self)

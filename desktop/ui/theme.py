@@ -31,16 +31,12 @@ def dark_palette() -> QPalette:
     return palette
 
 
-def is_dark() -> bool:
-    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+def palette_for(app: QApplication, scheme: Qt.ColorScheme) -> QPalette:
+    return dark_palette() if scheme == Qt.ColorScheme.Dark else app.style().standardPalette()
 
 
 def apply_theme(app: QApplication) -> None:
     """Use Fusion with a palette for the system's scheme, and follow it when it changes."""
     app.setStyle("Fusion")
-
-    def update() -> None:
-        app.setPalette(dark_palette() if is_dark() else app.style().standardPalette())
-
-    update()
-    app.styleHints().colorSchemeChanged.connect(lambda _scheme: update())
+    app.setPalette(palette_for(app, QGuiApplication.styleHints().colorScheme()))
+    app.styleHints().colorSchemeChanged.connect(lambda scheme: app.setPalette(palette_for(app, scheme)))
