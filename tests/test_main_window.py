@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QPlainTextEdit
 from desktop.engine.cache import ModelCache
 from desktop.engine.engine import Engine
 from desktop.engine.jobs import JobState
-from desktop.plugins import PluginManager
+from desktop.plugins import PluginManager, discover
 from desktop.settings import Settings
 from desktop.ui.generator_page import ErrorPage, GeneratorPage
 from desktop.ui.main_window import PLUGINS_PAGE, MainWindow
@@ -263,8 +263,9 @@ def test_errors_are_shown_never_silent(make_window, qtbot):
 
 
 def test_no_generators_installed_explains_how_to_add_one(studiolo_home, qtbot, monkeypatch):
-    monkeypatch.setenv("STUDIOLO_LOAD_PLUGINS", "")
-    plugins = PluginManager().load()
+    monkeypatch.setenv("STUDIOLO_LOAD_PLUGINS", "")  # no third-party plugin; and the built-ins disabled:
+    builtins = [ep.name for ep in discover() if ep.dist is not None and ep.dist.metadata["Name"] == "studiolo"]
+    plugins = PluginManager(Settings(disabled_plugins=builtins)).load()
     window = MainWindow(plugins, Engine(plugins, cache=ModelCache()))
     qtbot.addWidget(window)
     assert window.current_page() is window.empty_page

@@ -24,6 +24,11 @@ def only_test_plugins(manager: PluginManager) -> dict:
     return {name: r for name, r in manager.plugins.items() if not r.builtin}
 
 
+def third_party_generators(manager: PluginManager) -> set[str]:
+    """The generator ids of the plugins the tests installed (the built-in ones come with Studiolo)."""
+    return {gid for gid in manager.generators if not manager.plugin_of(gid).builtin}
+
+
 def test_a_good_plugin_loads_with_its_metadata_and_generators(site):
     manager = PluginManager().load()
     record = manager.plugins["markov"]
@@ -48,7 +53,7 @@ def test_each_failure_is_recorded_with_a_traceback_and_the_rest_works(site, name
     if "import failed" in expected or "failed:" in expected or "could not" in expected or "Error" in expected:
         assert record.traceback and "Traceback (most recent call last)" in record.traceback
     assert manager.plugins["markov"].status == Status.LOADED
-    assert set(manager.generators) == {"text.markov"}
+    assert third_party_generators(manager) == {"text.markov"}
 
 
 def test_all_failures_at_once_leave_the_good_plugins_working(site):
@@ -58,7 +63,7 @@ def test_all_failures_at_once_leave_the_good_plugins_working(site):
     statuses = {name: r.status for name, r in only_test_plugins(manager).items()}
     assert statuses.pop("markov") == Status.LOADED and statuses.pop("echo") == Status.LOADED
     assert set(statuses.values()) == {Status.FAILED} and len(statuses) == len(BROKEN)
-    assert set(manager.generators) == {"text.markov", "test.echo"}
+    assert third_party_generators(manager) == {"text.markov", "test.echo"}
     # a failed plugin's hook implementation is not called again by later hook calls
     assert all(impl.plugin_name in ("markov", "echo") or manager.plugins[impl.plugin_name].builtin
                for impl in manager.pm.hook.register_generators.get_hookimpls())

@@ -1,0 +1,170 @@
+"""Tiny Stable Diffusion pipelines with random weights, built offline in a second or two.
+
+:func:`build_tiny_sd` is the image generator's demo model (``--model demo``): a complete SD 1.x-style diffusers
+folder (tokenizer, CLIP text encoder, UNet, VAE, Euler scheduler) of about 2 MB that loads through the same code
+as a downloaded model. :func:`build_tiny_sdxl` is its SDXL sibling (two text encoders), for tests.
+
+The weights are drawn from a private ``torch.Generator`` seeded with ``seed``: the same seed gives the same files,
+and building never touches torch's process-wide random generator (another job may be holding it). The modules
+are laid out on the ``meta`` device, which allocates nothing and draws nothing, and only their shapes are used.
+
+Random weights draw coloured noise, whatever the prompt; the UI labels the demo model as a demo.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_tiny_sd", "build_tiny_sdxl"]
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+_SPECIALS = ("<|startoftext|>", "<|endoftext|>")
+_MAX_TOKENS = 77
+_TEXT_HIDDEN = 32
+_VAE = {
+    "block_out_channels": (32, 32, 64, 64),  # four blocks: 8× down-sampling, as in real Stable Diffusion
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "latent_channels": 4,
+    "layers_per_block": 1,
+    "norm_num_groups": 32,
+    "sample_size": 64,
+}
+_UNET = {
+    "block_out_channels": (32, 64),
+    "layers_per_block": 1,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+    "attention_head_dim": 8,
+    "norm_num_groups": 32,
+    "sample_size": 8,
+}
+_SCHEDULER = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "steps_offset": 1,
+}
+
+
+def build_tiny_sd(dest: Path, *, seed: int = 0) -> Path:
+    """Write a tiny SD 1.x-style ``StableDiffusionPipeline`` folder into ``dest`` (created if needed); return it.
+
+    64×64 images in 2–4 steps take a fraction of a second on a CPU.
+    """
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = _tokenizer()
+    with _meta():
+        text_encoder = CLIPTextModel(_text_config(CLIPTextConfig, len(tokenizer)))
+        unet = UNet2DConditionModel(cross_attention_dim=_TEXT_HIDDEN, **_UNET)
+        vae = AutoencoderKL(**_VAE)
+    parts = _materialise({"text_encoder": text_encoder, "unet": unet, "vae": vae}, seed)
+    pipe = StableDiffusionPipeline(**parts, tokenizer=tokenizer, scheduler=_scheduler(), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    return _save(pipe, dest)
+
+
+def build_tiny_sdxl(dest: Path, *, seed: int = 0) -> Path:
+    """Write a tiny SDXL-style ``StableDiffusionXLPipeline`` folder (two text encoders) into ``dest``; return it."""
+    from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    tokenizer = _tokenizer()
+    time_dim = 8
+    with _meta():
+        text_encoder = CLIPTextModel(_text_config(CLIPTextConfig, len(tokenizer)))
+        text_encoder_2 = CLIPTextModelWithProjection(_text_config(CLIPTextConfig, len(tokenizer)))
+        unet = UNet2DConditionModel(
+            cross_attention_dim=2 * _TEXT_HIDDEN, addition_embed_type="text_time", addition_time_embed_dim=time_dim,
+            projection_class_embeddings_input_dim=6 * time_dim + _TEXT_HIDDEN, use_linear_projection=True,
+            **_UNET)
+        vae = AutoencoderKL(scaling_factor=0.13025, **_VAE)
+    parts = _materialise({"text_encoder": text_encoder, "text_encoder_2": text_encoder_2, "unet": unet, "vae": vae},
+                         seed)
+    pipe = StableDiffusionXLPipeline(**parts, tokenizer=tokenizer, tokenizer_2=tokenizer, scheduler=_scheduler())
+    return _save(pipe, dest)
+
+
+# ------------------------------------------------------------------------------------------------- parts
+
+
+def _tokenizer() -> Any:
+    """A CLIP tokenizer over single letters and digits, from a hand-written ``vocab.json`` and ``merges.txt``."""
+    from transformers import CLIPTokenizer
+
+    vocab: dict[str, int] = {}
+    for token in (*_SPECIALS, *_LETTERS, *(c + "</w>" for c in _LETTERS)):
+        vocab[token] = len(vocab)
+    with tempfile.TemporaryDirectory(prefix="studiolo-tokenizer-") as tmp:
+        (Path(tmp) / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+        return CLIPTokenizer(str(Path(tmp) / "vocab.json"), str(Path(tmp) / "merges.txt"),
+                             model_max_length=_MAX_TOKENS)
+
+
+def _text_config(config_class: type, vocab_size: int) -> Any:
+    return config_class(vocab_size=vocab_size, hidden_size=_TEXT_HIDDEN, intermediate_size=37, projection_dim=32,
+                        num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=_MAX_TOKENS,
+                        bos_token_id=0, eos_token_id=1, pad_token_id=1)
+
+
+def _scheduler() -> Any:
+    from diffusers import EulerDiscreteScheduler
+
+    return EulerDiscreteScheduler(**_SCHEDULER)
+
+
+def _meta() -> Any:
+    import torch
+
+    return torch.device("meta")
+
+
+def _materialise(modules: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Give meta-device modules real weights drawn from a generator seeded with ``seed`` (in a fixed order).
+
+    Matrices and convolution kernels get PyTorch's default spread (std 1/sqrt(3·fan_in)), embeddings std 0.02,
+    norm scales 1 and biases 0. Buffers outside the state dict (CLIP's ``position_ids``) are rebuilt.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    for module in modules.values():
+        state = {name: _init(name, tensor.shape, generator) for name, tensor in module.state_dict().items()}
+        module.load_state_dict(state, assign=True)
+        for name, buffer in list(module.named_buffers()):
+            if buffer.is_meta:
+                if not name.endswith("position_ids"):
+                    raise RuntimeError(f"demo model: no rule to build the buffer {name}")
+                owner = module.get_submodule(name.rpartition(".")[0])
+                owner.register_buffer("position_ids", torch.arange(buffer.shape[-1]).expand(buffer.shape).clone(),
+                                      persistent=False)
+        module.eval()
+    return modules
+
+
+def _init(name: str, shape: Any, generator: Any) -> Any:
+    import torch
+
+    if name.endswith("bias"):
+        return torch.zeros(shape)
+    if len(shape) == 1:
+        return torch.ones(shape)
+    if name.endswith("embedding.weight") and len(shape) == 2:  # token and position embeddings
+        return torch.randn(shape, generator=generator) * 0.02
+    fan_in = math.prod(shape[1:])
+    return torch.randn(shape, generator=generator) / math.sqrt(3 * fan_in)
+
+
+def _save(pipe: Any, dest: Path) -> Path:
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(str(dest), safe_serialization=True)
+    return dest

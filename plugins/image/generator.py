@@ -1,0 +1,270 @@
+"""``image.diffusers``: Stable Diffusion (1.x, 2.x, SDXL, Turbo) through diffusers.
+
+One loaded model serves three modes — txt2img, img2img and inpaint (the last two are built from the first with
+``from_pipe``, sharing its weights) — with a choice of schedulers, LoRAs applied and removed in place, batches
+whose every image has its own recorded seed, a cheap latent preview every N steps, and a cancel that lands within
+a step without decoding the unfinished image.
+
+Reproducibility: image ``k`` of a job (counting across the whole batch) is drawn from its own CPU
+``torch.Generator`` seeded with ``ctx.seed + k``, so it is bit-identical to calling the diffusers pipeline
+directly with ``generator=torch.Generator().manual_seed(seed + k)`` and the same arguments.
+
+torch and diffusers are imported only inside the methods the worker thread calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from desktop.api import (
+    Generator,
+    ImageOutput,
+    JobCancelled,
+    LoadOptions,
+    ModelNotFoundError,
+    ParamError,
+    RecommendedModel,
+    RunContext,
+)
+
+from plugins.image.params import ImageParams
+
+__all__ = ["DiffusersImageGenerator", "SCHEDULERS"]
+
+SCHEDULERS = {
+    "euler": "EulerDiscreteScheduler",
+    "euler_a": "EulerAncestralDiscreteScheduler",
+    "dpmpp_2m": "DPMSolverMultistepScheduler",  # DPM++ 2M: its defaults are dpmsolver++, order 2
+    "ddim": "DDIMScheduler",
+    "unipc": "UniPCMultistepScheduler",
+}
+"""Scheduler names (``ImageParams.scheduler``) → diffusers classes; ``default`` keeps the model's own."""
+
+_GB = 1_000_000_000
+
+
+class DiffusersImageGenerator(Generator):
+    """Stable Diffusion image generation with diffusers."""
+
+    id = "image.diffusers"
+    name = "Image (Stable Diffusion)"
+    kind = "image"
+    version = "0.1.0"
+    description = "Pictures from a text prompt, or changes to a picture, with Stable Diffusion models."
+    Params = ImageParams
+    default_model = "demo"
+    devices = ("cuda", "mps", "cpu")
+    preload_modules = ("torch", "diffusers")
+    # Sizes: the diffusers-format float32 weights, written by hand (the hub was not reachable); approximate.
+    recommended_models = (
+        RecommendedModel("stabilityai/sd-turbo", "SD-Turbo",
+                         "Fast 512×512 pictures in 1–4 steps (use guidance 0). A distilled Stable Diffusion 2.1.",
+                         size_bytes=int(5.2 * _GB), size_checked="2026-11",
+                         license="Stability AI Community License"),
+        RecommendedModel("stabilityai/sdxl-turbo", "SDXL-Turbo",
+                         "Fast 512×512 pictures in 1–4 steps (use guidance 0), sharper than SD-Turbo. Needs more "
+                         "memory.", size_bytes=int(13.9 * _GB), size_checked="2026-11",
+                         license="Stability AI Community License"),
+        RecommendedModel("stable-diffusion-v1-5/stable-diffusion-v1-5", "Stable Diffusion 1.5",
+                         "The classic 512×512 model (20–50 steps); most LoRAs are made for it.",
+                         size_bytes=int(5.5 * _GB), size_checked="2026-11", license="CreativeML OpenRAIL-M"),
+        RecommendedModel("stabilityai/stable-diffusion-xl-base-1.0", "Stable Diffusion XL 1.0",
+                         "High quality 1024×1024 pictures (25–40 steps); a GPU with 8 GB or more is advised.",
+                         size_bytes=int(13.9 * _GB), size_checked="2026-11", license="CreativeML OpenRAIL++-M"),
+    )
+
+    # -- models ------------------------------------------------------------------------------------------
+
+    def build_demo_model(self, dest: Path) -> None:
+        """A tiny SD 1.x pipeline with random weights (about 8 MB, a second or two, offline)."""
+        from plugins.image.demo import build_tiny_sd
+
+        build_tiny_sd(dest)
+
+    def load(self, model_path: Path | None, device: str, options: LoadOptions) -> Any:
+        """Load a diffusers folder or a single ``.safetensors`` checkpoint (see :mod:`plugins.image.pipelines`)."""
+        from plugins.image.pipelines import load_model
+
+        if model_path is None:
+            raise ModelNotFoundError("No model was given.", hint="Choose a Stable Diffusion model, or 'demo'.")
+        return load_model(model_path, device, options)
+
+    def handle_size(self, handle: Any) -> int | None:
+        return handle.size_bytes()
+
+    def unload(self, handle: Any) -> None:
+        handle.release()
+
+    # -- jobs ----------------------------------------------------------------------------------------------
+
+    def generate(self, handle: Any, params: ImageParams, ctx: RunContext) -> list[ImageOutput]:
+        """Run ``batch_count`` runs of ``batch_size`` images; see the module docstring for seeds and cancel."""
+        import torch
+
+        for note in handle.notes:
+            ctx.warn(note)
+        if handle.inpainting_only and params.mode != "inpaint":
+            raise ParamError("mode", params.mode, "this is an inpainting model: use inpaint, with an init image and "
+                                                  "a mask")
+        inputs = _mode_inputs(params)
+        pipe = handle.pipeline(params.mode)
+        _use_scheduler(pipe, handle.original_scheduler, params.scheduler)
+        handle.loras.apply(handle.pipe, list(params.loras), allow_pickle=handle.allow_pickle)
+        _warn_long_prompts(pipe, params, ctx)
+        kwargs = _call_kwargs(pipe, params, inputs)
+        outputs: list[ImageOutput] = []
+        size = params.batch_size
+        for run in range(params.batch_count):
+            ctx.raise_if_cancelled(partial=outputs)
+            seeds = [ctx.seed + run * size + k for k in range(size)]
+            generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+            reporter = _StepReporter(ctx, run=run, runs=params.batch_count, every=params.preview_every,
+                                     finished=outputs, sdxl=handle.is_sdxl, size=(params.width, params.height))
+            result = pipe(**kwargs, generator=generators[0] if size == 1 else generators,
+                          callback_on_step_end=reporter)
+            for k, image in enumerate(result.images):
+                outputs.append(ImageOutput(image=image, metadata={"seed": seeds[k], "batch_index": run * size + k,
+                                                                  "mode": params.mode}))
+        return outputs
+
+    # -- metadata (plugins/image/metadata.py, when present) -----------------------------------------------
+
+    def encode_output(self, output: Any, metadata: dict[str, Any]) -> Any:
+        """PNG with an A1111-style ``parameters`` chunk and Studiolo's JSON (other outputs: the host's writer)."""
+        from desktop.api import ImageOutput
+        from plugins.image.metadata import encode_png
+
+        return encode_png(output, metadata) if isinstance(output, ImageOutput) else None
+
+    def params_from_file(self, path: Path) -> ImageParams | None:
+        """Params read back from a PNG made by Studiolo, AUTOMATIC1111, ComfyUI or InvokeAI; None when the file
+        holds none. Never raises, whatever the file holds."""
+        from plugins.image.metadata import read_params
+
+        try:
+            return read_params(path)
+        except Exception:  # read_params never raises; this guard keeps the contract if it ever did
+            return None
+
+    def create_panel(self, host: Any) -> Any:
+        """The image panel: prompts, settings, mode switch, image view, mask painter, results strip."""
+        from plugins.image.panel import create_panel
+
+        return create_panel(host, reuse_from_file=self.params_from_file)
+
+
+def _mode_inputs(params: ImageParams) -> dict[str, Any]:
+    """The init image and mask for img2img/inpaint, opened and sized; ParamError naming what is missing or bad."""
+    if params.mode == "txt2img":
+        return {}
+    steps_run = min(int(params.steps * params.strength), params.steps)
+    if steps_run < 1:
+        raise ParamError("strength", params.strength,
+                         f"too low for {params.steps} steps (no step would run): use at least "
+                         f"{1 / params.steps:.2f}, or more steps")
+    size = (params.width, params.height)
+    inputs = {"image": _open_image(params.init_image, "init_image", params.mode, size, "RGB")}
+    if params.mode == "inpaint":
+        inputs["mask_image"] = _open_image(params.mask_image, "mask_image", params.mode, size, "L")
+    return inputs
+
+
+def _open_image(path: Path | None, field: str, mode: str, size: tuple[int, int], colour: str) -> Any:
+    from PIL import Image
+
+    what = "an init image" if field == "init_image" else "a mask image (white where to repaint)"
+    if path is None:
+        raise ParamError(field, None, f"{mode} needs {what}")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ParamError(field, str(path), "no such image file")
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert(colour)
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise ParamError(field, str(path), f"not an image file that can be read (PNG, JPEG, WebP…): {exc}") from None
+    if image.size != size:  # the picture is made at width × height: bring the input to that size
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return image
+
+
+def _warn_long_prompts(pipe: Any, params: ImageParams, ctx: RunContext) -> None:
+    """Tell the user when the text encoder will cut a prompt short (diffusers only logs it)."""
+    tokenizer = getattr(pipe, "tokenizer", None)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
+        return
+    for field, label in (("prompt", "prompt"), ("negative_prompt", "negative prompt")):
+        text = getattr(params, field)
+        if text and len(tokenizer(text).input_ids) > limit:
+            ctx.warn(f"The {label} is longer than this model reads ({limit - 2} tokens): the end is ignored.")
+
+
+def _use_scheduler(pipe: Any, original: Any, name: str) -> None:
+    """Give ``pipe`` the scheduler ``name``, built from the model's own scheduler config (``default``: that one)."""
+    if name == "default":
+        pipe.scheduler = original
+        return
+    import diffusers
+
+    pipe.scheduler = getattr(diffusers, SCHEDULERS[name]).from_config(original.config)
+
+
+def _call_kwargs(pipe: Any, params: ImageParams, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline call's arguments, keeping only those this pipeline takes (img2img takes no width/height)."""
+    wanted: dict[str, Any] = {
+        "prompt": params.prompt,
+        "negative_prompt": params.negative_prompt or None,
+        "num_inference_steps": params.steps,
+        "guidance_scale": params.guidance_scale,
+        "num_images_per_prompt": params.batch_size,
+        "width": params.width,
+        "height": params.height,
+        **inputs,
+    }
+    if params.mode != "txt2img":
+        wanted["strength"] = params.strength
+    accepted = inspect.signature(type(pipe).__call__).parameters
+    return {key: value for key, value in wanted.items() if key in accepted}
+
+
+class _StepReporter:
+    """The pipeline's ``callback_on_step_end``: progress across the whole batch, previews, and cancel.
+
+    A cancel raises :class:`JobCancelled` from inside the pipeline, so the unfinished images are never decoded;
+    it is checked before and after reporting, so a cancel made while a step is reported lands at once.
+    """
+
+    def __init__(self, ctx: RunContext, *, run: int, runs: int, every: int, finished: list[ImageOutput],
+                 sdxl: bool, size: tuple[int, int]) -> None:
+        self.ctx, self.run, self.runs, self.every = ctx, run, runs, every
+        self.finished, self.sdxl, self.size = finished, sdxl, size
+
+    def __call__(self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        self._check_cancel()
+        per_run = int(getattr(pipe, "num_timesteps", 0) or 0) or step + 1
+        self.ctx.progress(self.run * per_run + step + 1, self.runs * per_run)
+        if self.every and (step + 1) % self.every == 0 and "latents" in tensors:
+            from plugins.image.previews import latents_to_preview
+
+            self.ctx.preview(latents_to_preview(tensors["latents"], sdxl=self.sdxl, size=self.size,
+                                                sigma=_remaining_sigma(pipe.scheduler)))
+        self._check_cancel()
+        return tensors
+
+    def _check_cancel(self) -> None:
+        if self.ctx.cancelled:
+            raise JobCancelled(partial=list(self.finished))
+
+
+def _remaining_sigma(scheduler: Any) -> float | None:
+    """The noise level left in the latents for Euler-type schedulers (whose latents are not unit-variance)."""
+    try:
+        if float(scheduler.init_noise_sigma) <= 1.0:
+            return None
+        index = scheduler.step_index
+        return float(scheduler.sigmas[min(index, len(scheduler.sigmas) - 1)]) if index is not None else None
+    except (AttributeError, TypeError, IndexError):
+        return None

@@ -1,0 +1,692 @@
+"""The image generator's own panel: prompt, settings, modes, init image and mask, live preview and results.
+
+Talks to the window only through :class:`desktop.api.PanelHost`: ``submit``/``cancel``, ``storage`` (the painted
+mask and images sent to image-to-image are saved there as PNG files, because params carry paths; the last params
+are kept under :data:`PARAMS_KEY`) and the host's job signals, followed for the jobs this panel submitted only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMimeData, Qt, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QImage, QImageReader
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.api import ImageOutput, PanelHost, ParamError, StudioloError, from_json, schema, to_json, validate
+from plugins.image.image_view import ImageViewer, ResultStrip, is_pil_image, png_bytes, save_png
+from plugins.image.mask_painter import MaskEditor
+from plugins.image.params import ImageParams
+from plugins.image.widgets import LoraEditor, Collapsible
+
+log = logging.getLogger(__name__)
+
+PARAMS_KEY = "last_params"
+"""The ``host.storage`` key holding the params of the last job this panel submitted (as JSON)."""
+MODES = ("txt2img", "img2img", "inpaint")
+LOAD_OPTIONS = ("dtype", "attention_slicing", "vae_tiling", "cpu_offload")
+INVALID_STYLE = "#%s { border: 2px solid #c0392b; }"
+ERROR_STYLE = "color: #c0392b;"
+JOB_SIGNALS = ("job_queued", "job_started", "job_progressed", "job_previewed", "job_finished", "job_failed",
+               "job_cancelled")
+
+ReuseFromFile = Callable[[Path], "object | None"]
+
+
+class ImagePanel(QWidget):
+    """The image generator's panel. ``generate()``/``cancel()`` are what the window's Ctrl+Enter and Esc call.
+
+    ``reuse_from_file`` (optional) reads params from a dropped file (a PNG with metadata); a file it returns
+    ``None`` for is taken as an init image.
+    """
+
+    def __init__(self, host: PanelHost, params_type: type = ImageParams, *,
+                 reuse_from_file: ReuseFromFile | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("image_panel")
+        self.host = host
+        self.params_type = params_type
+        self._reuse_from_file = reuse_from_file
+        self._fields = {f.name: f for f in schema(params_type)}
+        self._init_path: Path | None = None
+        self._saved_mask: tuple[int, Path] | None = None  # (painter revision, file) of the last mask saved
+        self._jobs: list[str] = []  # submitted by this panel and not ended, oldest first
+        self._marked: list[QWidget] = []
+        self._build()
+        self.setAcceptDrops(True)
+        for name in JOB_SIGNALS:
+            getattr(host, name).connect(getattr(self, "_on_" + name.removeprefix("job_")))
+        host.params_applied.connect(self.apply_params)  # type: ignore[attr-defined]
+        self._restore()
+        self._update_mode()
+
+    # -- building --------------------------------------------------------------------------------------------
+
+    def _named(self, widget: QWidget, name: str, accessible: str) -> QWidget:
+        widget.setObjectName(name)
+        widget.setAccessibleName(accessible)
+        field = self._fields.get(name)
+        if field is not None and field.spec.help:
+            widget.setToolTip(field.spec.help)
+        return widget
+
+    def _spin(self, name: str, label: str) -> QSpinBox | QDoubleSpinBox:
+        field = self._fields[name]
+        spin: QSpinBox | QDoubleSpinBox
+        if field.kind == "float":
+            spin = QDoubleSpinBox(self)
+            spin.setDecimals(2)
+        else:
+            spin = QSpinBox(self)
+        low = field.spec.min if field.spec.min is not None else 0
+        high = field.spec.max if field.spec.max is not None else 1_000_000
+        step = field.spec.step or field.spec.multiple_of or 1
+        if isinstance(spin, QSpinBox):
+            low, high, step = int(low), int(high), int(step)
+        spin.setRange(low, high)
+        spin.setSingleStep(step)
+        self._named(spin, name, label)
+        return spin
+
+    def _combo(self, name: str, label: str, texts: Mapping[str, str]) -> QComboBox:
+        combo = QComboBox(self)
+        for choice in self._fields[name].spec.choices or ():
+            combo.addItem(texts.get(choice, str(choice)), choice)
+        self._named(combo, name, label)
+        return combo
+
+    def _build(self) -> None:
+        tr = self.tr
+        # mode
+        self.mode_box = QFrame(self)
+        self._named(self.mode_box, "mode", tr("Mode"))
+        self.mode_group = QButtonGroup(self)
+        mode_layout = QHBoxLayout(self.mode_box)
+        mode_layout.setContentsMargins(0, 0, 0, 0)
+        mode_texts = {"txt2img": tr("Text to image"), "img2img": tr("Image to image"), "inpaint": tr("Inpaint")}
+        for index, mode in enumerate(MODES):
+            button = QRadioButton(mode_texts[mode], self.mode_box)
+            self._named(button, f"mode_{mode}", mode_texts[mode])
+            self.mode_group.addButton(button, index)
+            mode_layout.addWidget(button)
+        mode_layout.addStretch(1)
+        self.mode_group.button(0).setChecked(True)
+        # prompts
+        self.prompt = QPlainTextEdit(self)
+        self._named(self.prompt, "prompt", tr("Prompt"))
+        self.prompt.setPlaceholderText(tr("Describe the picture…"))
+        self.negative_prompt = QPlainTextEdit(self)
+        self._named(self.negative_prompt, "negative_prompt", tr("Negative prompt"))
+        self.negative_prompt.setPlaceholderText(tr("What to keep out of it…"))
+        for edit, height in ((self.prompt, 90), (self.negative_prompt, 60)):
+            edit.setTabChangesFocus(True)
+            edit.setMinimumHeight(height)
+            edit.setMaximumHeight(height * 2)
+        # settings
+        self.width_spin = self._spin("width", tr("Width"))
+        self.height_spin = self._spin("height", tr("Height"))
+        size = QHBoxLayout()
+        size.addWidget(self.width_spin)
+        size.addWidget(QLabel("×", self))
+        size.addWidget(self.height_spin)
+        size.addStretch(1)
+        self.steps = self._spin("steps", tr("Steps"))
+        self.guidance_scale = self._spin("guidance_scale", tr("Guidance scale"))
+        self.scheduler = self._combo("scheduler", tr("Scheduler"), {
+            "default": tr("Model default"), "euler": "Euler", "euler_a": "Euler a", "dpmpp_2m": "DPM++ 2M",
+            "ddim": "DDIM", "unipc": "UniPC"})
+        self.batch_size = self._spin("batch_size", tr("Batch size"))
+        self.batch_count = self._spin("batch_count", tr("Batch count"))
+        self.strength = self._spin("strength", tr("Strength"))
+        self.preview_every = self._spin("preview_every", tr("Preview every"))
+        self.preview_every.setSpecialValueText(tr("Off"))
+        self.preview_every.setSuffix(tr(" step(s)"))
+        self.init_row = QFrame(self)
+        self._named(self.init_row, "init_image", tr("Init image"))
+        self.init_label = QLabel(tr("None — drop an image here"), self.init_row)
+        self.init_label.setObjectName("init_label")
+        self.load_init_button = QPushButton(tr("Load init image…"), self.init_row)
+        self._named(self.load_init_button, "load_init", tr("Load init image"))
+        self.clear_init_button = QToolButton(self.init_row)
+        self.clear_init_button.setText("✕")
+        self._named(self.clear_init_button, "clear_init", tr("Remove init image"))
+        self.clear_init_button.setToolTip(tr("Remove the init image"))
+        init_layout = QHBoxLayout(self.init_row)
+        init_layout.setContentsMargins(0, 0, 0, 0)
+        init_layout.addWidget(self.init_label, 1)
+        init_layout.addWidget(self.load_init_button)
+        init_layout.addWidget(self.clear_init_button)
+        self.form = QFormLayout()
+        self.form.addRow(tr("Size"), size)
+        self.form.addRow(tr("Steps"), self.steps)
+        self.form.addRow(tr("Guidance"), self.guidance_scale)
+        self.form.addRow(tr("Scheduler"), self.scheduler)
+        self.form.addRow(tr("Batch size"), self.batch_size)
+        self.form.addRow(tr("Batch count"), self.batch_count)
+        self.form.addRow(tr("Init image"), self.init_row)
+        self.form.addRow(tr("Strength"), self.strength)
+        self.form.addRow(tr("Preview every"), self.preview_every)
+        # LoRAs and memory savers
+        self.loras = LoraEditor(self._fields["loras"].spec.max_items or 8, self)
+        memory = QWidget(self)
+        memory_form = QFormLayout(memory)
+        self.dtype = self._combo("dtype", tr("Number format"), {"auto": tr("Automatic")})
+        memory_form.addRow(tr("Number format"), self.dtype)
+        self.attention_slicing = QCheckBox(tr("Attention slicing"), memory)
+        self.vae_tiling = QCheckBox(tr("VAE tiling"), memory)
+        self.cpu_offload = QCheckBox(tr("CPU offload"), memory)
+        for box, name in ((self.attention_slicing, "attention_slicing"), (self.vae_tiling, "vae_tiling"),
+                          (self.cpu_offload, "cpu_offload")):
+            self._named(box, name, box.text())
+            memory_form.addRow(box)
+        self.memory = Collapsible(tr("Memory savers"), memory, self)
+        self.memory.toggle.setObjectName("memory_savers")
+        # the left column
+        settings = QWidget(self)
+        left = QVBoxLayout(settings)
+        left.addWidget(self.mode_box)
+        left.addWidget(QLabel(tr("Prompt"), self))
+        left.addWidget(self.prompt)
+        left.addWidget(QLabel(tr("Negative prompt"), self))
+        left.addWidget(self.negative_prompt)
+        left.addLayout(self.form)
+        left.addWidget(QLabel(tr("LoRAs"), self))
+        left.addWidget(self.loras)
+        left.addWidget(self.memory)
+        left.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(settings)
+        self.generate_button = QPushButton(tr("Generate"), self)
+        self._named(self.generate_button, "generate", tr("Generate"))
+        self.generate_button.setToolTip(tr("Generate (Ctrl+Enter)"))
+        self.cancel_button = QPushButton(tr("Cancel"), self)
+        self._named(self.cancel_button, "cancel", tr("Cancel"))
+        self.cancel_button.setToolTip(tr("Cancel (Esc)"))
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar(self)
+        self._named(self.progress, "progress", tr("Progress"))
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status = QLabel(self)
+        self._named(self.status, "status", tr("Status"))
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.progress, 1)
+        left_column = QWidget(self)
+        left_layout = QVBoxLayout(left_column)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.status)
+        # the right column: results, and the init image with its mask
+        self.viewer = ImageViewer(self)
+        self.strip = ResultStrip(self)
+        self.send_button = QPushButton(tr("Send to image-to-image"), self)
+        self._named(self.send_button, "send_to_img2img", tr("Send to image-to-image"))
+        self.send_button.setToolTip(tr("Use the selected result as the init image"))
+        self.send_button.setEnabled(False)
+        results = QWidget(self)
+        results_layout = QVBoxLayout(results)
+        results_layout.addWidget(self.viewer, 1)
+        results_layout.addWidget(self.strip)
+        results_layout.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.mask_editor = MaskEditor(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("image_tabs")
+        self.tabs.addTab(results, tr("Result"))
+        self.tabs.addTab(self.mask_editor, tr("Init image"))
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(left_column)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([420, 700])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+        # wiring
+        self.mode_group.idToggled.connect(self._on_mode_toggled)
+        self.mode_group.idClicked.connect(self._on_mode_clicked)
+        self.load_init_button.clicked.connect(self._browse_init)
+        self.clear_init_button.clicked.connect(self.clear_init_image)
+        self.generate_button.clicked.connect(self._on_generate_clicked)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.strip.currentRowChanged.connect(self._show_result)
+        self.send_button.clicked.connect(self.send_to_img2img)
+
+    # -- params ----------------------------------------------------------------------------------------------
+
+    def mode(self) -> str:
+        """The chosen mode: txt2img, img2img or inpaint."""
+        return MODES[max(0, self.mode_group.checkedId())]
+
+    def set_mode(self, mode: str) -> None:
+        """Choose a mode (the controls it needs are shown, the others hidden)."""
+        if mode in MODES:
+            self.mode_group.button(MODES.index(mode)).setChecked(True)
+
+    def params(self) -> Any:
+        """The params the widgets hold (not validated). In inpaint mode a painted mask is saved to storage."""
+        mode = self.mode()
+        values: dict[str, Any] = {
+            "prompt": self.prompt.toPlainText(),
+            "negative_prompt": self.negative_prompt.toPlainText(),
+            "mode": mode,
+            "width": self.width_spin.value(),
+            "height": self.height_spin.value(),
+            "steps": self.steps.value(),
+            "guidance_scale": self.guidance_scale.value(),
+            "scheduler": self.scheduler.currentData(),
+            "batch_size": self.batch_size.value(),
+            "batch_count": self.batch_count.value(),
+            "strength": self.strength.value(),
+            "init_image": self._init_path if mode != "txt2img" else None,
+            "mask_image": self._save_mask() if mode == "inpaint" else None,
+            "loras": self.loras.loras(),
+            "preview_every": self.preview_every.value(),
+            "dtype": self.dtype.currentData(),
+            "attention_slicing": self.attention_slicing.isChecked(),
+            "vae_tiling": self.vae_tiling.isChecked(),
+            "cpu_offload": self.cpu_offload.isChecked(),
+        }
+        return self.params_type(**{name: value for name, value in values.items() if name in self._fields})
+
+    @Slot(object)
+    def apply_params(self, params: object) -> None:
+        """Show these params in every widget (reuse parameters): params of this panel's type, of a compatible
+        dataclass, or their JSON form."""
+        try:
+            p = self._coerce(params)
+        except (StudioloError, TypeError, ValueError) as exc:
+            self._show_error(self.tr("These parameters cannot be used here: %1").replace("%1", str(exc)))
+            return
+        self._clear_marks()
+        self.prompt.setPlainText(p.prompt)
+        self.negative_prompt.setPlainText(p.negative_prompt)
+        self.set_mode(p.mode)
+        for spin, name in ((self.width_spin, "width"), (self.height_spin, "height"), (self.steps, "steps"),
+                           (self.guidance_scale, "guidance_scale"), (self.batch_size, "batch_size"),
+                           (self.batch_count, "batch_count"), (self.strength, "strength"),
+                           (self.preview_every, "preview_every")):
+            spin.setValue(getattr(p, name))
+        for combo, value in ((self.scheduler, p.scheduler), (self.dtype, p.dtype)):
+            index = combo.findData(value)
+            if index >= 0:
+                combo.setCurrentIndex(index)
+        self.loras.set_loras(list(p.loras))
+        self.attention_slicing.setChecked(p.attention_slicing)
+        self.vae_tiling.setChecked(p.vae_tiling)
+        self.cpu_offload.setChecked(p.cpu_offload)
+        defaults = self.params_type()
+        if any(getattr(p, name) != getattr(defaults, name) for name in LOAD_OPTIONS):
+            self.memory.set_expanded(True)
+        if p.init_image is not None and Path(p.init_image) != self._init_path:
+            self.set_init_image(Path(p.init_image))
+        if p.mask_image is not None and self._init_path is not None:
+            mask = QImage(str(p.mask_image))
+            if mask.isNull():
+                self._show_error(self.tr("The mask %1 cannot be read.").replace("%1", str(p.mask_image)))
+            else:
+                self.mask_editor.painter.set_mask(mask)
+
+    def _coerce(self, params: object) -> Any:
+        if isinstance(params, self.params_type):
+            return params
+        if isinstance(params, Mapping):
+            return from_json(self.params_type, params)
+        if is_dataclass(params) and not isinstance(params, type):
+            return from_json(self.params_type, to_json(params))
+        raise TypeError(f"not image parameters: {type(params).__name__}")
+
+    def _save_mask(self) -> Path | None:
+        painter = self.mask_editor.painter
+        if not painter.has_mask():
+            return None
+        if self._saved_mask is None or self._saved_mask[0] != painter.revision() or not self._saved_mask[1].exists():
+            path = save_png(png_bytes(painter.mask()), self.host.storage.directory, "mask")
+            self._saved_mask = (painter.revision(), path)
+        return self._saved_mask[1]
+
+    # -- init image ------------------------------------------------------------------------------------------
+
+    def init_image(self) -> Path | None:
+        """The init image's file (used in image-to-image and inpaint modes)."""
+        return self._init_path
+
+    def set_init_image(self, path: Path) -> bool:
+        """Use this file as the init image (the mask starts empty). False, with a message, if it is unreadable."""
+        reader = QImageReader(str(path))
+        image = reader.read()
+        if image.isNull():
+            self._show_error(self.tr("%1 cannot be read as an image: %2").replace("%1", str(path))
+                             .replace("%2", reader.errorString()))
+            return False
+        self._init_path = Path(path)
+        self.mask_editor.painter.set_image(image)
+        self.init_label.setText(self._init_path.name)
+        self.init_label.setToolTip(str(self._init_path))
+        self._unmark(self.init_row)
+        return True
+
+    @Slot()
+    def clear_init_image(self) -> None:
+        """Forget the init image and its mask."""
+        self._init_path = None
+        self.mask_editor.painter.set_image(QImage())
+        self.init_label.setText(self.tr("None — drop an image here"))
+        self.init_label.setToolTip("")
+
+    def load_init_image(self, path: Path) -> bool:
+        """Take a file as the init image and switch text-to-image to image-to-image."""
+        if not self.set_init_image(path):
+            return False
+        if self.mode() == "txt2img":
+            self.set_mode("img2img")
+        self.tabs.setCurrentWidget(self.mask_editor)
+        return True
+
+    def open_file(self, path: Path) -> bool:
+        """A file dropped or opened: its params if ``reuse_from_file`` finds some, else an init image."""
+        if self._reuse_from_file is not None:
+            try:
+                params = self._reuse_from_file(path)
+            except Exception:  # a broken parser must not break the drop
+                log.exception("reading params from %s failed", path)
+                params = None
+            if params is not None:
+                self.apply_params(params)
+                self._show_status(self.tr("Parameters taken from %1.").replace("%1", path.name))
+                return True
+        return self.load_init_image(path)
+
+    @Slot()
+    def _browse_init(self) -> None:  # never called by tests: opens a modal dialog
+        name, _ = QFileDialog.getOpenFileName(self, self.tr("Load init image"), "",
+                                              self.tr("Images (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)"))
+        if name:
+            self.load_init_image(Path(name))
+
+    @staticmethod
+    def _dropped_file(mime: QMimeData) -> Path | None:
+        for url in mime.urls() if mime.hasUrls() else ():
+            if url.isLocalFile() and Path(url.toLocalFile()).is_file():
+                return Path(url.toLocalFile())
+        return None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt)
+        if self._dropped_file(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt)
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt)
+        path = self._dropped_file(event.mimeData())
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_file(path)
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_generate_clicked(self) -> None:
+        self.generate()
+
+    def generate(self) -> str | None:
+        """Validate the widgets' params and submit them; return the job id, or None (the problem is shown)."""
+        self._clear_marks()
+        try:
+            params = self.params()
+            mode = getattr(params, "mode", "txt2img")
+            if mode != "txt2img" and getattr(params, "init_image", None) is None:
+                raise ParamError("init_image", None, self.tr("image-to-image and inpainting need an init image"),
+                                 hint=self.tr("Load one, or drop an image file on the panel."))
+            if mode == "inpaint" and getattr(params, "mask_image", None) is None:
+                raise ParamError("mask_image", None, self.tr("paint over what should be repainted"))
+            params = validate(params, self.params_type)
+            job_id = self.host.submit(params)
+        except ParamError as exc:
+            self._mark(exc)
+            return None
+        except (StudioloError, OSError) as exc:
+            self._show_error(str(exc))
+            return None
+        self._jobs.append(job_id)
+        try:
+            self.host.storage.set(PARAMS_KEY, to_json(params))
+        except (OSError, TypeError, ValueError):
+            log.warning("could not keep the image panel's params", exc_info=True)
+        self._show_status(self.tr("Queued…"))
+        self.progress.setRange(0, 0)
+        self._update_running()
+        return job_id
+
+    @Slot()
+    def cancel(self) -> None:
+        """Cancel this panel's running and queued jobs (Esc)."""
+        for job_id in reversed(self._jobs):
+            self.host.cancel(job_id)
+        if self._jobs:
+            self._show_status(self.tr("Cancelling…"))
+
+    @Slot()
+    def send_to_img2img(self) -> bool:
+        """Save the selected result to storage and make it the init image of image-to-image."""
+        output = self.strip.output(self.strip.currentRow())
+        if output is None:
+            return False
+        try:
+            path = save_png(png_bytes(output.image), self.host.storage.directory, "init")
+        except OSError as exc:
+            self._show_error(self.tr("Could not keep the image: %1").replace("%1", str(exc)))
+            return False
+        if not self.set_init_image(path):
+            return False
+        self.set_mode("img2img")
+        self.tabs.setCurrentWidget(self.mask_editor)
+        self._show_status(self.tr("The result is now the init image."))
+        return True
+
+    def results(self) -> list[ImageOutput]:
+        """This session's results, oldest first (the strip's order)."""
+        return self.strip.outputs()
+
+    # -- job signals (this panel's jobs only) -----------------------------------------------------------------
+
+    @Slot(str)
+    def _on_queued(self, job_id: str) -> None:
+        if job_id in self._jobs:
+            self._show_status(self.tr("Queued…"))
+
+    @Slot(str)
+    def _on_started(self, job_id: str) -> None:
+        if job_id in self._jobs:
+            self.progress.setRange(0, 0)
+            self._show_status(self.tr("Loading the model…"))
+
+    @Slot(str, int, int, str)
+    def _on_progressed(self, job_id: str, done: int, total: int, message: str) -> None:
+        if job_id not in self._jobs:
+            return
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        self._show_status(message or self.tr("Generating…"))
+
+    @Slot(str, object)
+    def _on_previewed(self, job_id: str, preview: object) -> None:
+        if job_id in self._jobs and is_pil_image(preview):
+            self.viewer.set_image(preview)
+            self.tabs.setCurrentIndex(0)
+
+    @Slot(str, object)
+    def _on_finished(self, job_id: str, outputs: object) -> None:
+        if job_id not in self._jobs:
+            return
+        self._end(job_id)
+        added = self._add_results(outputs)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        seed = added[0].metadata.get("seed") if added else None
+        text = self.tr("Done: %1 image(s).").replace("%1", str(len(added)))
+        self._show_status(text + (" " + self.tr("Seed %1.").replace("%1", str(seed)) if seed is not None else ""))
+
+    @Slot(str, str)
+    def _on_failed(self, job_id: str, message: str) -> None:
+        if job_id not in self._jobs:
+            return
+        self._end(job_id)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self._show_error(message)
+
+    @Slot(str, object)
+    def _on_cancelled(self, job_id: str, partial: object) -> None:
+        if job_id not in self._jobs:
+            return
+        self._end(job_id)
+        added = self._add_results(partial)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self._show_status(self.tr("Cancelled.") + (self.tr(" The partial result was kept.") if added else ""))
+
+    def _end(self, job_id: str) -> None:
+        self._jobs.remove(job_id)
+        self._update_running()
+
+    def _update_running(self) -> None:
+        self.cancel_button.setEnabled(bool(self._jobs))
+
+    def _add_results(self, outputs: object) -> list[ImageOutput]:
+        added = [o for o in (outputs or ()) if isinstance(o, ImageOutput)]  # type: ignore[union-attr]
+        rows = [self.strip.add_output(output) for output in added]
+        if rows:
+            self.strip.setCurrentRow(rows[0])
+            self._show_result(rows[0])
+            self.tabs.setCurrentIndex(0)
+        return added
+
+    @Slot(int)
+    def _show_result(self, row: int) -> None:
+        output = self.strip.output(row)
+        if output is not None:
+            self.viewer.set_image(output.image)
+        self.send_button.setEnabled(output is not None)
+
+    # -- mode, status and marks ---------------------------------------------------------------------------
+
+    @Slot(int, bool)
+    def _on_mode_toggled(self, _id: int, checked: bool) -> None:
+        if checked:
+            self._update_mode()
+
+    @Slot(int)
+    def _on_mode_clicked(self, index: int) -> None:
+        self.tabs.setCurrentIndex(1 if MODES[index] != "txt2img" else 0)
+
+    def _update_mode(self) -> None:
+        mode = self.mode()
+        uses_init = mode != "txt2img"
+        self.form.setRowVisible(self.strength, uses_init)
+        self.form.setRowVisible(self.init_row, uses_init)
+        self.tabs.setTabVisible(1, uses_init)
+        self.tabs.setTabText(1, self.tr("Mask") if mode == "inpaint" else self.tr("Init image"))
+        self.mask_editor.set_tools_visible(mode == "inpaint")
+        if mode == "inpaint":
+            self.tabs.setCurrentIndex(1)
+
+    def _field_widgets(self) -> dict[str, QWidget]:
+        return {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "mode": self.mode_box,
+                "width": self.width_spin, "height": self.height_spin, "steps": self.steps,
+                "guidance_scale": self.guidance_scale, "scheduler": self.scheduler, "batch_size": self.batch_size,
+                "batch_count": self.batch_count, "strength": self.strength, "init_image": self.init_row,
+                "mask_image": self.mask_editor.painter, "loras": self.loras, "preview_every": self.preview_every,
+                "dtype": self.dtype, "attention_slicing": self.attention_slicing, "vae_tiling": self.vae_tiling,
+                "cpu_offload": self.cpu_offload}
+
+    def _mark(self, exc: ParamError) -> None:
+        widget = self._field_widgets().get(exc.field)
+        label = widget.accessibleName() if widget is not None else exc.field
+        text = f"{label}: {exc.allowed}." + (f"\n{exc.hint}" if exc.hint else "")
+        self._show_error(text)
+        if widget is None:
+            return
+        widget.setProperty("invalid", True)
+        widget.setStyleSheet(INVALID_STYLE % widget.objectName())
+        widget.setAccessibleDescription(text)
+        self._marked.append(widget)
+        if exc.field in LOAD_OPTIONS:
+            self.memory.set_expanded(True)
+        if exc.field == "mask_image":
+            self.tabs.setCurrentWidget(self.mask_editor)
+        widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _unmark(self, widget: QWidget) -> None:
+        if widget in self._marked:
+            self._marked.remove(widget)
+            widget.setProperty("invalid", False)
+            widget.setStyleSheet("")
+            widget.setAccessibleDescription("")
+
+    def _clear_marks(self) -> None:
+        for widget in list(self._marked):
+            self._unmark(widget)
+
+    def _show_status(self, text: str) -> None:
+        self.status.setStyleSheet("")
+        self.status.setText(text)
+
+    def _show_error(self, text: str) -> None:
+        self.status.setStyleSheet(ERROR_STYLE)
+        self.status.setText(text)
+
+    def _restore(self) -> None:
+        """Show the last submitted params (kept in storage), or the defaults."""
+        params = self.params_type()
+        data = self.host.storage.get(PARAMS_KEY)
+        if isinstance(data, dict):
+            try:
+                params = from_json(self.params_type, data)
+            except ParamError as exc:  # kept by another version: start from the defaults
+                log.info("not restoring the image panel's params: %s", exc)
+        if params.init_image is not None and not Path(params.init_image).is_file():
+            params = replace(params, init_image=None, mask_image=None)
+        self.apply_params(params)
+        self._show_status("")
+
+
+def create_panel(host: PanelHost, reuse_from_file: ReuseFromFile | None = None) -> ImagePanel:
+    """The image generator's panel (what ``Generator.create_panel`` returns)."""
+    return ImagePanel(host, reuse_from_file=reuse_from_file)

@@ -1,0 +1,43 @@
+"""The image generator's parameters: one schema for the CLI, the panel and the metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop.api import param
+
+MODES = ("txt2img", "img2img", "inpaint")
+SCHEDULERS = ("default", "euler", "euler_a", "dpmpp_2m", "ddim", "unipc")
+DTYPES = ("auto", "float16", "bfloat16", "float32")
+
+
+@dataclass(frozen=True)
+class ImageParams:
+    prompt: str = param("", prompt=True, multiline=True, help="What to draw.")
+    negative_prompt: str = param("", multiline=True, help="What to keep out of the picture.")
+    mode: str = param("txt2img", choices=MODES,
+                      help="txt2img: from the prompt alone; img2img: change an init image; inpaint: repaint the "
+                           "masked part of an init image.")
+    width: int = param(512, min=64, max=2048, step=8, multiple_of=8, help="Width in pixels (a multiple of 8).")
+    height: int = param(512, min=64, max=2048, step=8, multiple_of=8, help="Height in pixels (a multiple of 8).")
+    steps: int = param(20, min=1, max=150, help="Denoising steps: more is slower and usually finer.")
+    guidance_scale: float = param(7.0, min=0.0, max=30.0, step=0.5,
+                                  help="How closely to follow the prompt (Turbo models: 0).")
+    scheduler: str = param("default", choices=SCHEDULERS,
+                           help="The sampler; 'default' keeps the model's own.")
+    batch_size: int = param(1, min=1, max=16, help="Images made together in one run (uses more memory).")
+    batch_count: int = param(1, min=1, max=100, help="Runs one after another.")
+    strength: float = param(0.75, min=0.0, max=1.0, step=0.05,
+                            help="img2img and inpaint: how much of the init image to change (1 = all).")
+    init_image: Path | None = param(None, help="img2img and inpaint: the image to start from.")
+    mask_image: Path | None = param(None, help="inpaint: white where the image is repainted, black where kept.")
+    loras: list[str] = param(default_factory=list, max_items=8,
+                             help="LoRA .safetensors files, each as PATH or PATH:WEIGHT (weight 1 by default).")
+    preview_every: int = param(1, min=0, max=100, help="Show a preview every N steps (0: none).")
+    dtype: str = param("auto", choices=DTYPES, load_option=True,
+                       help="Number format of the weights: auto is float16 on a GPU, float32 on the CPU.")
+    attention_slicing: bool = param(False, load_option=True, help="Save memory at some cost in speed.")
+    vae_tiling: bool = param(False, load_option=True, help="Decode large images in tiles (saves memory).")
+    cpu_offload: bool = param(False, load_option=True,
+                              help="Keep parts of the model in RAM until needed (small GPUs; slower).")
