@@ -453,3 +453,34 @@ def test_generate_from_the_command_line_with_the_demo_model(tmp_path):
     assert "2/2" in result.stderr and "seed 7" in result.stderr
     with Image.open(out) as image:
         assert image.size == (64, 64)
+
+
+def test_the_image_page_in_the_window_fills_prompt_generates_and_shows_the_image(tiny_sd, qtbot, studiolo_home):
+    import os
+
+    from desktop.engine.cache import ModelCache
+    from desktop.engine.engine import Engine
+    from desktop.plugins import PluginManager
+    from desktop.ui.main_window import MainWindow
+
+    plugins = PluginManager().load()
+    window = MainWindow(plugins, Engine(plugins, cache=ModelCache()))
+    qtbot.addWidget(window)
+    window.show()
+    page = window.show_page("image.diffusers")
+    page.model_chooser.set_ref(str(tiny_sd))
+    panel = page.custom_panel
+    qtbot.keyClicks(panel.prompt, "a lighthouse at dusk")
+    panel.width_spin.setValue(64)
+    panel.height_spin.setValue(64)
+    panel.steps.setValue(3)
+    with qtbot.waitSignal(window.engine.job_finished, timeout=120_000) as finished:
+        job_id = panel.generate()
+    assert finished.args[0] == job_id
+    job = window.engine.job(job_id)
+    assert job.params.prompt == "a lighthouse at dusk" and job.params.steps == 3
+    assert len(panel.results()) == 1 and not panel.viewer.view.image().isNull()
+    assert job.saved[0].suffix == ".png" and "parameters" in Image.open(job.saved[0]).text
+    if os.environ.get("STUDIOLO_SCREENSHOTS"):
+        window.grab().save(os.path.join(os.environ["STUDIOLO_SCREENSHOTS"], "image-panel.png"))
+    window.close()

@@ -20,6 +20,8 @@ What is here:
 * :class:`PanelHost` / :class:`PanelStorage` — what a custom panel gets from the window;
 * :class:`ImageOutput`, :class:`TextOutput`, :class:`AudioOutput` — what generators return;
 * the :class:`StudioloError` hierarchy — errors a person can act on;
+* weight-file checks (:func:`check_model_files`, :func:`safetensors_header`, :func:`pickle_refused`) and a safe
+  PNG text-chunk reader (:func:`png_text_chunks`);
 * :data:`API_VERSION` — the plugin API's version.
 
 Versioning: the plugin API follows semantic versioning through Studiolo's own version. Before 1.0 a minor
@@ -34,7 +36,7 @@ from __future__ import annotations
 import pluggy
 
 from desktop import __version__
-from desktop.api import context, errors, generator, models, outputs, panel, params
+from desktop.api import context, errors, generator, models, outputs, panel, params, png, weights
 from desktop.api.context import *  # noqa: F403  (each submodule's __all__ is part of the API)
 from desktop.api.errors import *  # noqa: F403
 from desktop.api.generator import *  # noqa: F403
@@ -42,6 +44,8 @@ from desktop.api.models import *  # noqa: F403
 from desktop.api.outputs import *  # noqa: F403
 from desktop.api.panel import *  # noqa: F403
 from desktop.api.params import *  # noqa: F403
+from desktop.api.png import *  # noqa: F403
+from desktop.api.weights import *  # noqa: F403
 
 PROJECT_NAME = "studiolo"
 """The pluggy project name and the entry-point group plugins register under."""
@@ -53,5 +57,6 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Decorator marking a function as a Studiolo hook implementation."""
 
 __all__ = ["API_VERSION", "PROJECT_NAME", "hookimpl"] + [
-    name for module in (generator, context, panel, models, params, outputs, errors) for name in module.__all__
+    name for module in (generator, context, panel, models, params, outputs, errors, weights, png)
+    for name in module.__all__
 ]

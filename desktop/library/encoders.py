@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 import wave
-import zlib
 from datetime import date, datetime
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from desktop.api.errors import StudioloError
 from desktop.api.outputs import AudioOutput, EncodedOutput, ImageOutput, Output, TextOutput
+from desktop.api.png import png_text_chunks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,9 +40,7 @@ __all__ = [
 METADATA_KEY = "studiolo"
 """The PNG text chunk keyword holding Studiolo's metadata as JSON."""
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = {"1", "L", "LA", "I;16", "I;16B", "P", "RGB", "RGBA"}
-_MAX_TEXT_CHUNK = 32 * 1024 * 1024  # a metadata chunk larger than this is not ours: skip it
 
 
 def output_kind(output: Output) -> str:
@@ -183,59 +180,10 @@ def read_png_metadata(path: Path | str) -> dict[str, Any] | None:
     not a readable PNG. Never raises."""
     try:
         with open(path, "rb") as f:
-            text = _find_png_text(f, METADATA_KEY.encode("latin-1"))
+            text = png_text_chunks(f, (METADATA_KEY,)).get(METADATA_KEY)
         if text is None:
             return None
         value = json.loads(text)
     except Exception:  # hostile or corrupt files, unreadable paths, absurdly nested JSON: all mean "no metadata"
         return None
     return value if isinstance(value, dict) else None
-
-
-def _find_png_text(f: Any, keyword: bytes) -> str | None:
-    if f.read(8) != _PNG_SIGNATURE:
-        return None
-    while True:
-        header = f.read(8)
-        if len(header) < 8:
-            return None
-        length, kind = struct.unpack(">I4s", header)
-        if kind == b"IEND" or length > 0x7FFFFFFF:
-            return None
-        if kind not in (b"tEXt", b"zTXt", b"iTXt") or length > _MAX_TEXT_CHUNK:
-            f.seek(length + 4, io.SEEK_CUR)
-            continue
-        data = f.read(length)
-        crc = f.read(4)
-        if len(data) < length or len(crc) < 4:
-            return None
-        if zlib.crc32(kind + data) != struct.unpack(">I", crc)[0]:
-            continue
-        name, sep, rest = data.partition(b"\0")
-        if sep and name == keyword:
-            return _decode_text_chunk(kind, rest)
-
-
-def _decode_text_chunk(kind: bytes, rest: bytes) -> str | None:
-    if kind == b"tEXt":
-        return rest.decode("latin-1")
-    if kind == b"zTXt":
-        return _inflate(rest[1:]).decode("latin-1") if rest[:1] == b"\0" else None
-    if len(rest) < 2:
-        return None
-    compressed, method, rest = rest[0], rest[1], rest[2:]
-    _language, _, rest = rest.partition(b"\0")
-    _translated, _, text = rest.partition(b"\0")
-    if compressed:
-        if method != 0:
-            return None
-        text = _inflate(text)
-    return text.decode("utf-8")
-
-
-def _inflate(data: bytes) -> bytes:
-    inflater = zlib.decompressobj()
-    out = inflater.decompress(data, _MAX_TEXT_CHUNK)
-    if inflater.unconsumed_tail:
-        raise ValueError("text chunk too large")
-    return out

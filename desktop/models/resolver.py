@@ -15,7 +15,7 @@ from pathlib import Path
 
 from desktop import paths
 from desktop.api import DEMO_MODEL, Generator, ModelNotFoundError, ModelSource
-from desktop.models.checks import PICKLE_SUFFIXES, check_model_files
+from desktop.api.weights import PICKLE_SUFFIXES, check_model_files
 from desktop.models.demo import ensure_demo_model
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?(@[\w./-]{1,128})?")

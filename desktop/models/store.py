@@ -16,7 +16,7 @@ from pathlib import Path
 from desktop import paths
 from desktop.api import Generator, ModelNotFoundError, StudioloError
 from desktop.engine.memory import human_bytes
-from desktop.models.checks import check_model_files
+from desktop.api.weights import check_model_files
 from desktop.models.demo import ensure_demo_model
 from desktop.models.resolver import imported_models_dir
 

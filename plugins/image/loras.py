@@ -119,7 +119,7 @@ def _identity(spec: LoraSpec, text: str) -> tuple[str, int, int]:
 
 
 def _check_file(path: Path, *, text: str, allow_pickle: bool) -> None:
-    from plugins.image.pipelines import PICKLE_SUFFIXES, check_safetensors, pickle_refused
+    from desktop.api import PICKLE_SUFFIXES, check_safetensors, pickle_refused
 
     if not path.is_file():
         raise ParamError("loras", text, "a LoRA is a .safetensors file, not a folder")

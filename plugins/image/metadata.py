@@ -25,28 +25,29 @@ import json
 import math
 import os
 import re
-import struct
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath, PureWindowsPath
-from typing import Any, BinaryIO
+from typing import Any
 
-from desktop.api import EncodedOutput, ImageOutput, ParamError, ParamField, schema, validate_value
+from desktop.api import (
+    EncodedOutput,
+    ImageOutput,
+    ParamError,
+    ParamField,
+    png_text_chunks,
+    schema,
+    validate_value,
+)
 from plugins.image.params import ImageParams
 
-__all__ = ["MAX_TEXT_CHUNK", "Reuse", "a1111_parameters", "encode_png", "read_params", "read_reuse"]
-
-MAX_TEXT_CHUNK = 16 * 1024 * 1024
-"""A text chunk longer than this (stored or inflated) is ignored. Pillow refuses compressed text over 1 MiB; a
-ComfyUI workflow with embedded pictures can be larger than that, so the limit here is wider."""
+__all__ = ["Reuse", "a1111_parameters", "encode_png", "read_params", "read_reuse"]
 
 MAX_SEED = 2**63 - 1
 SOURCES = ("studiolo", "a1111", "comfyui", "invokeai")
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = {"1", "L", "LA", "I;16", "I;16B", "P", "RGB", "RGBA"}
-_KEYWORDS = (b"studiolo", b"parameters", b"prompt", b"workflow", b"invokeai_metadata")
+_KEYWORDS = ("studiolo", "parameters", "prompt", "workflow", "invokeai_metadata")
 _SAMPLER_NAMES = {"default": "Default", "euler": "Euler", "euler_a": "Euler a", "dpmpp_2m": "DPM++ 2M",
                   "ddim": "DDIM", "unipc": "UniPC"}
 _A1111_SAMPLERS = {name.lower(): scheduler for scheduler, name in _SAMPLER_NAMES.items()} | {
@@ -192,10 +193,10 @@ def read_reuse(source: str | os.PathLike[str] | bytes) -> Reuse | None:
     """
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
-            texts = _png_texts(io.BytesIO(bytes(source)))
+            texts = png_text_chunks(io.BytesIO(bytes(source)), _KEYWORDS)
         else:
             with open(source, "rb") as f:
-                texts = _png_texts(f)
+                texts = png_text_chunks(f, _KEYWORDS)
     except Exception:  # missing, a directory, unreadable: no parameters
         return None
     readers: list[tuple[str, Callable[[str], Reuse | None]]] = [
@@ -212,65 +213,6 @@ def read_reuse(source: str | os.PathLike[str] | bytes) -> Reuse | None:
         if reuse is not None:
             return reuse
     return None
-
-
-def _png_texts(f: BinaryIO) -> dict[str, str]:
-    """The first text chunk of each keyword of interest, decoded; stops at IEND, a broken chunk or the end."""
-    texts: dict[str, str] = {}
-    if f.read(8) != _PNG_SIGNATURE:
-        return texts
-    while True:
-        header = f.read(8)
-        if len(header) < 8:
-            return texts
-        length, kind = struct.unpack(">I4s", header)
-        if kind == b"IEND" or length > 0x7FFFFFFF:
-            return texts
-        if kind not in (b"tEXt", b"zTXt", b"iTXt") or length > MAX_TEXT_CHUNK:
-            f.seek(length + 4, io.SEEK_CUR)
-            continue
-        data, crc = f.read(length), f.read(4)
-        if len(data) < length or len(crc) < 4:
-            return texts
-        if zlib.crc32(kind + data) != struct.unpack(">I", crc)[0]:
-            continue
-        name, sep, rest = data.partition(b"\0")
-        if not sep or name not in _KEYWORDS or name.decode() in texts:
-            continue
-        try:
-            text = _decode_text(kind, rest)
-        except Exception:  # bad UTF-8, a broken or oversized zlib stream: skip this chunk
-            continue
-        if text is not None:
-            texts[name.decode()] = text
-
-
-def _decode_text(kind: bytes, rest: bytes) -> str | None:
-    if kind == b"tEXt":
-        try:  # Latin-1 by the standard, but some tools write UTF-8 here
-            return rest.decode("utf-8")
-        except UnicodeDecodeError:
-            return rest.decode("latin-1")
-    if kind == b"zTXt":
-        return _inflate(rest[1:]).decode("latin-1") if rest[:1] == b"\0" else None
-    if len(rest) < 2:
-        return None
-    compressed, method, rest = rest[0], rest[1], rest[2:]
-    _language, _, rest = rest.partition(b"\0")
-    _translated, _, text = rest.partition(b"\0")
-    if compressed:
-        if method != 0:
-            return None
-        text = _inflate(text)
-    return text.decode("utf-8")
-
-
-def _inflate(data: bytes) -> bytes:
-    inflater = zlib.decompressobj()
-    out = inflater.decompress(data, MAX_TEXT_CHUNK)
-    if inflater.unconsumed_tail:
-        raise ValueError("text chunk too large")
-    return out
 
 
 def _json(text: str) -> Any:

@@ -17,19 +17,23 @@ Every file that cannot be used raises :class:`~desktop.api.ModelFormatError` nam
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.api import InsufficientMemoryError, LoadOptions, ModelFormatError, ModelNotFoundError
+from desktop.api import (
+    InsufficientMemoryError,
+    LoadOptions,
+    ModelFormatError,
+    ModelNotFoundError,
+    is_pickle,
+    safetensors_header,
+)
+from desktop.api import check_model_files as api_check_model_files
 
 from plugins.image.loras import LoraSet
 
-__all__ = ["ImageModel", "load_model", "check_safetensors", "config_folder_for", "PICKLE_SUFFIXES"]
-
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
-_MAX_HEADER = 100 * 1024 * 1024
+__all__ = ["ImageModel", "load_model", "check_model_files", "config_folder_for"]
 _CONFIG_HINT = (
     "Put the diffusers configuration of its base model beside it, in a folder named {config} (model_index.json, "
     "scheduler/, tokenizer/ and each part's config.json, as in the base model's diffusers repo — the weights are "
@@ -228,7 +232,7 @@ def config_folder_for(path: Path) -> Path | None:
 def _family_text(path: Path) -> str:
     """' (it looks like SDXL)' and the like, from the checkpoint's tensor names (header only; '' if unsure)."""
     try:
-        names = _header(path)[0].keys() if path.suffix == ".safetensors" else ()
+        names = safetensors_header(path).keys() if path.suffix == ".safetensors" else ()
     except (OSError, ValueError, ModelFormatError):
         return ""
     if any(n.startswith("conditioner.embedders.1.") for n in names):
@@ -244,73 +248,11 @@ def _family_text(path: Path) -> str:
 
 
 def check_model_files(path: Path, *, allow_pickle: bool) -> None:
-    """Refuse pickle weights unless allowed, and any truncated or corrupt ``.safetensors`` file (headers only)."""
-    if path.is_file():
-        if path.suffix.lower() in PICKLE_SUFFIXES:
-            if not allow_pickle:
-                raise pickle_refused(path)
-            return
-        if path.suffix.lower() != ".safetensors":
-            raise ModelFormatError(f"{path.name} is not a model file Studiolo can load.",
-                                   hint="Choose a .safetensors checkpoint or a diffusers model folder.")
-        check_safetensors(path)
-        return
-    weights = sorted(path.rglob("*.safetensors"))
-    for file in weights:
-        check_safetensors(file)
-    if not weights and not allow_pickle:
-        pickles = sorted(p for p in path.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
-        if pickles:
-            raise pickle_refused(pickles[0])
-
-
-def pickle_refused(path: Path) -> ModelFormatError:
-    """The error for a pickle-format file the user has not allowed."""
-    return ModelFormatError(
-        f"{path.name} is a pickle-format weights file, which can run arbitrary code when it is loaded.",
-        hint="Use a .safetensors version, or, if you trust where it came from, allow pickle weights in Settings.")
-
-
-def check_safetensors(path: Path) -> None:
-    """Raise :class:`ModelFormatError` naming ``path`` unless it is a complete safetensors file."""
-    header, header_len = _header(path)
-    end = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            end = max(end, int(info["data_offsets"][1]))
-        except (TypeError, KeyError, ValueError, IndexError):
-            raise _corrupt(path, f"the entry for {name!r} is malformed") from None
-    size = path.stat().st_size
-    if 8 + header_len + end > size:
-        raise _corrupt(path, f"it is truncated ({size} bytes, {8 + header_len + end} expected)")
-
-
-def _header(path: Path) -> tuple[dict[str, Any], int]:
-    """The JSON header of a safetensors file and its length in bytes."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise _corrupt(path, f"it is only {size} bytes long")
-            (header_len,) = struct.unpack("<Q", head)
-            if header_len > _MAX_HEADER or 8 + header_len > size:
-                raise _corrupt(path, "its header is cut off or invalid")
-            header = json.loads(f.read(header_len))
-    except OSError as exc:
-        raise ModelFormatError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _corrupt(path, "its header is not valid JSON") from exc
-    if not isinstance(header, dict):
-        raise _corrupt(path, "its header is not a JSON object")
-    return header, header_len
-
-
-def _corrupt(path: Path, why: str) -> ModelFormatError:
-    return ModelFormatError(f"{path} is not a valid safetensors file: {why}.",
-                            hint="Download or export the file again.")
+    """The API's checks, plus: a single file must be a checkpoint (``.safetensors``, or pickle when allowed)."""
+    if path.is_file() and path.suffix.lower() != ".safetensors" and not is_pickle(path):
+        raise ModelFormatError(f"{path.name} is not a model file Studiolo can load.",
+                               hint="Choose a .safetensors checkpoint or a diffusers model folder.")
+    api_check_model_files(path, allow_pickle=allow_pickle)
 
 
 def _first_line(exc: BaseException) -> str:

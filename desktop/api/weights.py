@@ -1,15 +1,24 @@
-"""Checks on model files before a plugin loads them: pickle refused unless allowed, safetensors not corrupt."""
+"""Checks on weight files before loading them: pickle refused unless allowed, safetensors complete and sane.
+
+The host runs :func:`check_model_files` on every resolved model; plugins call these too where they open files
+themselves (a LoRA, a checkpoint given directly). Only headers are read: cheap even for multi-GB files.
+"""
 
 from __future__ import annotations
 
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
-from desktop.api import ModelFormatError
+from desktop.api.errors import ModelFormatError
+
+__all__ = ["PICKLE_SUFFIXES", "is_pickle", "pickle_refused", "safetensors_header", "check_safetensors",
+           "check_model_files"]
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
-MAX_HEADER = 100 * 1024 * 1024
+"""File suffixes of pickle-format weights, which can run arbitrary code when loaded."""
+_MAX_HEADER = 100 * 1024 * 1024
 
 
 def is_pickle(path: Path) -> bool:
@@ -17,6 +26,7 @@ def is_pickle(path: Path) -> bool:
 
 
 def pickle_refused(path: Path) -> ModelFormatError:
+    """The error for a pickle-format file the user has not allowed."""
     return ModelFormatError(
         f"{path.name} is a pickle-format weights file, which can run arbitrary code when it is loaded.",
         hint="Use a .safetensors version of the model, or, if you trust where it came from, allow pickle weights "
@@ -24,9 +34,9 @@ def pickle_refused(path: Path) -> ModelFormatError:
     )
 
 
-def check_safetensors(path: Path) -> None:
-    """Raise :class:`ModelFormatError` naming ``path`` if it is not a complete safetensors file (reads only the
-    header)."""
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a complete safetensors file; :class:`ModelFormatError` naming ``path`` when the file is
+    not one (too short, cut off, malformed header or tensor table)."""
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -34,7 +44,7 @@ def check_safetensors(path: Path) -> None:
             if len(head) < 8:
                 raise _corrupt(path, f"it is only {size} bytes long")
             (header_len,) = struct.unpack("<Q", head)
-            if header_len > MAX_HEADER or 8 + header_len > size:
+            if header_len > _MAX_HEADER or 8 + header_len > size:
                 raise _corrupt(path, "its header is cut off or invalid")
             header = json.loads(f.read(header_len))
     except OSError as exc:
@@ -48,25 +58,26 @@ def check_safetensors(path: Path) -> None:
         if name == "__metadata__":
             continue
         try:
-            start, stop = info["data_offsets"]
-            end = max(end, int(stop))
-        except (TypeError, KeyError, ValueError):
+            end = max(end, int(info["data_offsets"][1]))
+        except (TypeError, KeyError, ValueError, IndexError):
             raise _corrupt(path, f"the entry for {name!r} is malformed") from None
     if 8 + header_len + end > size:
         raise _corrupt(path, f"it is truncated ({size} bytes, {8 + header_len + end} expected)")
+    return header
 
 
-def _corrupt(path: Path, why: str) -> ModelFormatError:
-    return ModelFormatError(f"{path} is not a valid safetensors file: {why}.",
-                            hint="Download or export the model again.")
+def check_safetensors(path: Path) -> None:
+    """Raise :class:`ModelFormatError` naming ``path`` unless it is a complete safetensors file."""
+    safetensors_header(path)
 
 
 def check_model_files(path: Path, *, allow_pickle: bool) -> None:
-    """Check a model file, or the weight files in a model folder."""
+    """Check a model file, or every weight file in a model folder: pickle refused unless ``allow_pickle`` (in a
+    folder, only when it has no safetensors to use instead), safetensors complete."""
     if path.is_file():
         if is_pickle(path) and not allow_pickle:
             raise pickle_refused(path)
-        if path.suffix == ".safetensors":
+        if path.suffix.lower() == ".safetensors":
             check_safetensors(path)
         return
     safetensors = sorted(path.rglob("*.safetensors"))
@@ -76,3 +87,8 @@ def check_model_files(path: Path, *, allow_pickle: bool) -> None:
         pickles = sorted(p for p in path.rglob("*") if is_pickle(p) and p.is_file())
         if pickles:
             raise pickle_refused(pickles[0])
+
+
+def _corrupt(path: Path, why: str) -> ModelFormatError:
+    return ModelFormatError(f"{path} is not a valid safetensors file: {why}.",
+                            hint="Download or export the model again.")
