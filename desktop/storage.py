@@ -11,7 +11,7 @@ from typing import Any
 
 from desktop import paths
 from desktop.api import PanelStorage
-from desktop.fileio import atomic_write_json
+from desktop.api.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")

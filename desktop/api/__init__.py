@@ -22,6 +22,7 @@ What is here:
 * the :class:`StudioloError` hierarchy — errors a person can act on;
 * weight-file checks (:func:`check_model_files`, :func:`safetensors_header`, :func:`pickle_refused`) and a safe
   PNG text-chunk reader (:func:`png_text_chunks`);
+* atomic file writes (:func:`atomic_write_bytes`, :func:`atomic_write_json`) for drafts, presets and the like;
 * :data:`API_VERSION` — the plugin API's version.
 
 Versioning: the plugin API follows semantic versioning through Studiolo's own version. Before 1.0 a minor
@@ -36,9 +37,10 @@ from __future__ import annotations
 import pluggy
 
 from desktop import __version__
-from desktop.api import context, errors, generator, models, outputs, panel, params, png, weights
+from desktop.api import context, errors, files, generator, models, outputs, panel, params, png, weights
 from desktop.api.context import *  # noqa: F403  (each submodule's __all__ is part of the API)
 from desktop.api.errors import *  # noqa: F403
+from desktop.api.files import *  # noqa: F403
 from desktop.api.generator import *  # noqa: F403
 from desktop.api.models import *  # noqa: F403
 from desktop.api.outputs import *  # noqa: F403
@@ -57,6 +59,6 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Decorator marking a function as a Studiolo hook implementation."""
 
 __all__ = ["API_VERSION", "PROJECT_NAME", "hookimpl"] + [
-    name for module in (generator, context, panel, models, params, outputs, errors, weights, png)
+    name for module in (generator, context, panel, models, params, outputs, errors, weights, png, files)
     for name in module.__all__
 ]

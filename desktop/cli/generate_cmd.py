@@ -78,7 +78,7 @@ def _run(plugins, generator, params, args) -> int:
     from desktop.api import ParamError
     from desktop.cli.progress import ProgressBar
     from desktop.engine.engine import Engine
-    from desktop.fileio import atomic_write_bytes
+    from desktop.api.files import atomic_write_bytes
 
     global _app
     app = _app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])

@@ -17,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from desktop import fileio, paths
+from desktop import paths
+from desktop.api import files as fileio
 from desktop.api.errors import DiskFullError, StudioloError
 from desktop.api.outputs import EncodedOutput
 from desktop.library.encoders import metadata_to_json, read_png_metadata

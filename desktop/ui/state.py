@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop import paths
-from desktop.fileio import atomic_write_json
+from desktop.api.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 

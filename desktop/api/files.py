@@ -1,4 +1,5 @@
-"""Writing files so that a crash or a full disk never leaves half a file behind."""
+"""Writing files so that a crash or a full disk never leaves half a file behind (for the host and plugins:
+drafts, presets, clips)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+__all__ = ["atomic_write_bytes", "atomic_write_json"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
