@@ -161,25 +161,20 @@ def test_cancel_mid_stream_keeps_the_text_so_far_and_stops_within_a_token(lm, fo
     assert early.cancelled and len(early.progress) == 1
 
 
-def test_the_generation_thread_waits_for_each_token_to_be_reported_and_sees_a_cancel_made_meanwhile():
-    import queue
-    import threading
+def test_each_token_is_reported_before_the_next_and_a_cancel_made_meanwhile_stops_at_that_token():
+    cancel = []
+    reports = []
+    relay = TokenRelay(TextAssembler(lambda ids: "".join(chr(i) for i in ids)), cancelled=lambda: bool(cancel))
 
-    cancel = threading.Event()
-    relay = TokenRelay(TextAssembler(lambda ids: "".join(chr(i) for i in ids)), cancelled=cancel.is_set)
-    answers: queue.Queue = queue.Queue()
-    thread = threading.Thread(target=lambda: answers.put([relay.step(ord("a")), relay.step(ord("b"))]))
-    thread.start()
-    first = relay.events.get(timeout=30)
-    assert (first.chunk, first.tokens) == ("a", 1) and thread.is_alive()  # waiting for the report
-    relay.acknowledge()
-    second = relay.events.get(timeout=30)
-    assert (second.chunk, second.tokens) == ("b", 2)
-    cancel.set()  # the user cancels while token 2 is being reported
-    relay.acknowledge()
-    thread.join()
-    assert answers.get_nowait() == [False, True] and relay.was_cancelled  # generation stops at that token
-    assert relay.step(ord("c")) is True and relay.events.empty()  # and nothing more is taken
+    def report(chunk, tokens):
+        reports.append((chunk, tokens))
+        if tokens == 2:
+            cancel.append(1)  # the user cancels while token 2 is being reported
+
+    relay.report = report
+    assert [relay.step(ord("a")), relay.step(ord("b"))] == [False, True] and relay.was_cancelled
+    assert reports == [("a", 1), ("b", 2)]
+    assert relay.step(ord("c")) is True and len(reports) == 2  # and nothing more is taken
 
 
 # ------------------------------------------------------------------------------------------------- chat

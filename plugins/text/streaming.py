@@ -6,22 +6,21 @@ Three pieces, none of which imports torch or transformers at module level:
   incrementally (a character split across tokens is held back until it is complete), finds stop sequences, and
   holds back text that could be the start of one until it is decided. The chunks concatenated are exactly the
   final text, which never contains a stop sequence.
-* :class:`TokenRelay` is the ``StoppingCriteria`` passed to ``generate``. transformers calls it once per new token,
-  on the generation thread, with the whole sequence so far (before it hands the token to any streamer, and on
-  every device — a streamer on MPS runs a step behind). It feeds the assembler, passes the chunk to the job's
-  thread and waits until that thread has reported it, then stops generation when a stop sequence was found or the
-  job was cancelled: generation never runs ahead of what the user has seen, so a cancel lands within a token.
-* :func:`stream` runs ``generate`` on its own thread and relays each token to the job's thread. However the
-  generation thread ends — finished, stopped, or raising — it posts an end event, so the job never hangs; its
-  exception is raised again on the job's thread, traceback kept.
+* :class:`TokenRelay` is the ``StoppingCriteria`` passed to ``generate``. transformers calls it once per new token
+  with the whole sequence so far (before it hands the token to any streamer, and on every device — a streamer on
+  MPS runs a step behind). It feeds the assembler, reports the chunk and the token count at once, and stops
+  generation when a stop sequence was found or the job was cancelled — checked at every token, so a cancel lands
+  within one token and generation never runs ahead of what was reported.
+* :func:`stream` runs ``generate`` on the job's own (worker) thread with the relay as a stopping criterion. There
+  is no second thread to hand tokens over (a ``TextIteratorStreamer`` would need one, and hangs when ``generate``
+  raises in it): an exception in ``generate`` simply propagates, traceback kept, and a token costs no thread
+  switch — the hand-over cost ~4 % of a tiny model's throughput (benchmarks/text_engine.py).
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["TextAssembler", "TokenRelay", "StreamResult", "stream", "STOP_SEQUENCE", "EOS", "MAX_TOKENS", "CANCELLED"]
@@ -29,7 +28,6 @@ __all__ = ["TextAssembler", "TokenRelay", "StreamResult", "stream", "STOP_SEQUEN
 STOP_SEQUENCE, EOS, MAX_TOKENS, CANCELLED = "stop_sequence", "eos", "max_tokens", "cancelled"
 """Why the text ended (``TextOutput.metadata["stopped_by"]``); ``cancelled`` only on a partial output."""
 _REPLACEMENT = "\ufffd"  # what a decoder writes for an incomplete UTF-8 sequence
-_POLL_S = 0.1
 
 
 class TextAssembler:
@@ -123,28 +121,19 @@ class StreamResult:
 
 
 @dataclass
-class _Event:
-    kind: str  # "token" or "end"
-    chunk: str = ""
-    tokens: int = 0
-    error: BaseException | None = None
-
-
-@dataclass
 class TokenRelay:
     """The ``StoppingCriteria`` that streams: called by ``generate`` once per new token (see the module docstring).
 
-    ``cancelled()`` is checked before each token is reported and again after the job's thread has reported it.
-    Calls after it said stop (a deferred stop check runs one step more) are ignored.
+    ``cancelled()`` is checked before each token is reported and again after it was reported (a cancel made by
+    whatever the report triggered stops generation at that very token). Calls after it said stop (a deferred stop
+    check runs one step more) are ignored.
     """
 
     assembler: TextAssembler
     cancelled: Callable[[], bool]
-    events: queue.Queue = field(default_factory=queue.Queue)
+    report: Callable[[str, int], None] = lambda chunk, tokens: None
     last_token: int | None = None
     was_cancelled: bool = False
-    _acks: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
-    _abandoned: threading.Event = field(default_factory=threading.Event)
     _done: bool = False
 
     def __call__(self, input_ids: Any, scores: Any = None, **kwargs: Any) -> Any:
@@ -157,72 +146,34 @@ class TokenRelay:
         """Take one new token; return True to stop generating."""
         if self._done:
             return True
-        if self.cancelled() or self._abandoned.is_set():
-            self.was_cancelled = self.cancelled()
-            self._done = True
+        if self.cancelled():
+            self.was_cancelled = self._done = True
             return True
         self.last_token = token_id
-        chunk = self.assembler.add(token_id)
-        self.events.put(_Event("token", chunk, self.assembler.token_count))
-        while not self._acks.acquire(timeout=_POLL_S):  # wait until the job's thread has reported the token
-            if self._abandoned.is_set():
-                break
+        self.report(self.assembler.add(token_id), self.assembler.token_count)
         if self.cancelled():
             self.was_cancelled = True
-        self._done = self.assembler.stopped or self.was_cancelled or self._abandoned.is_set()
+        self._done = self.assembler.stopped or self.was_cancelled
         return self._done
-
-    def acknowledge(self) -> None:
-        """The job's thread reported the last token."""
-        self._acks.release()
-
-    def abandon(self) -> None:
-        """The job's thread stopped listening (it raised): stop at the next token, never wait for it again."""
-        self._abandoned.set()
-        self._acks.release()
 
 
 def stream(run: Callable[[TokenRelay], Any], relay: TokenRelay, *, on_chunk: Callable[[str], None],
            on_token: Callable[[int], None], cancelled: Callable[[], bool]) -> StreamResult:
-    """Run ``run(relay)`` (which calls ``generate`` with ``relay`` as a stopping criterion) on a new thread and
-    report each token on this thread: ``on_chunk(text)`` for text that became final, then ``on_token(count)``.
-
-    Returns when the generation thread has ended; re-raises its exception if it raised.
-    """
+    """Run ``run(relay)`` (which calls ``generate`` with ``relay`` as a stopping criterion) on this thread,
+    reporting each token as it comes: ``on_chunk(text)`` for text that became final, then ``on_token(count)``.
+    An exception in ``generate`` propagates."""
     delivered: list[str] = []
 
-    def target() -> None:
-        error: BaseException | None = None
-        try:
-            run(relay)
-        except BaseException as exc:  # relayed to the job's thread, which raises it
-            error = exc
-        finally:
-            relay.events.put(_Event("end", error=error))
+    def report(chunk: str, tokens: int) -> None:
+        if cancelled():
+            return
+        if chunk:
+            delivered.append(chunk)
+            on_chunk(chunk)
+        on_token(tokens)
 
-    thread = threading.Thread(target=target, name="text-generate", daemon=True)
-    thread.start()
-    try:
-        while True:
-            try:
-                event = relay.events.get(timeout=_POLL_S)
-            except queue.Empty:
-                if not thread.is_alive() and relay.events.empty():
-                    raise RuntimeError("the generation thread ended without a word") from None
-                continue
-            if event.kind == "end":
-                break
-            if not cancelled():
-                if event.chunk:
-                    delivered.append(event.chunk)
-                    on_chunk(event.chunk)
-                on_token(event.tokens)
-            relay.acknowledge()
-    finally:
-        relay.abandon()  # only matters if this thread raised: the generation thread then stops at its next token
-        thread.join()
-    if event.error is not None:
-        raise event.error
+    relay.report = report
+    run(relay)
     was_cancelled = relay.was_cancelled or cancelled()
     if not was_cancelled:
         tail = relay.assembler.finish()
