@@ -446,3 +446,32 @@ def test_the_generator_provides_the_writers_panel_and_reads_exported_drafts(qtbo
     assert generator.params_from_file(tmp_path / "story.md") == params
     (tmp_path / "junk.md").write_bytes(b"---\n\xff\xfe{not front matter\n")
     assert generator.params_from_file(tmp_path / "junk.md") is None
+
+
+def test_the_text_page_in_the_window_streams_into_the_document(lm, qtbot, studiolo_home):
+    import os
+
+    from desktop.engine.cache import ModelCache
+    from desktop.engine.engine import Engine
+    from desktop.plugins import PluginManager
+    from desktop.ui.main_window import MainWindow
+
+    plugins = PluginManager().load()
+    window = MainWindow(plugins, Engine(plugins, cache=ModelCache()))
+    qtbot.addWidget(window)
+    window.show()
+    page = window.show_page("text.transformers")
+    page.model_chooser.set_ref("demo")
+    panel = page.custom_panel
+    qtbot.keyClicks(panel.editor, "The boats went out in the morning and")
+    panel.max_new_tokens.setValue(30)
+    chunks = []
+    page.host.job_previewed.connect(lambda _id, chunk: chunks.append(chunk))
+    with qtbot.waitSignal(window.engine.job_finished, timeout=120_000) as finished:
+        job_id = panel.generate()
+    text = finished.args[1][0].text
+    assert finished.args[0] == job_id and "".join(chunks) == text and text
+    assert panel.editor.toPlainText() == "The boats went out in the morning and" + text
+    if os.environ.get("STUDIOLO_SCREENSHOTS"):
+        window.grab().save(os.path.join(os.environ["STUDIOLO_SCREENSHOTS"], "text-panel.png"))
+    window.close()
