@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QUrl, Signal
+from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop.api import ImageOutput, PanelHost, ParamError, validate
 from desktop.storage import JsonPanelStorage
+from desktop.testing.panel_host import RecordingPanelHost
 from plugins.image import panel as panel_module
 from plugins.image.panel import PARAMS_KEY, ImagePanel, create_panel
 from plugins.image.widgets import join_lora, split_lora
@@ -35,44 +36,11 @@ from plugins.image.params import ImageParams
 PLUGIN_DIR = Path(panel_module.__file__).parent
 
 
-class RecordingHost(QObject, PanelHost):
-    """A PanelHost test double: the host's signals, real storage, and submissions recorded."""
-
-    job_queued = Signal(str)
-    job_started = Signal(str)
-    job_progressed = Signal(str, int, int, str)
-    job_previewed = Signal(str, object)
-    job_finished = Signal(str, object)
-    job_failed = Signal(str, str)
-    job_cancelled = Signal(str, object)
-    params_applied = Signal(object)
+class RecordingHost(RecordingPanelHost):
+    """The shared recording host, storing under this panel's generator id."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__()
-        self._storage = JsonPanelStorage("image", root=root)
-        self.submitted: list[ImageParams] = []
-        self.cancelled: list[str | None] = []
-        self.messages: list[tuple[str, bool]] = []
-
-    def submit(self, params, *, model=None, seed=None) -> str:
-        params = validate(params)  # as the engine does
-        self.submitted.append(params)
-        job_id = f"job-{len(self.submitted)}"
-        self.job_queued.emit(job_id)  # the engine emits it before submit returns
-        return job_id
-
-    def cancel(self, job_id=None) -> None:
-        self.cancelled.append(job_id)
-
-    def current_model(self) -> str | None:
-        return "demo"
-
-    @property
-    def storage(self) -> JsonPanelStorage:
-        return self._storage
-
-    def show_message(self, text: str, *, error: bool = False) -> None:
-        self.messages.append((text, error))
+        super().__init__(root, generator_id="image", model="demo")
 
 
 @pytest.fixture

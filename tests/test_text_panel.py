@@ -11,12 +11,13 @@ import ast
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QUrl, Signal
+from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextCursor
 from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QPlainTextEdit, QWidget
 
-from desktop.api import PanelHost, TextOutput, to_json, validate
+from desktop.api import PanelHost, TextOutput, to_json
 from desktop.storage import JsonPanelStorage
+from desktop.testing.panel_host import RecordingPanelHost
 from plugins.text import panel as panel_module
 from plugins.text.document_editor import GENERATED_PROPERTY
 from plugins.text.drafts import Provenance
@@ -26,45 +27,11 @@ from plugins.text.params import PRESETS, TextParams
 PLUGIN_DIR = Path(panel_module.__file__).parent
 
 
-class FakeHost(QObject, PanelHost):
-    """A PanelHost test double: the host's signals, real storage, and submissions recorded."""
-
-    job_queued = Signal(str)
-    job_started = Signal(str)
-    job_progressed = Signal(str, int, int, str)
-    job_previewed = Signal(str, object)
-    job_finished = Signal(str, object)
-    job_failed = Signal(str, str)
-    job_cancelled = Signal(str, object)
-    params_applied = Signal(object)
+class FakeHost(RecordingPanelHost):
+    """The shared recording host, storing under this panel's generator id."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__()
-        self._storage = JsonPanelStorage("text", root=root)
-        self.submitted: list[TextParams] = []
-        self.cancelled: list[str | None] = []
-        self.messages: list[tuple[str, bool]] = []
-        self.model = "tiny-gpt2"
-
-    def submit(self, params, *, model=None, seed=None) -> str:
-        params = validate(params)  # as the engine does
-        self.submitted.append(params)
-        job_id = f"job-{len(self.submitted)}"
-        self.job_queued.emit(job_id)  # the engine emits it before submit returns
-        return job_id
-
-    def cancel(self, job_id=None) -> None:
-        self.cancelled.append(job_id)
-
-    def current_model(self) -> str | None:
-        return self.model
-
-    @property
-    def storage(self) -> JsonPanelStorage:
-        return self._storage
-
-    def show_message(self, text: str, *, error: bool = False) -> None:
-        self.messages.append((text, error))
+        super().__init__(root, generator_id="text", model="tiny-gpt2")
 
 
 @pytest.fixture

@@ -1,0 +1,56 @@
+"""``RecordingPanelHost``: a PanelHost for testing a custom panel without the engine or a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop.api import PanelHost, validate
+from desktop.storage import JsonPanelStorage
+
+
+class RecordingPanelHost(QObject, PanelHost):
+    """The host's signals (emit them to play the engine's part), real storage under ``root``, and what the panel
+    did recorded: ``submitted`` params (validated, as the engine does), ``cancelled`` job ids, ``messages``.
+
+    ``submit`` returns ``job-1``, ``job-2``… and emits ``job_queued`` before returning, as the real host does.
+    """
+
+    job_queued = Signal(str)
+    job_started = Signal(str)
+    job_progressed = Signal(str, int, int, str)
+    job_previewed = Signal(str, object)
+    job_finished = Signal(str, object)
+    job_failed = Signal(str, str)
+    job_cancelled = Signal(str, object)
+    params_applied = Signal(object)
+
+    def __init__(self, root: Path, *, generator_id: str = "test", model: str | None = "demo") -> None:
+        super().__init__()
+        self._storage = JsonPanelStorage(generator_id, root=root)
+        self.submitted: list[Any] = []
+        self.cancelled: list[str | None] = []
+        self.messages: list[tuple[str, bool]] = []
+        self.model = model
+
+    def submit(self, params: Any, *, model: str | None = None, seed: int | None = None) -> str:
+        params = validate(params)
+        self.submitted.append(params)
+        job_id = f"job-{len(self.submitted)}"
+        self.job_queued.emit(job_id)
+        return job_id
+
+    def cancel(self, job_id: str | None = None) -> None:
+        self.cancelled.append(job_id)
+
+    def current_model(self) -> str | None:
+        return self.model
+
+    @property
+    def storage(self) -> JsonPanelStorage:
+        return self._storage
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        self.messages.append((text, error))
