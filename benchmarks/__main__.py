@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-BENCHMARKS = ("benchmarks.cli_startup", "benchmarks.engine_overhead", "benchmarks.window")
+BENCHMARKS = ("benchmarks.cli_startup", "benchmarks.engine_overhead", "benchmarks.window", "benchmarks.image_engine",
+              "benchmarks.text_engine", "benchmarks.audio_engine")
 
 failed = [name for name in BENCHMARKS if subprocess.run([sys.executable, "-m", name]).returncode != 0]
 sys.exit(1 if failed else 0)
