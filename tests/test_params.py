@@ -150,3 +150,13 @@ def test_params_with_a_list_default_factory_stay_independent():
     a, b = Mutable(), Mutable()
     a.items.append(1.0)
     assert b.items == [] and schema(Mutable)[0].kind == "list"
+
+
+def test_fit_params_brings_loose_values_into_the_schema_field_by_field():
+    from desktop.api import fit_params
+
+    fitted = fit_params(Sample, {"steps": "999", "width": 775, "guidance": float("nan"), "sampler": "ddim",
+                                 "stop": ["a", 3, "", "b\x00", "c", "d", "e", "f"], "prompt": "x\x00y",
+                                 "tiling": "yes", "unknown": 1})
+    assert fitted == Sample(steps=150, width=768, sampler="ddim", stop=["a", "c", "d", "e"], prompt="xy")
+    assert fit_params(Sample, {"sampler": "nope", "sizes": "1,2"}) == Sample()

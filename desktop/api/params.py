@@ -22,7 +22,8 @@ The host uses these helpers; plugins may too:
 * :func:`schema` — the fields with their types and specs (the auto-form is built from it);
 * :func:`validate` — check every value, return a normalised copy, or raise :class:`ParamError`;
 * :func:`parse_assignments` — ``["steps=30", "sampler=ddim"]`` (the CLI's ``--param``) → validated params;
-* :func:`to_json` / :func:`from_json` — metadata stored with every output and read back for "reuse parameters".
+* :func:`to_json` / :func:`from_json` — metadata stored with every output and read back for "reuse parameters";
+* :func:`fit_params` — params from loose values another tool wrote (reuse parameters from foreign files).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ __all__ = [
     "parse_assignments",
     "to_json",
     "from_json",
+    "fit_params",
+    "loose_number",
 ]
 
 METADATA_KEY = "studiolo"
@@ -480,3 +483,67 @@ def from_json(params_type: type, data: Any, *, strict: bool = False) -> Any:
     for name, field in fields.items():
         values.setdefault(name, field.default_value())
     return params_type(**values)
+
+
+# ------------------------------------------------------------------------------------------- loose values
+
+
+def fit_params(params_type: type, values: Mapping[str, Any]) -> Any:
+    """Params from loose values (metadata another tool, or an older version, wrote): each field is brought into
+    its type and range where it sensibly can be — numbers from text, clamped to the range, rounded down to a
+    multiple; NUL characters dropped; lists filtered and cut to ``max_items`` — and takes its default where it
+    cannot. Never raises for what ``values`` holds."""
+    fitted: dict[str, Any] = {}
+    for field in schema(params_type):
+        if field.name in values:
+            try:
+                fitted[field.name] = validate_value(field, _fit(field, values[field.name]))
+            except (ParamError, ValueError, TypeError, OverflowError):
+                pass
+    return params_type(**fitted)
+
+
+def _fit(field: ParamField, value: Any) -> Any:
+    """``value`` brought into ``field``'s type and range where it sensibly can be; otherwise returned as is for
+    :func:`validate_value` to refuse."""
+    spec = field.spec
+    if field.kind == "list":
+        items = [v for v in value if isinstance(v, str) and v and "\x00" not in v] if isinstance(value, list) else value
+        return items[: spec.max_items] if isinstance(items, list) and spec.max_items is not None else items
+    if field.kind == "str" and isinstance(value, str):
+        return value.replace("\x00", "")
+    if field.kind not in ("int", "float"):
+        return value
+    number = loose_number(value)
+    if number is None:
+        return value
+    if spec.choices is not None:  # a choice is taken as it is, never clamped onto another one
+        return int(number) if field.kind == "int" and number == int(number) else number
+    if spec.min is not None:
+        number = max(number, spec.min)
+    if spec.max is not None:
+        number = min(number, spec.max)
+    if field.kind == "float":
+        return float(number)
+    number = int(number)
+    if spec.multiple_of:
+        number -= number % spec.multiple_of
+        if spec.min is not None and number < spec.min:
+            number += spec.multiple_of
+    return number
+
+
+def loose_number(value: Any) -> float | int | None:
+    """A finite int or float from a number or a number's text (at most 40 characters), else None."""
+    if isinstance(value, str) and len(value) <= 40:
+        text = value.strip()
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if isinstance(value, int) or math.isfinite(value) else None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import struct
 from collections.abc import Mapping
@@ -32,7 +31,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from desktop.api import AudioOutput, EncodedOutput, ParamError, ParamField, schema, validate_value
+from desktop.api import AudioOutput, EncodedOutput, fit_params, loose_number
 from plugins.audio.params import MusicParams, SpeechParams
 
 __all__ = ["Reuse", "FORMATS", "GENERATOR_PARAMS", "WAV_CHUNK_ID", "FLAC_KEY", "encode", "encode_wav",
@@ -323,7 +322,7 @@ def _from_json(text: str) -> Reuse | None:
     seed = _seed(output.get("seed")) if isinstance(output, dict) else None
     if seed is None:
         seed = _seed(metadata.get("seed"))
-    return Reuse(_text(generator), _fit_params(params_type, metadata["params"]), seed, _text(metadata.get("model")))
+    return Reuse(_text(generator), fit_params(params_type, metadata["params"]), seed, _text(metadata.get("model")))
 
 
 def _params_type(generator: Any, params: Mapping[str, Any]) -> type | None:
@@ -351,56 +350,8 @@ def _params_type(generator: Any, params: Mapping[str, Any]) -> type | None:
 # --------------------------------------------------------------------------------------------- fitting
 
 
-def _fit_params(params_type: type, values: Mapping[str, Any]) -> Any:
-    """Params from loose values: each field fitted on its own, the default where a value does not fit."""
-    fitted: dict[str, Any] = {}
-    for field in schema(params_type):
-        if field.name in values:
-            try:
-                fitted[field.name] = validate_value(field, _fit(field, values[field.name]))
-            except (ParamError, ValueError, TypeError, OverflowError):
-                pass
-    return params_type(**fitted)
-
-
-def _fit(field: ParamField, value: Any) -> Any:
-    """``value`` brought into ``field``'s type and range where it sensibly can be."""
-    spec = field.spec
-    if field.kind == "str" and isinstance(value, str):
-        return value.replace("\0", "")
-    if field.kind in ("int", "float") and spec.choices is None:
-        number = _to_number(value)
-        if number is None:
-            return value
-        if spec.min is not None:
-            number = max(number, spec.min)
-        if spec.max is not None:
-            number = min(number, spec.max)
-        return float(number) if field.kind == "float" else int(number)
-    if field.kind == "int" and spec.choices is not None:
-        number = _to_number(value)
-        return int(number) if number is not None and number == int(number) else value
-    return value
-
-
-def _to_number(value: Any) -> float | int | None:
-    """A finite int or float from a number or a number's text (at most 40 characters), else None."""
-    if isinstance(value, str) and len(value) <= 40:
-        text = value.strip()
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value if isinstance(value, int) or math.isfinite(value) else None
-
-
 def _seed(value: Any) -> int | None:
-    number = _to_number(value)
+    number = loose_number(value)
     if number is None or number != int(number):
         return None
     return int(number) if 0 <= number <= MAX_SEED else None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -30,15 +29,7 @@ from dataclasses import dataclass
 from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
-from desktop.api import (
-    EncodedOutput,
-    ImageOutput,
-    ParamError,
-    ParamField,
-    png_text_chunks,
-    schema,
-    validate_value,
-)
+from desktop.api import EncodedOutput, ImageOutput, fit_params, loose_number, png_text_chunks
 from plugins.image.params import ImageParams
 
 __all__ = ["Reuse", "a1111_parameters", "encode_png", "read_params", "read_reuse"]
@@ -95,7 +86,7 @@ def a1111_parameters(metadata: Mapping[str, Any]) -> str:
     """The A1111 ``parameters`` text for Studiolo's ``metadata``: the prompt, ``Negative prompt: …`` when there
     is one, then the settings line. The seed is the image's own (``metadata["output"]["seed"]``) when known."""
     raw = metadata.get("params")
-    params = _fit_params(raw if isinstance(raw, Mapping) else {})
+    params = fit_params(ImageParams, raw if isinstance(raw, Mapping) else {})
     output = metadata.get("output")
     seed = _seed(output.get("seed")) if isinstance(output, Mapping) else None
     if seed is None:
@@ -230,7 +221,7 @@ def _from_studiolo(text: str) -> Reuse | None:
     seed = _seed(output.get("seed")) if isinstance(output, dict) else None
     if seed is None:
         seed = _seed(metadata.get("seed"))
-    return Reuse(_fit_params(metadata["params"]), seed, _text(metadata.get("model")), "studiolo")
+    return Reuse(fit_params(ImageParams, metadata["params"]), seed, _text(metadata.get("model")), "studiolo")
 
 
 # -- AUTOMATIC1111
@@ -263,7 +254,7 @@ def _from_a1111(text: str) -> Reuse | None:
     width, sep, height = settings.get("Size", "").partition("x")
     if sep:
         values["width"], values["height"] = width, height
-    return Reuse(_fit_params(values), _seed(settings.get("Seed")), _text(settings.get("Model")), "a1111")
+    return Reuse(fit_params(ImageParams, values), _seed(settings.get("Seed")), _text(settings.get("Model")), "a1111")
 
 
 def _unquote(value: str) -> str:
@@ -296,7 +287,7 @@ def _from_invokeai(text: str) -> Reuse | None:
     model = data.get("model")
     if isinstance(model, dict):
         model = model.get("name", model.get("model_name"))
-    return Reuse(_fit_params(values), _seed(data.get("seed")), _text(model), "invokeai")
+    return Reuse(fit_params(ImageParams, values), _seed(data.get("seed")), _text(model), "invokeai")
 
 
 # -- ComfyUI
@@ -369,7 +360,7 @@ def _from_comfy_nodes(nodes: dict[str, dict[str, Any]]) -> Reuse | None:
     for key, name in (("steps", "steps"), ("cfg", "guidance_scale")):
         if key in inputs:
             values[name] = _resolve(nodes, inputs[key], (key, "value"))
-    denoise = _to_number(_resolve(nodes, inputs.get("denoise"), ("denoise", "value")))
+    denoise = loose_number(_resolve(nodes, inputs.get("denoise"), ("denoise", "value")))
     if denoise is not None and denoise < 1:  # 1 is txt2img's; a lower one is the img2img strength
         values["strength"] = denoise
     sampler = _resolve(nodes, inputs.get("sampler_name"), ("sampler_name", "value"))
@@ -387,7 +378,7 @@ def _from_comfy_nodes(nodes: dict[str, dict[str, Any]]) -> Reuse | None:
     model = _search(nodes, inputs.get("model"), lambda i: next(
         (i[k] for k in ("ckpt_name", "unet_name", "model_name") if isinstance(i.get(k), str)), None))
     seed = _resolve(nodes, inputs.get("seed", inputs.get("noise_seed")), ("seed", "noise_seed", "value"))
-    return Reuse(_fit_params(values), _seed(seed), _text(model), "comfyui")
+    return Reuse(fit_params(ImageParams, values), _seed(seed), _text(model), "comfyui")
 
 
 def _node_order(key: str) -> tuple[int, str]:
@@ -434,64 +425,8 @@ def _search(nodes: Mapping[str, Any], start: Any, found: Callable[[dict[str, Any
 # --------------------------------------------------------------------------------------------- fitting
 
 
-def _fit_params(values: Mapping[str, Any]) -> ImageParams:
-    """ImageParams from loose values: each field fitted on its own, the default where a value does not fit."""
-    fitted: dict[str, Any] = {}
-    for field in schema(ImageParams):
-        if field.name in values:
-            try:
-                fitted[field.name] = validate_value(field, _fit(field, values[field.name]))
-            except (ParamError, ValueError, TypeError, OverflowError):
-                pass
-    return ImageParams(**fitted)
-
-
-def _fit(field: ParamField, value: Any) -> Any:
-    """``value`` brought into ``field``'s type and range where it sensibly can be; otherwise returned as is for
-    :func:`validate_value` to refuse."""
-    spec = field.spec
-    if field.kind == "list":
-        items = [v for v in value if isinstance(v, str) and v and "\0" not in v] if isinstance(value, list) else value
-        return items[: spec.max_items] if isinstance(items, list) and spec.max_items is not None else items
-    if field.kind == "str" and isinstance(value, str):
-        return value.replace("\0", "")
-    if field.kind in ("int", "float"):
-        number = _to_number(value)
-        if number is None:
-            return value
-        if spec.min is not None:
-            number = max(number, spec.min)
-        if spec.max is not None:
-            number = min(number, spec.max)
-        if field.kind == "float":
-            return float(number)
-        number = int(number)
-        if spec.multiple_of:
-            number -= number % spec.multiple_of
-            if spec.min is not None and number < spec.min:
-                number += spec.multiple_of
-        return number
-    return value
-
-
-def _to_number(value: Any) -> float | int | None:
-    """A finite int or float from a number or a number's text (at most 40 characters), else None."""
-    if isinstance(value, str) and len(value) <= 40:
-        text = value.strip()
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value if isinstance(value, int) or math.isfinite(value) else None
-
-
 def _seed(value: Any) -> int | None:
-    number = _to_number(value)
+    number = loose_number(value)
     if number is None or number != int(number):
         return None
     return int(number) if 0 <= number <= MAX_SEED else None
