@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QMimeData, Qt, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -53,6 +53,7 @@ from desktop.api import (
     to_json,
     validate,
 )
+from desktop.api.widgets import FileDropMixin
 from plugins.audio import metadata as audio_metadata
 from plugins.audio.params import MusicParams, SpeechParams
 from plugins.audio.player import PAUSED, PLAYING, ClipPlayer
@@ -89,7 +90,7 @@ class _Job:
     previews: list[AudioOutput] = field(default_factory=list)
 
 
-class AudioPanel(QWidget):
+class AudioPanel(FileDropMixin, QWidget):
     """The panel of an audio generator whose params are ``params_type`` (:class:`SpeechParams`,
     :class:`MusicParams` or a similar dataclass). ``generate()``/``cancel()`` are what Ctrl+Enter and Esc call.
 
@@ -461,29 +462,6 @@ class AudioPanel(QWidget):
         except NotImplementedError:
             pass
 
-    @staticmethod
-    def _dropped_file(mime: QMimeData) -> Path | None:
-        for url in mime.urls() if mime.hasUrls() else ():
-            if url.isLocalFile() and Path(url.toLocalFile()).is_file():
-                return Path(url.toLocalFile())
-        return None
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt)
-        if self._dropped_file(event.mimeData()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt)
-        self.dragEnterEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt)
-        path = self._dropped_file(event.mimeData())
-        if path is None:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.open_file(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
         self.player.close()

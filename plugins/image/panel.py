@@ -13,8 +13,8 @@ from dataclasses import is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, Qt, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QImage, QImageReader
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import ImageOutput, PanelHost, ParamError, StudioloError, from_json, schema, to_json, validate
+from desktop.api.widgets import FileDropMixin
 from plugins.image.image_view import ImageViewer, ResultStrip, is_pil_image, png_bytes, save_png
 from plugins.image.mask_painter import MaskEditor
 from plugins.image.params import ImageParams
@@ -58,7 +59,7 @@ JOB_SIGNALS = ("job_queued", "job_started", "job_progressed", "job_previewed", "
 ReuseFromFile = Callable[[Path], "object | None"]
 
 
-class ImagePanel(QWidget):
+class ImagePanel(FileDropMixin, QWidget):
     """The image generator's panel. ``generate()``/``cancel()`` are what the window's Ctrl+Enter and Esc call.
 
     ``reuse_from_file`` (optional) reads params from a dropped file (a PNG with metadata); a file it returns
@@ -434,29 +435,6 @@ class ImagePanel(QWidget):
         if name:
             self.load_init_image(Path(name))
 
-    @staticmethod
-    def _dropped_file(mime: QMimeData) -> Path | None:
-        for url in mime.urls() if mime.hasUrls() else ():
-            if url.isLocalFile() and Path(url.toLocalFile()).is_file():
-                return Path(url.toLocalFile())
-        return None
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt)
-        if self._dropped_file(event.mimeData()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt)
-        self.dragEnterEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt)
-        path = self._dropped_file(event.mimeData())
-        if path is None:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.open_file(path)
 
     # -- actions ---------------------------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QMimeData, QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QHideEvent
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QHideEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import PanelHost, ParamError, StudioloError, TextOutput, from_json, schema, to_json, validate
+from desktop.api.widgets import FileDropMixin
 from plugins.text.chat_view import ChatRequest, ChatView
 from plugins.text.document_editor import DocumentEditor, GeneratedSpan
 from plugins.text.drafts import (
@@ -98,7 +99,7 @@ class _Job:
     chat_provenance: list[Provenance] = field(default_factory=list)  # to restore if the reply comes to nothing
 
 
-class TextPanel(QWidget):
+class TextPanel(FileDropMixin, QWidget):
     """The text generator's panel. ``generate()``/``cancel()`` are what the window's Ctrl+Enter and Esc call.
 
     ``autosave_ms``: how often changed drafts are saved (they are also saved on close and when another draft is
@@ -876,34 +877,14 @@ class TextPanel(QWidget):
         self._show_status(text)
         return True
 
-    @staticmethod
-    def _dropped_file(mime: QMimeData) -> Path | None:
-        for url in mime.urls() if mime.hasUrls() else ():
-            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in EXPORT_SUFFIXES:
-                return Path(url.toLocalFile())
-        return None
-
-    def dragEnterEvent(self, event: QDragEnterEvent | QDragMoveEvent) -> None:  # noqa: N802 (Qt)
-        if self._dropped_file(event.mimeData()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt)
-        self.dragEnterEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt)
-        path = self._dropped_file(event.mimeData())
-        if path is None:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.open_file(path)
+    def accepts_file(self, path: Path) -> bool:
+        """Exported drafts only (their parameters are reused); other files are left to the editor."""
+        return path.suffix.lower() in EXPORT_SUFFIXES
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
         kind = event.type()
         if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
-            if self._dropped_file(event.mimeData()) is not None:  # type: ignore[attr-defined]
+            if self.dropped_file(event.mimeData()) is not None:  # type: ignore[attr-defined]
                 if kind == QEvent.Type.Drop:
                     self.dropEvent(event)  # type: ignore[arg-type]
                 else:
