@@ -132,3 +132,17 @@ def test_loaded_models_are_unloaded_to_make_room_in_ram(noise, models):
     with cache.lease(key(models["big"]), noise, loader(noise, models["big"]), estimate=10_000 + small_size):
         pass
     assert [m.key for m in cache.loaded()] == [key(models["big"])]
+
+
+def test_the_size_estimate_is_only_computed_when_the_model_must_be_loaded(noise, models):
+    cache = ModelCache()
+    estimates = []
+
+    def estimate():
+        estimates.append(1)
+        return 1000
+
+    for _ in range(3):
+        with cache.lease(key(models["small"]), noise, loader(noise, models["small"]), estimate=estimate):
+            pass
+    assert estimates == [1]  # the two cache hits scanned nothing

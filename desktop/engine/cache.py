@@ -70,12 +70,15 @@ class ModelCache:
     # -- leasing ------------------------------------------------------------------------------------------
 
     @contextmanager
-    def lease(self, key: CacheKey, generator: Generator, loader: Callable[[], Any], *, estimate: int = 0,
+    def lease(self, key: CacheKey, generator: Generator, loader: Callable[[], Any], *,
+              estimate: int | Callable[[], int] = 0,
               label: str = "the model") -> Iterator[Any]:
-        """The handle for ``key``, loaded with ``loader()`` if it is not cached, held for the ``with`` block."""
+        """The handle for ``key``, loaded with ``loader()`` if it is not cached, held for the ``with`` block.
+        ``estimate`` (bytes, or a function giving them) is the model's expected size; a function is only called when
+        the model must be loaded, so a cache hit costs no disk scan."""
         entry = self._acquire(key)
         if entry is None:
-            entry = self._load(key, generator, loader, estimate, label)
+            entry = self._load(key, generator, loader, estimate() if callable(estimate) else estimate, label)
         try:
             yield entry.handle
         finally:

@@ -161,7 +161,7 @@ class GeneratorWorker(QObject):
         key = CacheKey(generator.id, str(path or ""), device, options.key())
         label = f"{job.model} for {generator.name}" if job.model else generator.name
         with services.cache.lease(key, generator, lambda: generator.load(path, device, options),
-                                  estimate=weights_size(path), label=label) as handle:
+                                  estimate=lambda: weights_size(path), label=label) as handle:
             job.timings["load_s"] = time.monotonic() - started
             ctx.raise_if_cancelled()
             self._set_state(job, JobState.RUNNING)
