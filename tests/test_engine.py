@@ -164,6 +164,26 @@ def test_bad_models_fail_the_job_with_a_message_naming_the_file(make_engine, qtb
         engine.submit("test.noise", {"steps": 2}, model="demo")
 
 
+def test_model_files_are_checked_when_loaded_not_on_every_job(make_engine, qtbot, tmp_path):
+    import shutil
+
+    from desktop.models.demo import ensure_demo_model
+
+    engine = make_engine()
+    model = tmp_path / "copy"
+    shutil.copytree(ensure_demo_model(engine.plugins.generator("test.noise")), model)
+    weights = model / "model.safetensors"
+    with qtbot.waitSignal(engine.job_finished, timeout=WAIT):
+        engine.submit("test.noise", {"steps": 1}, model=str(model))
+    weights.write_bytes(weights.read_bytes()[:-100])  # damaged while the model is in memory
+    with qtbot.waitSignal(engine.job_finished, timeout=WAIT):
+        engine.submit("test.noise", {"steps": 1}, model=str(model))  # served from memory: the files are not re-read
+    engine.cache.unload_all()
+    with qtbot.waitSignal(engine.job_failed, timeout=WAIT) as failed:
+        engine.submit("test.noise", {"steps": 1}, model=str(model))  # loaded again: the damage is named
+    assert "model.safetensors is not a valid safetensors file: it is truncated" in failed.args[1]
+
+
 def test_a_plugin_raising_in_load_fails_the_job_clearly(make_engine, qtbot, tmp_path):
     engine = make_engine()
     (tmp_path / "corpus.txt").write_text("too short")

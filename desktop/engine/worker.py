@@ -26,6 +26,7 @@ from desktop.api import (
     LoadOptions,
     Output,
     StudioloError,
+    check_model_files,
     load_option_names,
     prompt_field,
     to_json,
@@ -152,7 +153,8 @@ class GeneratorWorker(QObject):
         generator, services = self.generator, self.services
         path = services.resolver.resolve(
             generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event, token=services.hf_token,
-            on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"))
+            on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"),
+            check=False)
         ctx.raise_if_cancelled()
         device = pick_device(generator.devices, services.device_preference)
         job.device = ctx.device = device
@@ -160,7 +162,13 @@ class GeneratorWorker(QObject):
                               allow_pickle=services.allow_pickle)
         key = CacheKey(generator.id, str(path or ""), device, options.key())
         label = f"{job.model} for {generator.name}" if job.model else generator.name
-        with services.cache.lease(key, generator, lambda: generator.load(path, device, options),
+
+        def load() -> Any:  # only on a cache miss: a model in memory is not re-checked on every job
+            if path is not None:
+                check_model_files(path, allow_pickle=services.allow_pickle)
+            return generator.load(path, device, options)
+
+        with services.cache.lease(key, generator, load,
                                   estimate=lambda: weights_size(path), label=label) as handle:
             job.timings["load_s"] = time.monotonic() - started
             ctx.raise_if_cancelled()

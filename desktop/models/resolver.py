@@ -65,7 +65,10 @@ class ModelResolver:
 
     def resolve(self, generator: Generator, ref: str | None, *, allow_pickle: bool = False,
                 cancel: threading.Event | None = None, on_progress: ProgressFn | None = None,
-                token: str | None = None) -> Path | None:
+                token: str | None = None, check: bool = True) -> Path | None:
+        """The local path of ``ref`` (None for no model), downloading it if needed. With ``check`` (the default) its
+        weight files are checked (:func:`check_model_files`); the engine passes ``check=False`` and checks only when
+        it actually loads the model, so a job on a model already in memory does not re-read its files."""
         if ref is None:
             return None
         parsed = parse_ref(ref)
@@ -78,7 +81,8 @@ class ModelResolver:
             path = self._from_hub(parsed, allow_pickle, cancel or threading.Event(), on_progress, token)
         else:
             path = parsed.path
-        check_model_files(path, allow_pickle=allow_pickle)
+        if check:
+            check_model_files(path, allow_pickle=allow_pickle)
         return path
 
     @staticmethod
