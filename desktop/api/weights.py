@@ -1,7 +1,8 @@
 """Checks on weight files before loading them: pickle refused unless allowed, safetensors complete and sane.
 
-The host runs :func:`check_model_files` on a model before it loads it (not again while it stays in memory); plugins call these too where they open files
-themselves (a LoRA, a checkpoint given directly). Only headers are read: cheap even for multi-GB files.
+The host runs :func:`check_model_files` on a model before it loads it (not again while it stays in memory); plugins
+call these too where they open files themselves (a LoRA, a checkpoint given directly). Only headers are read: cheap
+even for multi-GB files.
 """
 
 from __future__ import annotations
