@@ -19,7 +19,7 @@ from desktop.engine.jobs import JobState
 from desktop.plugins import PluginManager, discover
 from desktop.settings import Settings
 from desktop.ui.generator_page import ErrorPage, GeneratorPage
-from desktop.ui.main_window import PLUGINS_PAGE, MainWindow
+from desktop.ui.main_window import MODELS_PAGE, PLUGINS_PAGE, MainWindow
 
 WAIT = 60_000
 SHOTS = os.environ.get("STUDIOLO_SCREENSHOTS")  # a folder: the screenshot tests save what they grab there
@@ -81,7 +81,8 @@ def test_generators_are_grouped_by_kind_and_failed_plugins_flagged(make_window):
     assert {"Text", "Image", "Studiolo"} <= set(kinds)
     names = [kinds["Text"].child(i).text(0) for i in range(kinds["Text"].childCount())]
     assert "Markov chain" in names
-    assert kinds["Studiolo"].child(0).text(0) == "Plugins ⚠ 1"
+    host_pages = [kinds["Studiolo"].child(i).text(0) for i in range(kinds["Studiolo"].childCount())]
+    assert "Plugins ⚠ 1" in host_pages and "Models" in host_pages
     assert isinstance(window.current_page(), GeneratorPage)  # a first generator is open at once
     window.show_page("text.markov")
     shot(window, "main-window")
@@ -194,6 +195,21 @@ def test_the_plugins_page_shows_a_broken_plugins_traceback(make_window):
     text = "\n".join(w.toPlainText() for w in view.findChildren(QPlainTextEdit))
     assert "Traceback (most recent call last)" in text and "studiolo_no_such_module_xyz" in text
     shot(window, "plugins")
+
+
+def test_the_models_page_follows_the_open_generator_and_imports_reach_its_chooser(make_window, qtbot, tmp_path):
+    from desktop.ui.models_view import ModelsView
+
+    window = make_window()
+    page = window.show_page("text.markov")
+    models = window.show_page(MODELS_PAGE)
+    assert isinstance(models, ModelsView) and models.generator_id() == "text.markov"
+    corpus = tmp_path / "songs"
+    corpus.mkdir()
+    (corpus / "corpus.txt").write_text("row row row your boat gently down the stream " * 10)
+    with qtbot.waitSignal(models.models_changed, timeout=WAIT):
+        models.import_path(corpus)
+    qtbot.waitUntil(lambda: page.model_chooser.findData("songs") >= 0, timeout=WAIT)
 
 
 def test_settings_persist(make_window, studiolo_home):

@@ -1,4 +1,5 @@
-"""``studiolo models list [--json] | pull REF | import PATH | remove REF | demo [GENERATOR_ID …]``."""
+"""``studiolo models list [--json] | pull REF | import PATH [--name NAME] [--for GENERATOR_ID] | remove REF |
+demo [GENERATOR_ID …]``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import json
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desktop.models.store import InstalledModel
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -23,6 +29,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="copy a local model file or folder into Studiolo's model folder")
     p.add_argument("path", metavar="PATH", type=Path)
     p.add_argument("--name", help="the name to use it by (default: the file or folder name)")
+    p.add_argument("--for", dest="generator_id", metavar="GENERATOR_ID",
+                   help="list it under this generator in the model manager before its first use")
     p.set_defaults(handler=import_)
     p = sub.add_parser("remove", help="delete an installed model (as `models list` names it)")
     p.add_argument("ref", metavar="REF")
@@ -44,12 +52,23 @@ def list_models(args: argparse.Namespace) -> int:
         print("No models installed yet. `studiolo models demo` builds small offline demo models; "
               "`studiolo models pull REPO_ID` downloads one.")
         return 0
-    width = max(len(m.ref) for m in models)
-    print(f"{'REF':<{width}}  {'SOURCE':<8}  {'SIZE':>9}  PATH")
-    for m in models:
-        print(f"{m.ref:<{width}}  {m.source:<8}  {human_bytes(m.size_bytes):>9}  {m.path}")
+    rows = [(m.ref, m.source, human_bytes(m.size_bytes), _generators(m), _when(m.last_used), str(m.path))
+            for m in models]
+    header = ("REF", "SOURCE", "SIZE", "GENERATOR", "LAST USED", "PATH")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        cells = [cell.rjust(w) if i == 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        print("  ".join(cells + [row[-1]]))
     print(f"\n{len(models)} model(s), {human_bytes(sum(m.size_bytes for m in models))} on disk")
     return 0
+
+
+def _generators(model: InstalledModel) -> str:
+    return ",".join(model.used_by) or model.generator_id or "-"
+
+
+def _when(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp)) if timestamp else "never"
 
 
 def pull(args: argparse.Namespace) -> int:
@@ -89,7 +108,8 @@ def import_(args: argparse.Namespace) -> int:
     from desktop.models.store import import_model
     from desktop.settings import Settings
 
-    model = import_model(args.path, name=args.name, allow_pickle=Settings.load().allow_pickle)
+    model = import_model(args.path, name=args.name, allow_pickle=Settings.load().allow_pickle,
+                         generator_id=args.generator_id)
     print(f"imported as {model.ref!r} ({model.path}); use it with --model {model.ref}")
     return 0
 

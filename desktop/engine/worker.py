@@ -37,6 +37,7 @@ from desktop.engine.devices import pick_device
 from desktop.engine.jobs import Job, JobQueue, JobState
 from desktop.engine.memory import weights_size
 from desktop.engine.throttle import Mailbox
+from desktop.models import usage
 from desktop.models.resolver import ModelResolver
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class GeneratorWorker(QObject):
             generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event, token=services.hf_token,
             on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"),
             check=False)
+        usage.note_use(generator.id, job.model)  # the model manager's "last used"; at most once a minute per model
         ctx.raise_if_cancelled()
         device = pick_device(generator.devices, services.device_preference)
         job.device = ctx.device = device

@@ -1,7 +1,9 @@
 """The models on this machine: demo models, models imported into Studiolo's folder, and the Hugging Face cache.
 
 Shared by ``studiolo models …`` and the model manager. References printed here are the ones ``--model``
-accepts: an imported model's name, a hub repo id, or ``demo`` (listed as ``demo:GENERATOR_ID``).
+accepts: an imported model's name, a hub repo id, or ``demo`` (listed as ``demo:GENERATOR_ID``). Which generator
+used a model and when comes from :mod:`desktop.models.usage`; the per-generator view is
+:mod:`desktop.models.inventory`.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from desktop import paths
 from desktop.api import Generator, ModelNotFoundError, StudioloError
 from desktop.engine.memory import human_bytes
 from desktop.api.weights import check_model_files
+from desktop.models import usage
 from desktop.models.demo import ensure_demo_model
 from desktop.models.resolver import imported_models_dir
 
@@ -29,14 +32,21 @@ class InstalledModel:
     source: str  # "demo", "imported" or "hub"
     path: Path
     size_bytes: int
-    generator_id: str | None = None
-    last_used: float | None = None
+    generator_id: str | None = None  # a demo model's generator, else the one that used it last
+    last_used: float | None = None  # seconds since the epoch (from the usage record), None if never used
+    used_by: tuple[str, ...] = ()  # the generators that used it or had it imported for them
+
+    @property
+    def use_ref(self) -> str:
+        """The reference to run it with (``--model``, a generator page's model chooser): ``demo`` for a demo model."""
+        return "demo" if self.source == "demo" else self.ref
 
     def to_json(self) -> dict:
-        return {**asdict(self), "path": str(self.path)}
+        return {**asdict(self), "path": str(self.path), "used_by": list(self.used_by)}
 
 
-def _size(path: Path) -> int:
+def disk_size(path: Path) -> int:
+    """Bytes of the file, or of the files under the folder (links not followed nor counted); 0 if unreadable."""
     try:
         if path.is_file():
             return path.stat().st_size
@@ -45,28 +55,49 @@ def _size(path: Path) -> int:
         return 0
 
 
+def demo_models_dir() -> Path:
+    """The folder of the demo models (``DATA/models/demo/GENERATOR_ID/VERSION``)."""
+    return paths.data_dir() / "models" / "demo"
+
+
+def with_usage(model: InstalledModel, uses: usage.Uses) -> InstalledModel:
+    """``model`` with ``last_used``, ``used_by`` and (when it has none) ``generator_id`` from the usage record."""
+    used_by = tuple(usage.generators_of(model.ref, uses))
+    last = usage.last_used(model.ref, uses)
+    generator_id = model.generator_id
+    if generator_id is None and used_by:
+        generator_id = max(used_by, key=lambda g: usage.last_used_by(g, model.ref, uses) or 0.0)
+    return replace(model, last_used=last, used_by=used_by, generator_id=generator_id)
+
+
 def list_installed(*, include_hub: bool = True) -> list[InstalledModel]:
+    """Every demo, imported and (with ``include_hub``) Hugging Face cache model, with its size on disk and usage.
+    Hub models include partial downloads (their size counts what is on disk). Scans the disk: not for the GUI
+    thread."""
     found: list[InstalledModel] = []
-    demo_root = paths.data_dir() / "models" / "demo"
+    demo_root = demo_models_dir()
     if demo_root.is_dir():
         for folder in sorted(p for p in demo_root.glob("*/*") if p.is_dir() and not p.name.startswith(".")):
-            found.append(InstalledModel(f"demo:{folder.parent.name}", "demo", folder, _size(folder),
+            found.append(InstalledModel(f"demo:{folder.parent.name}", "demo", folder, disk_size(folder),
                                         generator_id=folder.parent.name))
     imported = imported_models_dir()
     if imported.is_dir():
         for path in sorted(p for p in imported.iterdir() if not p.name.startswith(".")):
-            found.append(InstalledModel(path.name, "imported", path, _size(path)))
+            found.append(InstalledModel(path.name, "imported", path, disk_size(path)))
     if include_hub:
         from desktop.models import hub
 
         for model in hub.list_cached_models():
-            found.append(InstalledModel(model.repo_id, "hub", model.path, model.size_bytes,
-                                        last_used=model.last_accessed))
-    return found
+            found.append(InstalledModel(model.repo_id, "hub", model.path, model.size_bytes))
+    uses = usage.read_all()
+    return [with_usage(m, uses) for m in found]
 
 
-def import_model(source: Path, *, name: str | None = None, allow_pickle: bool = False) -> InstalledModel:
-    """Copy a model file or folder into Studiolo's model folder (checked first; atomic: all or nothing)."""
+def import_model(source: Path, *, name: str | None = None, allow_pickle: bool = False,
+                 generator_id: str | None = None) -> InstalledModel:
+    """Copy a model file or folder into Studiolo's model folder (checked first; atomic: all or nothing).
+    ``generator_id``: the generator it is imported for (recorded in the usage record, so the model manager lists
+    it under that generator before its first use)."""
     source = source.expanduser()
     if not source.exists():
         raise ModelNotFoundError(f"Nothing to import at {source}.")
@@ -81,7 +112,7 @@ def import_model(source: Path, *, name: str | None = None, allow_pickle: bool = 
         raise StudioloError(f"A model named {name!r} is already imported.",
                             hint="Choose another name with --name, or remove the old one first.")
     dest_root.mkdir(parents=True, exist_ok=True)
-    needed = _size(source)
+    needed = disk_size(source)
     free = shutil.disk_usage(dest_root).free
     if needed > free:
         from desktop.api import DiskFullError
@@ -98,21 +129,31 @@ def import_model(source: Path, *, name: str | None = None, allow_pickle: bool = 
         staged.rename(dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return InstalledModel(name, "imported", dest, _size(dest))
+    if generator_id:
+        usage.tag(generator_id, name)
+    return InstalledModel(name, "imported", dest, disk_size(dest), generator_id=generator_id,
+                          used_by=(generator_id,) if generator_id else ())
 
 
 def remove_model(ref: str) -> int:
-    """Delete an installed model by the reference ``list_installed`` shows; returns the bytes freed."""
+    """Delete an installed model by the reference ``list_installed`` shows; returns the bytes freed. Its usage
+    record goes with it."""
+    freed = _remove_files(ref)
+    usage.forget(ref)
+    return freed
+
+
+def _remove_files(ref: str) -> int:
     if ref.startswith("demo:"):
         folder = paths.data_dir() / "models" / "demo" / ref.removeprefix("demo:")
         if not NAME.fullmatch(ref.removeprefix("demo:")) or not folder.is_dir():
             raise ModelNotFoundError(f"There is no demo model {ref!r}.")
-        size = _size(folder)
+        size = disk_size(folder)
         shutil.rmtree(folder)
         return size
     if NAME.fullmatch(ref) and (imported_models_dir() / ref).exists():
         path = imported_models_dir() / ref
-        size = _size(path)
+        size = disk_size(path)
         shutil.rmtree(path) if path.is_dir() else path.unlink()
         return size
     if "/" in ref:

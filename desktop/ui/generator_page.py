@@ -7,7 +7,7 @@ import logging
 import traceback
 from typing import Any
 
-from PySide6.QtCore import QRegularExpression, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QRegularExpression, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QComboBox,
@@ -32,11 +32,38 @@ from desktop.ui.panel_host import GeneratorHost
 log = logging.getLogger(__name__)
 
 
+class _InstalledScan(QObject, QRunnable):
+    """Lists the models a generator can run without a download (reads the disk: on the thread pool)."""
+
+    found = Signal(object)  # list[tuple[label, ref]]
+
+    def __init__(self, generator: Generator, allow_pickle: bool) -> None:
+        QObject.__init__(self)
+        QRunnable.__init__(self)
+        self.setAutoDelete(False)
+        self.generator, self.allow_pickle = generator, allow_pickle
+
+    def run(self) -> None:
+        from desktop.models.inventory import installed_refs
+
+        try:
+            refs = installed_refs(self.generator, allow_pickle=self.allow_pickle)
+        except Exception:  # noqa: BLE001 - the chooser keeps its static entries
+            log.warning("could not list the installed models of %s", self.generator.id, exc_info=True)
+            return
+        self.found.emit(refs)
+
+
 class ModelChooser(QComboBox):
-    """An editable list of model references: the default, the demo, the recommended ones; or type a path or id."""
+    """An editable list of model references: the default, the demo, the recommended ones, the models installed for
+    this generator (listed off the GUI thread: :meth:`refresh_installed`); or type a path or id."""
+
+    installed_listed = Signal()
 
     def __init__(self, generator: Generator, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.generator = generator
+        self._scans: list[_InstalledScan] = []
         self.setEditable(True)
         self.setObjectName("model_chooser")
         self.setAccessibleName(self.tr("Model"))
@@ -54,6 +81,24 @@ class ModelChooser(QComboBox):
             add(self._label(generator, DEMO_MODEL), DEMO_MODEL)
         for model in generator.recommended_models:
             add(f"{model.name} — {model.ref}", model.ref)
+
+    def refresh_installed(self, allow_pickle: bool = False) -> None:
+        """List the installed models in the background; they are added (or marked installed) when found."""
+        scan = _InstalledScan(self.generator, allow_pickle)
+        scan.found.connect(self._on_installed)  # self's slot: runs on the GUI thread
+        self._scans.append(scan)
+        QThreadPool.globalInstance().start(scan)
+
+    @Slot(object)
+    def _on_installed(self, refs: list[tuple[str, str]]) -> None:
+        self._scans = [s for s in self._scans if s is not self.sender()]
+        for label, ref in refs:
+            index = self.findData(ref)
+            if index < 0:
+                self.addItem(self.tr("%1 (installed)").replace("%1", label), ref)
+            elif ref != DEMO_MODEL and not self.itemText(index).endswith(self.tr("(installed)")):
+                self.setItemText(index, self.itemText(index) + " " + self.tr("(installed)"))
+        self.installed_listed.emit()
 
     def _label(self, generator: Generator, ref: str) -> str:
         if ref == DEMO_MODEL:
@@ -127,6 +172,7 @@ class GeneratorPage(QWidget):
         self.engine = engine
         self.current_job: str | None = None
         self.model_chooser = ModelChooser(generator, self)
+        self.model_chooser.refresh_installed(allow_pickle=bool(getattr(engine.settings, "allow_pickle", False)))
         self.seed_box = SeedBox(self)
         self.host = GeneratorHost(engine, generator, model=self.model_chooser.ref, seed=self.seed_box.seed,
                                   message=lambda text, error: self.message.emit(text, error), parent=self)

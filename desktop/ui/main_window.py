@@ -32,6 +32,8 @@ from desktop.ui.state import load_state, save_state
 log = logging.getLogger(__name__)
 ROLE_ID = Qt.ItemDataRole.UserRole
 PLUGINS_PAGE = "::plugins"
+MODELS_PAGE = "::models"
+HOST_PAGES = (PLUGINS_PAGE, MODELS_PAGE)
 
 
 class MainWindow(QMainWindow):
@@ -134,6 +136,9 @@ class MainWindow(QMainWindow):
         plugins_action = QAction(self.tr("&Plugins"), self)
         plugins_action.triggered.connect(lambda: self.show_page(PLUGINS_PAGE))
         view_menu.addAction(plugins_action)
+        models_action = QAction(self.tr("&Models"), self)
+        models_action.triggered.connect(lambda: self.show_page(MODELS_PAGE))
+        view_menu.addAction(models_action)
         help_menu = self.menuBar().addMenu(self.tr("&Help"))
         self.diagnostics_action = QAction(self.tr("&Copy diagnostics"), self)
         self.diagnostics_action.triggered.connect(self.copy_diagnostics)
@@ -154,6 +159,8 @@ class MainWindow(QMainWindow):
         manage.setFlags(Qt.ItemFlag.ItemIsEnabled)
         manage.setExpanded(True)
         failed = sum(r.status == Status.FAILED for r in self.plugins.plugins.values())
+        models_item = QTreeWidgetItem(manage, [self.tr("Models")])
+        models_item.setData(0, ROLE_ID, MODELS_PAGE)
         plugins_item = QTreeWidgetItem(manage, [self.tr("Plugins") + (f" ⚠ {failed}" if failed else "")])
         plugins_item.setData(0, ROLE_ID, PLUGINS_PAGE)
         self.stack.setCurrentWidget(self.empty_page)
@@ -161,12 +168,21 @@ class MainWindow(QMainWindow):
     # -- pages ---------------------------------------------------------------------------------------------
 
     def page(self, page_id: str) -> QWidget:
-        """The page of a generator (built on first use) or the plugins page."""
+        """The page of a generator or of the host (plugins, models), built on first use."""
         if page_id not in self.pages:
             if page_id == PLUGINS_PAGE:
                 from desktop.ui.plugins_view import PluginsView
 
                 widget: QWidget = PluginsView(self.plugins, self)
+            elif page_id == MODELS_PAGE:
+                from desktop.ui.models_view import ModelsView
+
+                widget = ModelsView(self.engine, self)
+                widget.message.connect(self.show_message)
+                widget.models_changed.connect(self._on_models_changed)
+                current = self.current_page()
+                if isinstance(current, GeneratorPage):
+                    widget.set_generator(current.generator.id)
             else:
                 widget = GeneratorPage(self.engine, self.plugins.generator(page_id), self)
                 widget.message.connect(self.show_message)
@@ -194,6 +210,13 @@ class MainWindow(QMainWindow):
             top = self.sidebar.topLevelItem(i)
             items += [top.child(j) for j in range(top.childCount())]
         return items
+
+    @Slot()
+    def _on_models_changed(self) -> None:
+        """Models were downloaded, imported or removed: the generator pages list them again."""
+        for widget in self.pages.values():
+            if isinstance(widget, GeneratorPage):
+                widget.model_chooser.refresh_installed(allow_pickle=self.engine.settings.allow_pickle)
 
     @Slot(QTreeWidgetItem, QTreeWidgetItem)
     def _on_sidebar(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
@@ -345,7 +368,7 @@ class MainWindow(QMainWindow):
         if isinstance(dock_state, str):
             self.restoreState(QByteArray.fromHex(dock_state.encode()))
         last = state.get("last_page")
-        if isinstance(last, str) and (last in self.plugins.generators or last == PLUGINS_PAGE):
+        if isinstance(last, str) and (last in self.plugins.generators or last in HOST_PAGES):
             self.show_page(last)
         elif self.plugins.generators:
             self.show_page(sorted(self.plugins.generators)[0])
@@ -369,6 +392,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
         self.save_state()
         self.status_timer.stop()
+        models = self.pages.get(MODELS_PAGE)
+        if models is not None:
+            models.shutdown(timeout=10)  # cancels its downloads (each keeps its partial file for a resume)
         if not self.engine.shutdown(timeout=10):
             log.error("a generator did not stop within 10 s of quitting")
         thread = getattr(self, "preload_thread", None)

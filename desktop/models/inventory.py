@@ -1,0 +1,320 @@
+"""Per generator: the models on disk it can use, the models it recommends and how far each is downloaded.
+
+What the model manager shows (and the generator page's model chooser offers):
+
+* **installed** — the generator's demo model once built; the imported models it used or that were imported for it;
+  the hub models in the Hugging Face cache that it recommends or used, when their snapshot is complete. Each with
+  its size on disk, its source and when it was last used (:mod:`desktop.models.usage`).
+* **recommended** — each :class:`~desktop.api.RecommendedModel` with whether it is installed, partially downloaded
+  (a cancelled or failed download, which the next download resumes) or absent, the bytes it has on disk and its
+  size: the hub's own listing once Studiolo has seen it (kept in the cache by a download, even a cancelled one),
+  else the plugin's hand-written size with the date it was checked.
+
+"Complete" means what the engine means when it resolves a hub reference: every file of the listing, pickle-format
+weights left out unless the user allowed them — so a model listed here as installed is used without a download.
+
+Everything here reads the disk (and walks model folders to measure them): call it on a worker thread, never on the
+GUI thread. :func:`installed_refs` skips the measuring, for a model chooser.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop.api import Generator, ModelSource, RecommendedModel
+from desktop.api.weights import PICKLE_SUFFIXES
+from desktop.models import hub, usage
+from desktop.models.demo import demo_model_dir
+from desktop.models.resolver import HUB_ID, imported_models_dir
+from desktop.models.store import InstalledModel, demo_models_dir, disk_size, with_usage
+
+log = logging.getLogger(__name__)
+
+INSTALLED = "installed"
+PARTIAL = "partial"
+ABSENT = "absent"
+
+
+@dataclass(frozen=True)
+class RecommendedStatus:
+    """A recommended model and how much of it is on this machine."""
+
+    model: RecommendedModel
+    state: str  # INSTALLED, PARTIAL or ABSENT
+    bytes_on_disk: int = 0  # what is in the cache, partial files included
+    hub_size_bytes: int | None = None  # the download's size from the hub's listing, when the cache holds one
+
+    @property
+    def ref(self) -> str:
+        return self.model.ref
+
+    @property
+    def repo_id(self) -> str:
+        return self.model.ref.partition("@")[0]
+
+    @property
+    def revision(self) -> str | None:
+        return self.model.ref.partition("@")[2] or None
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def description(self) -> str:
+        return self.model.description
+
+    @property
+    def license(self) -> str | None:
+        return self.model.license
+
+    @property
+    def size_bytes(self) -> int | None:
+        """The best size known: the hub's listing, else the plugin's (see :attr:`size_checked`)."""
+        return self.hub_size_bytes if self.hub_size_bytes is not None else self.model.size_bytes
+
+    @property
+    def size_checked(self) -> str | None:
+        """When a hand-written size was checked (``"2026-11"``); None for a size from the hub's listing."""
+        return None if self.hub_size_bytes is not None else self.model.size_checked
+
+    @property
+    def installed(self) -> bool:
+        return self.state == INSTALLED
+
+    @property
+    def partial(self) -> bool:
+        return self.state == PARTIAL
+
+
+@dataclass(frozen=True)
+class GeneratorModels:
+    """What :func:`models_for` found for one generator."""
+
+    generator_id: str
+    installed: list[InstalledModel] = field(default_factory=list)
+    recommended: list[RecommendedStatus] = field(default_factory=list)
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes on disk of this generator's installed models."""
+        return sum(m.size_bytes for m in self.installed)
+
+    def installed_refs(self) -> list[str]:
+        return [m.ref for m in self.installed]
+
+    def recommended_status(self, ref: str) -> RecommendedStatus | None:
+        return next((r for r in self.recommended if r.ref == ref), None)
+
+
+# -- the hub cache ----------------------------------------------------------------------------------------------
+
+def pickle_ignore_patterns(allow_pickle: bool) -> list[str] | None:
+    """The ``ignore_patterns`` the engine downloads hub models with: pickle-format weights left out unless allowed."""
+    return None if allow_pickle else [f"*{suffix}" for suffix in PICKLE_SUFFIXES]
+
+
+def _valid_repo(repo_id: str) -> bool:
+    return "@" not in repo_id and bool(HUB_ID.fullmatch(repo_id)) and "--" not in repo_id and ".." not in repo_id
+
+
+def _looks_like_hub_id(ref: str) -> bool:
+    repo = ref.partition("@")[0]
+    return "/" in repo and not repo.startswith(("/", ".", "~")) and "\\" not in repo and not Path(ref).exists()
+
+
+def hub_repo_folder(repo_id: str) -> Path:
+    """The folder of ``repo_id`` in the Hugging Face cache (whether it exists or not)."""
+    return hub.hub_cache_dir() / ("models--" + repo_id.replace("/", "--"))
+
+
+def _tree_size(path: Path) -> int:
+    """Bytes of the files under ``path``; links count nothing (a snapshot's files are links to its blobs)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            total += 0 if stat.S_ISLNK(info.st_mode) else info.st_size
+    return total
+
+
+def _has_downloaded_bytes(folder: Path) -> bool:
+    blobs = folder / "blobs"
+    try:
+        return blobs.is_dir() and any(p.is_file() for p in blobs.iterdir())
+    except OSError:
+        return False
+
+
+def hub_state(repo_id: str, revision: str | None = None, *, allow_pickle: bool = False) -> str:
+    """:data:`INSTALLED` (a complete snapshot), :data:`PARTIAL` (some files or parts of files downloaded: the next
+    download resumes them) or :data:`ABSENT`. No network."""
+    if hub.cached_snapshot(repo_id, revision, ignore_patterns=pickle_ignore_patterns(allow_pickle)) is not None:
+        return INSTALLED
+    return PARTIAL if _has_downloaded_bytes(hub_repo_folder(repo_id)) else ABSENT
+
+
+def listed_size(repo_id: str, revision: str | None = None, *, allow_pickle: bool = False) -> int | None:
+    """The bytes a download of ``repo_id`` fetches in all, from the hub's listing kept in the cache (written by any
+    download, even a cancelled one); None when the cache has no listing. No network."""
+    folder = hub_repo_folder(repo_id)
+    try:
+        from huggingface_hub import get_cached_repo_tree
+        from huggingface_hub.utils import filter_repo_objects
+
+        commit = None
+        ref = folder / "refs" / (revision or "main")
+        if ref.is_file():
+            commit = ref.read_text().strip() or None
+        if commit is None:
+            trees = sorted((folder / "trees").glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            if not trees:
+                return None
+            commit = trees[0].stem
+        listing = {f.path: f for f in get_cached_repo_tree(repo_id, revision=commit, cache_dir=hub.hub_cache_dir())}
+        wanted = filter_repo_objects(list(listing), ignore_patterns=pickle_ignore_patterns(allow_pickle))
+        return sum(int(listing[path].size or 0) for path in wanted)
+    except Exception:  # noqa: BLE001 - no listing (never downloaded) or an unreadable one: size unknown
+        return None
+
+
+def _hub_installed(repo_id: str, revision: str | None, allow_pickle: bool) -> InstalledModel | None:
+    snapshot = hub.cached_snapshot(repo_id, revision, ignore_patterns=pickle_ignore_patterns(allow_pickle))
+    if snapshot is None:
+        return None
+    folder = hub_repo_folder(repo_id)
+    ref = f"{repo_id}@{revision}" if revision else repo_id
+    return InstalledModel(ref, "hub", folder, _tree_size(folder))
+
+
+# -- per generator --------------------------------------------------------------------------------------------
+
+def _demo(generator: Generator) -> InstalledModel | None:
+    if not generator.has_demo_model:
+        return None
+    folder = demo_model_dir(generator)
+    if not folder.is_dir():
+        return None
+    return InstalledModel(f"demo:{generator.id}", "demo", folder, disk_size(folder), generator_id=generator.id)
+
+
+def _hub_candidates(generator: Generator, used: list[str]) -> list[tuple[str, str | None]]:
+    """(repo id, revision) of the recommended models and of the hub models the generator used, without repeats."""
+    refs = [m.ref for m in generator.recommended_models] + [r for r in used if _looks_like_hub_id(r)]
+    seen: dict[tuple[str, str | None], None] = {}
+    for ref in refs:
+        repo, _, revision = ref.strip().partition("@")
+        if _valid_repo(repo):
+            seen.setdefault((repo, revision or None), None)
+    return list(seen)
+
+
+def _imported_paths(used: list[str]) -> list[tuple[str, Path]]:
+    """The imported models among the references ``used`` (which also hold hub ids, paths and demo references)."""
+    folder = imported_models_dir()
+    plain = [r for r in used if "/" not in r and "\\" not in r and ":" not in r and not r.startswith(".")]
+    return [(ref, folder / ref) for ref in plain if (folder / ref).exists()]
+
+
+def _imported(used: list[str]) -> list[InstalledModel]:
+    return [InstalledModel(ref, "imported", path, disk_size(path)) for ref, path in _imported_paths(used)]
+
+
+def models_for(generator: Generator, *, allow_pickle: bool = False) -> GeneratorModels:
+    """The installed and recommended models of ``generator`` (see the module docstring). Reads and measures the
+    disk: call it on a worker thread."""
+    uses = usage.read_all()
+    used = usage.refs_for(generator.id, uses)
+    installed: list[InstalledModel] = []
+    demo = _demo(generator)
+    if demo is not None:
+        installed.append(demo)
+    installed.extend(_imported(used))
+    for repo, revision in _hub_candidates(generator, used):
+        model = _hub_installed(repo, revision, allow_pickle)
+        if model is not None and all(m.ref != model.ref for m in installed):
+            installed.append(model)
+    installed = [with_usage(m, uses) for m in installed]
+    order = {"demo": 0, "imported": 1, "hub": 1}
+    installed.sort(key=lambda m: (order.get(m.source, 2), -(m.last_used or 0.0), m.ref.lower()))
+
+    recommended = []
+    for model in generator.recommended_models:
+        repo, _, revision = model.ref.partition("@")
+        if not _valid_repo(repo):
+            log.warning("%s recommends %r, which is not a hub repo id", generator.id, model.ref)
+            continue
+        state = hub_state(repo, revision or None, allow_pickle=allow_pickle)
+        folder = hub_repo_folder(repo)
+        on_disk = _tree_size(folder) if state != ABSENT else 0
+        recommended.append(RecommendedStatus(model, state, on_disk,
+                                             listed_size(repo, revision or None, allow_pickle=allow_pickle)))
+    return GeneratorModels(generator.id, installed, recommended)
+
+
+def installed_refs(generator: Generator, *, allow_pickle: bool = False) -> list[tuple[str, str]]:
+    """``(label, reference)`` of the models ``generator`` can run now without a download, for a model chooser: the
+    demo model (``"demo"``, built or buildable), imported models it used or had imported for it, and complete hub
+    models it recommends or used. No sizes are measured, but it reads the disk (a few small files per model): call
+    it off the GUI thread when the list can be long."""
+    uses = usage.read_all()
+    used = usage.refs_for(generator.id, uses)
+    choices: list[tuple[str, str]] = []
+    if generator.has_demo_model and ModelSource.DEMO in generator.model_sources:
+        choices.append(("Demo model (tiny, offline)", "demo"))
+    choices.extend((f"{ref} (imported)", ref) for ref, _path in _imported_paths(used))
+    names = {m.ref: m.name for m in generator.recommended_models}
+    if ModelSource.HUB in generator.model_sources:
+        for repo, revision in _hub_candidates(generator, used):
+            ref = f"{repo}@{revision}" if revision else repo
+            if hub.cached_snapshot(repo, revision, ignore_patterns=pickle_ignore_patterns(allow_pickle)) is not None:
+                choices.append((f"{names[ref]} ({ref})" if ref in names else ref, ref))
+    return choices
+
+
+# -- everything ------------------------------------------------------------------------------------------------
+
+def hub_model_folders() -> list[Path]:
+    """The model repos' folders in the Hugging Face cache (complete or not)."""
+    cache = hub.hub_cache_dir()
+    try:
+        return sorted(p for p in cache.glob("models--*") if p.is_dir())
+    except OSError:
+        return []
+
+
+def total_disk_bytes() -> int:
+    """Bytes on disk of every model: demo and imported models, and every model repo in the Hugging Face cache
+    (partial downloads included; the cache is shared with other tools). Walks the folders: a worker's job."""
+    return (_tree_size(demo_models_dir()) + _tree_size(imported_models_dir())
+            + sum(_tree_size(folder) for folder in hub_model_folders()))
+
+
+def label_for_path(path: str | Path) -> str:
+    """A short name for a resolved model path (what the engine's model cache keys hold): ``demo`` for a demo model,
+    an imported model's name, a hub model's repo id, else the path itself. No disk access."""
+    text = str(path)
+    if not text:
+        return "(no model)"
+    p = Path(text)
+    for root, label in ((demo_models_dir(), "demo"), (imported_models_dir(), None)):
+        try:
+            relative = p.relative_to(root)
+        except ValueError:
+            continue
+        if relative.parts:
+            return label or relative.parts[0]
+    try:
+        relative = p.relative_to(hub.hub_cache_dir())
+    except ValueError:
+        return text
+    if relative.parts and relative.parts[0].startswith("models--"):
+        return relative.parts[0].removeprefix("models--").replace("--", "/")
+    return text

@@ -1,0 +1,830 @@
+"""The Models page: per generator, the models on disk, the recommended ones, downloads, and what is loaded now.
+
+* **Installed** (a table): the chosen generator's models with their source, size on disk and last use
+  (:func:`desktop.models.inventory.models_for`); *Remove* (after a confirmation), *Import file…*, *Import folder…*.
+* **Recommended**: each model the generator suggests, with its size (the hub's listing once seen, else the plugin's
+  hand-written size "as of" the date it was checked), licence and what it is good for — all before any download —
+  and a *Download* / *Cancel* / *Resume* button with a progress bar in bytes. A cancelled or failed download keeps
+  what arrived; downloading again resumes it. Offline (``HF_HUB_OFFLINE``) the buttons are disabled and say why.
+* **Loaded now**: the engine's model cache (generator, model, device, memory) with an *Unload* button per model.
+* The disk use of every model, and a message line for what happened (also sent as ``message(text, is_error)``).
+
+Nothing here blocks the GUI thread: disk scans, imports, removals and downloads run as ``QRunnable`` tasks on a
+thread pool and report back through queued signals; unloading runs on the global pool (it can wait for the garbage
+collector). ``models_changed`` is emitted after an import, a removal or a finished download, so that other views
+(a generator page's model chooser) can refresh their lists.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QDateTime, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.api import JobCancelled, ModelSource, StudioloError
+from desktop.engine.cache import CacheKey, LoadedModel
+from desktop.engine.memory import human_bytes
+from desktop.models import hub, inventory
+from desktop.models.inventory import GeneratorModels, RecommendedStatus
+from desktop.models.store import InstalledModel
+
+log = logging.getLogger(__name__)
+
+REF_ROLE = Qt.ItemDataRole.UserRole
+PROGRESS_STEPS = 1000  # progress bars count in thousandths: byte counts overflow a Qt int
+LOADED_REFRESH_MS = 5000  # the "Loaded now" table is re-read this often while the page is visible
+RESCAN_DELAY_MS = 500  # after a job ends (it may have downloaded or built a model), the disk is scanned this later
+
+_pool: QThreadPool | None = None
+
+
+def task_pool() -> QThreadPool:
+    """The pool for the page's long tasks (downloads, imports, removals, scans). Not the global pool: the engine
+    waits for that one when it shuts down, and a download may take hours."""
+    global _pool
+    if _pool is None:
+        _pool = QThreadPool()
+        _pool.setObjectName("models")
+        _pool.setMaxThreadCount(8)
+    return _pool
+
+
+class _TaskSignals(QObject):
+    """A task's way back to the GUI thread. Parentless, so a task may outlive the view; every signal carries the
+    task's key."""
+
+    done = Signal(str, object)
+    failed = Signal(str, object)
+    progressed = Signal(str, object, object, str)  # key, bytes done, bytes total or None, message
+
+
+class _Task(QRunnable):
+    def __init__(self, key: str, work: Callable[[_TaskSignals, str], Any], signals: _TaskSignals) -> None:
+        super().__init__()
+        self.key, self.work, self.signals = key, work, signals
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        try:
+            result = self.work(self.signals, self.key)
+        except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread, which shows it
+            if not isinstance(exc, StudioloError):
+                log.warning("models page task %s failed", self.key, exc_info=True)
+            self._emit(self.signals.failed, exc)
+        else:
+            self._emit(self.signals.done, result)
+
+    def _emit(self, signal: Any, value: object) -> None:
+        try:
+            signal.emit(self.key, value)
+        except RuntimeError:  # the application is tearing down: nobody is left to tell
+            log.debug("models page task %s ended after its receiver", self.key)
+
+
+@dataclass
+class _Handlers:
+    signals: _TaskSignals
+    on_done: Callable[[Any], None]
+    on_failed: Callable[[BaseException], None]
+    on_progress: Callable[[int, int | None, str], None] | None = None
+
+
+@dataclass
+class _Download:
+    ref: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: int = 0
+    total: int | None = None
+
+
+class ModelsView(QWidget):
+    """The model manager for the generators of ``engine.plugins`` (see the module docstring).
+
+    Signals: ``models_changed()`` after an import, a removal or a finished download; ``message(text, is_error)``
+    for the status bar; ``refreshed()`` when the tables show a new scan; ``download_progressed(ref, done, total)``
+    (total 0 while unknown) and ``download_ended(ref, outcome)`` with outcome ``done``, ``cancelled`` or ``failed``.
+    """
+
+    models_changed = Signal()
+    message = Signal(str, bool)
+    refreshed = Signal()
+    download_progressed = Signal(str, object, object)
+    download_ended = Signal(str, str)
+
+    def __init__(self, engine: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.plugins = engine.plugins
+        self.cache = engine.cache
+        self.data: GeneratorModels | None = None
+        self.total_bytes: int | None = None
+        self.confirm_box: QMessageBox | None = None
+        self.file_dialog: QFileDialog | None = None
+        self._confirm_ref: str | None = None
+        self._downloads: dict[str, _Download] = {}
+        self._handlers: dict[str, _Handlers] = {}
+        self._keys = itertools.count()
+        self._scan = 0
+        self._dirty = False
+        self._progress: dict[str, QProgressBar] = {}
+        self._actions: dict[str, QPushButton] = {}
+        self._loaded_keys: list[CacheKey] = []
+        self._build()
+        self.loaded_timer = QTimer(self)
+        self.loaded_timer.setInterval(LOADED_REFRESH_MS)
+        self.loaded_timer.timeout.connect(self.refresh_loaded)
+        self.rescan_timer = QTimer(self)  # jobs that end in a burst cause one scan, not one each
+        self.rescan_timer.setSingleShot(True)
+        self.rescan_timer.setInterval(RESCAN_DELAY_MS)
+        self.rescan_timer.timeout.connect(self.refresh)
+        for name in ("job_finished", "job_failed", "job_cancelled"):
+            signal = getattr(engine, name, None)
+            if signal is not None:
+                signal.connect(self._on_job_ended)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.cancel_all_downloads)
+        self.refresh()
+
+    @property
+    def settings(self) -> Any:
+        """The engine's settings, read at each use (the token and the pickle switch can change while open)."""
+        return self.engine.settings
+
+    # -- building --------------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.generator_combo = QComboBox(self)
+        self.generator_combo.setObjectName("models_generator")
+        self.generator_combo.setAccessibleName(self.tr("Generator"))
+        generators = sorted(self.plugins.generators.values(), key=lambda g: (g.kind, g.name.lower()))
+        for generator in generators:
+            self.generator_combo.addItem(generator.name, generator.id)
+        self.generator_combo.currentIndexChanged.connect(lambda _index: self.refresh())
+        self.refresh_button = self._button("refresh", self.tr("Refresh"), self.tr("Scan the models on disk again"),
+                                           self.refresh)
+        self.total_label = QLabel(self)
+        self.total_label.setObjectName("models_total")
+        self.total_label.setAccessibleName(self.tr("Disk use of all models"))
+        top = QHBoxLayout()
+        top.addWidget(QLabel(self.tr("Generator:"), self))
+        top.addWidget(self.generator_combo, 1)
+        top.addWidget(self.total_label)
+        top.addWidget(self.refresh_button)
+
+        self.message_label = QLabel(self)
+        self.message_label.setObjectName("models_message")
+        self.message_label.setAccessibleName(self.tr("Model manager messages"))
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.hide()
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self._build_installed())
+        splitter.addWidget(self._build_recommended())
+        splitter.addWidget(self._build_loaded())
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.message_label)
+        layout.addWidget(splitter, 1)
+
+    def _button(self, name: str, text: str, tip: str, slot: Callable[[], Any], parent: QWidget | None = None
+                ) -> QPushButton:
+        button = QPushButton(text, parent or self)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        button.setAccessibleName(tip)
+        button.clicked.connect(lambda _checked=False: slot())
+        return button
+
+    def _table(self, name: str, accessible: str, headers: list[str], parent: QWidget) -> QTableWidget:
+        table = QTableWidget(0, len(headers), parent)
+        table.setObjectName(name)
+        table.setAccessibleName(accessible)
+        table.setHorizontalHeaderLabels(headers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        return table
+
+    def _build_installed(self) -> QGroupBox:
+        box = QGroupBox(self.tr("Installed"), self)
+        box.setObjectName("installed_box")
+        self.installed_table = self._table("installed_table", self.tr("Installed models"),
+                                           [self.tr("Model"), self.tr("Source"), self.tr("Size"),
+                                            self.tr("Last used")], box)
+        self.installed_table.horizontalHeader().setStretchLastSection(False)
+        self.installed_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.installed_table.itemSelectionChanged.connect(self._update_installed_buttons)
+        self.remove_button = self._button("installed_remove", self.tr("Remove…"),
+                                          self.tr("Delete the selected model from disk"), self._remove_selected, box)
+        self.import_file_button = self._button("import_file", self.tr("Import file…"),
+                                               self.tr("Copy a model file into Studiolo's model folder"),
+                                               lambda: self._choose_import(folder=False), box)
+        self.import_folder_button = self._button("import_folder", self.tr("Import folder…"),
+                                                 self.tr("Copy a model folder into Studiolo's model folder"),
+                                                 lambda: self._choose_import(folder=True), box)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.import_file_button)
+        buttons.addWidget(self.import_folder_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.remove_button)
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.installed_table, 1)
+        layout.addLayout(buttons)
+        return box
+
+    def _build_recommended(self) -> QGroupBox:
+        box = QGroupBox(self.tr("Recommended"), self)
+        box.setObjectName("recommended_box")
+        self.recommended_table = self._table(
+            "recommended_table", self.tr("Recommended models"),
+            [self.tr("Model"), self.tr("Size"), self.tr("Licence"), self.tr("Good for"), self.tr("Download"), ""], box)
+        header = self.recommended_table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(4, 200)
+        self.recommended_table.setWordWrap(False)
+        self.recommended_table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.offline_label = QLabel(self.tr("Studiolo is working offline (HF_HUB_OFFLINE is set): models cannot be "
+                                            "downloaded."), box)
+        self.offline_label.setObjectName("models_offline")
+        self.offline_label.setWordWrap(True)
+        self.offline_label.hide()
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.offline_label)
+        layout.addWidget(self.recommended_table, 1)
+        return box
+
+    def _build_loaded(self) -> QGroupBox:
+        box = QGroupBox(self.tr("Loaded now"), self)
+        box.setObjectName("loaded_box")
+        self.loaded_table = self._table("loaded_table", self.tr("Models loaded in memory"),
+                                        [self.tr("Generator"), self.tr("Model"), self.tr("Device"), self.tr("Memory"),
+                                         self.tr("State"), ""], box)
+        self.loaded_table.horizontalHeader().setStretchLastSection(False)
+        self.loaded_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.loaded_table, 1)
+        return box
+
+    # -- the generator ---------------------------------------------------------------------------------------
+
+    def generator_id(self) -> str | None:
+        """The id of the generator whose models are shown."""
+        return self.generator_combo.currentData()
+
+    def set_generator(self, generator_id: str) -> bool:
+        """Show the models of ``generator_id``; False if there is no such generator."""
+        index = self.generator_combo.findData(generator_id)
+        if index < 0:
+            return False
+        if index == self.generator_combo.currentIndex():
+            self.refresh()
+        else:
+            self.generator_combo.setCurrentIndex(index)  # refreshes
+        return True
+
+    def _generator(self) -> Any:
+        generator_id = self.generator_id()
+        return self.plugins.generators.get(generator_id) if generator_id else None
+
+    # -- tasks -----------------------------------------------------------------------------------------------
+
+    def _start(self, work: Callable[[_TaskSignals, str], Any], on_done: Callable[[Any], None],
+               on_failed: Callable[[BaseException], None],
+               on_progress: Callable[[int, int | None, str], None] | None = None,
+               pool: QThreadPool | None = None) -> str:
+        """Run ``work(signals, key)`` on a pool thread; the callbacks run on the GUI thread."""
+        key = f"task-{next(self._keys)}"
+        signals = _TaskSignals()
+        signals.done.connect(self._on_task_done)
+        signals.failed.connect(self._on_task_failed)
+        signals.progressed.connect(self._on_task_progressed)
+        self._handlers[key] = _Handlers(signals, on_done, on_failed, on_progress)
+        (pool or task_pool()).start(_Task(key, work, signals))
+        return key
+
+    @Slot(str, object)
+    def _on_task_done(self, key: str, result: object) -> None:
+        handlers = self._handlers.pop(key, None)
+        if handlers is not None:
+            handlers.on_done(result)
+
+    @Slot(str, object)
+    def _on_task_failed(self, key: str, error: object) -> None:
+        handlers = self._handlers.pop(key, None)
+        if handlers is not None:
+            handlers.on_failed(error)  # type: ignore[arg-type]
+
+    @Slot(str, object, object, str)
+    def _on_task_progressed(self, key: str, done: object, total: object, text: str) -> None:
+        handlers = self._handlers.get(key)
+        if handlers is not None and handlers.on_progress is not None:
+            handlers.on_progress(int(done), None if total is None else int(total), text)  # type: ignore[arg-type]
+
+    def busy(self) -> bool:
+        """Whether a task of this view (a scan, download, import, removal or unload) is still running."""
+        return bool(self._handlers)
+
+    # -- messages --------------------------------------------------------------------------------------------
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        """Show ``text`` in the page's message line (and send it as ``message``)."""
+        self.message_label.setText(text)
+        self.message_label.setProperty("error", error)
+        self.message_label.setStyleSheet("color: palette(bright-text); background: #b3261e; padding: 4px;"
+                                         if error else "")
+        self.message_label.show()
+        self.message.emit(text, error)
+
+    def _error_text(self, what: str, error: BaseException) -> str:
+        if isinstance(error, StudioloError):
+            detail = error.message + (f" {error.hint}" if error.hint else "")
+        else:
+            detail = self.tr("Unexpected error: %1").replace("%1", f"{type(error).__name__}: {error}")
+        return f"{what} {detail}" if what else detail
+
+    # -- scanning --------------------------------------------------------------------------------------------
+
+    @Slot()
+    def refresh(self) -> None:
+        """Scan the chosen generator's models again (on a worker) and the loaded models (at once)."""
+        self.refresh_loaded()
+        generator = self._generator()
+        self._scan += 1
+        scan = self._scan
+        self._dirty = False
+        if generator is None:
+            self._fill(None, None)
+            return
+        allow_pickle = bool(self.settings.allow_pickle)
+
+        def work(_signals: _TaskSignals, _key: str) -> tuple[GeneratorModels, int]:
+            return inventory.models_for(generator, allow_pickle=allow_pickle), inventory.total_disk_bytes()
+
+        def done(result: tuple[GeneratorModels, int]) -> None:
+            if scan == self._scan:
+                self._fill(*result)
+
+        def failed(error: BaseException) -> None:
+            if scan == self._scan:
+                self.show_message(self._error_text(self.tr("Could not list the models:"), error), True)
+                self.refreshed.emit()
+
+        self._start(work, done, failed)
+
+    def _fill(self, data: GeneratorModels | None, total: int | None) -> None:
+        self.data, self.total_bytes = data, total
+        self._fill_installed()
+        self._fill_recommended()
+        if total is None:
+            self.total_label.setText("")
+        else:
+            text = self.tr("Models on disk: %1").replace("%1", human_bytes(total))
+            if data is not None:
+                text += self.tr(" (this generator: %1)").replace("%1", human_bytes(data.disk_bytes))
+            self.total_label.setText(text)
+        self.refreshed.emit()
+
+    def _fill_installed(self) -> None:
+        selected = self.selected_installed()
+        table = self.installed_table
+        table.setRowCount(0)
+        models = self.data.installed if self.data is not None else []
+        sources = {"demo": self.tr("demo"), "imported": self.tr("imported"), "hub": self.tr("Hugging Face")}
+        for row, model in enumerate(models):
+            table.insertRow(row)
+            cells = (model.ref, sources.get(model.source, model.source), human_bytes(model.size_bytes),
+                     self._when(model.last_used))
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(REF_ROLE, model.ref)
+                item.setToolTip(str(model.path))
+                if column == 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                table.setItem(row, column, item)
+            if model.ref == selected:
+                table.selectRow(row)
+        self._update_installed_buttons()
+
+    def _when(self, timestamp: float | None) -> str:
+        if not timestamp:
+            return self.tr("never")
+        return QDateTime.fromSecsSinceEpoch(int(timestamp)).toString("yyyy-MM-dd HH:mm")
+
+    def _update_installed_buttons(self) -> None:
+        generator = self._generator()
+        sources = generator.model_sources if generator is not None else frozenset()
+        self.import_file_button.setEnabled(ModelSource.FILE in sources)
+        self.import_folder_button.setEnabled(ModelSource.FOLDER in sources)
+        self.remove_button.setEnabled(self.selected_installed() is not None)
+
+    def installed_refs(self) -> list[str]:
+        """The references in the installed table, top to bottom."""
+        table = self.installed_table
+        return [table.item(row, 0).data(REF_ROLE) for row in range(table.rowCount())]
+
+    def selected_installed(self) -> str | None:
+        items = self.installed_table.selectedItems()
+        return items[0].data(REF_ROLE) if items else None
+
+    def _installed_model(self, ref: str) -> InstalledModel | None:
+        models = self.data.installed if self.data is not None else []
+        return next((m for m in models if m.ref == ref), None)
+
+    # -- recommended -----------------------------------------------------------------------------------------
+
+    def _fill_recommended(self) -> None:
+        table = self.recommended_table
+        table.setRowCount(0)
+        self._progress.clear()
+        self._actions.clear()
+        offline = hub.is_offline()
+        self.offline_label.setVisible(offline)
+        recommended = self.data.recommended if self.data is not None else []
+        for row, status in enumerate(recommended):
+            table.insertRow(row)
+            name = QTableWidgetItem(status.name)
+            name.setToolTip(status.ref)
+            size = QTableWidgetItem(self._size_text(status))
+            size.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            licence = QTableWidgetItem(status.license or self.tr("unknown"))
+            description = QTableWidgetItem(status.description)
+            description.setToolTip(status.description)
+            for column, item in enumerate((name, size, licence, description)):
+                item.setData(REF_ROLE, status.ref)
+                table.setItem(row, column, item)
+            bar = QProgressBar(table)
+            bar.setObjectName(f"progress:{status.ref}")
+            bar.setAccessibleName(self.tr("Download of %1").replace("%1", status.name))
+            bar.setRange(0, PROGRESS_STEPS)
+            table.setCellWidget(row, 4, bar)
+            action = QPushButton(table)
+            action.setObjectName(f"download:{status.ref}")
+            action.clicked.connect(functools.partial(self._on_action, status.ref))
+            table.setCellWidget(row, 5, action)
+            self._progress[status.ref] = bar
+            self._actions[status.ref] = action
+            self._show_status(status.ref)
+
+    def _size_text(self, status: RecommendedStatus) -> str:
+        if status.size_bytes is None:
+            return self.tr("unknown")
+        text = human_bytes(status.size_bytes)
+        if status.size_checked:
+            text = self.tr("%1 (as of %2)").replace("%1", text).replace("%2", status.size_checked)
+        return text
+
+    def recommended_refs(self) -> list[str]:
+        """The references in the recommended table, top to bottom."""
+        table = self.recommended_table
+        return [table.item(row, 0).data(REF_ROLE) for row in range(table.rowCount())]
+
+    def _status(self, ref: str) -> RecommendedStatus | None:
+        return self.data.recommended_status(ref) if self.data is not None else None
+
+    def action_button(self, ref: str) -> QPushButton | None:
+        """The Download / Cancel / Resume button of a recommended model."""
+        return self._actions.get(ref)
+
+    def progress_bar(self, ref: str) -> QProgressBar | None:
+        return self._progress.get(ref)
+
+    def _show_status(self, ref: str) -> None:
+        """Set a recommended model's progress bar and button from its state and any download of it."""
+        bar, action, status = self._progress.get(ref), self._actions.get(ref), self._status(ref)
+        if bar is None or action is None or status is None:
+            return
+        download = self._downloads.get(ref)
+        action.setEnabled(True)
+        action.setToolTip("")
+        if download is not None:
+            self._set_bar(bar, download.done, download.total)
+            cancelling = download.cancel.is_set()
+            action.setText(self.tr("Cancelling…") if cancelling else self.tr("Cancel"))
+            action.setEnabled(not cancelling)
+            action.setToolTip(self.tr("Stop the download; downloading again resumes it"))
+        elif status.installed:
+            bar.setValue(PROGRESS_STEPS)
+            bar.setFormat(self.tr("Downloaded"))
+            action.setText(self.tr("Downloaded"))
+            action.setEnabled(False)
+        else:
+            if status.partial:
+                self._set_bar(bar, status.bytes_on_disk, status.size_bytes)
+                bar.setFormat(self.tr("Partly downloaded: %1").replace("%1", human_bytes(status.bytes_on_disk)))
+                action.setText(self.tr("Resume"))
+                action.setToolTip(self.tr("Download the rest of %1").replace("%1", status.name))
+            else:
+                bar.setValue(0)
+                bar.setFormat(self.tr("Not downloaded"))
+                action.setText(self.tr("Download"))
+                action.setToolTip(self.tr("Download %1 from Hugging Face").replace("%1", status.name))
+            if hub.is_offline():
+                action.setEnabled(False)
+                action.setToolTip(self.tr("Studiolo is working offline (HF_HUB_OFFLINE is set). Unset it and "
+                                          "restart Studiolo to download models."))
+        action.setAccessibleName(f"{action.text()} {status.name}")
+
+    def _set_bar(self, bar: QProgressBar, done: int, total: int | None) -> None:
+        if total is None or total <= 0:
+            if done:
+                bar.setRange(0, PROGRESS_STEPS)
+                bar.setValue(0)
+                bar.setFormat(human_bytes(done))
+            else:
+                bar.setRange(0, 0)  # busy: the size is not known yet
+            return
+        bar.setRange(0, PROGRESS_STEPS)
+        bar.setValue(min(PROGRESS_STEPS, done * PROGRESS_STEPS // total))
+        bar.setFormat(self.tr("%1 of %2").replace("%1", human_bytes(done)).replace("%2", human_bytes(total)))
+
+    def _on_action(self, ref: str, *_checked: Any) -> None:
+        if ref in self._downloads:
+            self.cancel_download(ref)
+        else:
+            self.download(ref)
+
+    # -- downloading -----------------------------------------------------------------------------------------
+
+    def is_downloading(self, ref: str) -> bool:
+        return ref in self._downloads
+
+    def download(self, ref: str) -> bool:
+        """Start downloading the hub model ``ref`` (resuming what is already there) on a worker. False when it
+        cannot start (offline, already downloading); the reason is shown."""
+        if ref in self._downloads:
+            return False
+        repo, _, revision = ref.partition("@")
+        if hub.is_offline():
+            self.show_message(self.tr("%1 cannot be downloaded: Studiolo is working offline (HF_HUB_OFFLINE is "
+                                      "set). Unset it and restart Studiolo.").replace("%1", ref), True)
+            return False
+        entry = self._downloads[ref] = _Download(ref)
+        token = self.settings.hf_token
+        ignore = inventory.pickle_ignore_patterns(bool(self.settings.allow_pickle))
+
+        def work(signals: _TaskSignals, key: str) -> Path:
+            return hub.download(repo, revision=revision or None, token=token, cancel=entry.cancel,
+                                ignore_patterns=ignore,
+                                on_progress=lambda done, total, text: signals.progressed.emit(key, done, total, text))
+
+        def progress(done: int, total: int | None, _text: str) -> None:
+            entry.done, entry.total = done, total
+            bar = self._progress.get(ref)
+            if bar is not None:
+                self._set_bar(bar, done, total)
+            self.download_progressed.emit(ref, done, total or 0)
+
+        self._start(work, lambda _path: self._download_ended(ref, None), lambda exc: self._download_ended(ref, exc),
+                    progress)
+        self._show_status(ref)
+        self.show_message(self.tr("Downloading %1…").replace("%1", ref))
+        return True
+
+    def cancel_download(self, ref: str) -> bool:
+        """Stop downloading ``ref``; what arrived is kept and the next download resumes it."""
+        entry = self._downloads.get(ref)
+        if entry is None:
+            return False
+        entry.cancel.set()
+        self._show_status(ref)
+        return True
+
+    @Slot()
+    def cancel_all_downloads(self) -> None:
+        for ref in list(self._downloads):
+            self.cancel_download(ref)
+
+    def _download_ended(self, ref: str, error: BaseException | None) -> None:
+        self._downloads.pop(ref, None)
+        if error is None:
+            outcome = "done"
+            self.show_message(self.tr("Downloaded %1.").replace("%1", ref))
+            self.models_changed.emit()
+        elif isinstance(error, JobCancelled):
+            outcome = "cancelled"
+            self.show_message(self.tr("Download of %1 cancelled. Resume continues where it stopped.")
+                              .replace("%1", ref))
+        else:
+            outcome = "failed"
+            self.show_message(self._error_text(self.tr("Could not download %1:").replace("%1", ref), error), True)
+        self._show_status(ref)
+        self.refresh()
+        self.download_ended.emit(ref, outcome)
+
+    # -- importing and removing ------------------------------------------------------------------------------
+
+    def _choose_import(self, folder: bool) -> None:
+        dialog = QFileDialog(self, self.tr("Import a model folder") if folder else self.tr("Import a model file"))
+        dialog.setObjectName("import_dialog")
+        if folder:
+            dialog.setFileMode(QFileDialog.FileMode.Directory)
+            dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        else:
+            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+            dialog.setNameFilters([self.tr("Model weights (*.safetensors *.gguf)"), self.tr("All files (*)")])
+        dialog.fileSelected.connect(lambda path: self.import_path(Path(path)))
+        self.file_dialog = dialog
+        dialog.open()
+
+    def import_path(self, path: Path, name: str | None = None) -> None:
+        """Copy the model file or folder at ``path`` into Studiolo's model folder (checked first) on a worker, listed
+        under the chosen generator. The outcome is shown as a message; ``models_changed`` follows a success."""
+        from desktop.models.store import import_model
+
+        generator_id = self.generator_id()
+        allow_pickle = bool(self.settings.allow_pickle)
+
+        def work(_signals: _TaskSignals, _key: str) -> InstalledModel:
+            return import_model(Path(path), name=name, allow_pickle=allow_pickle, generator_id=generator_id)
+
+        def done(model: InstalledModel) -> None:
+            self.show_message(self.tr("Imported %1 as %2 (%3).").replace("%1", Path(path).name)
+                              .replace("%2", model.ref).replace("%3", human_bytes(model.size_bytes)))
+            self.models_changed.emit()
+            self.refresh()
+
+        def failed(error: BaseException) -> None:
+            self.show_message(self._error_text(self.tr("Could not import %1:").replace("%1", str(path)), error), True)
+
+        self.show_message(self.tr("Importing %1…").replace("%1", Path(path).name))
+        self._start(work, done, failed)
+
+    def _remove_selected(self) -> None:
+        ref = self.selected_installed()
+        if ref is not None:
+            self.remove(ref)
+
+    def remove(self, ref: str, confirm: bool = True) -> None:
+        """Delete the installed model ``ref`` from disk (on a worker), after a confirmation unless ``confirm`` is
+        False. The outcome is shown as a message; ``models_changed`` follows a success."""
+        repo = ref.partition("@")[0]
+        if any(d.partition("@")[0] == repo for d in self._downloads):
+            self.show_message(self.tr("%1 is downloading: cancel the download before removing it.")
+                              .replace("%1", ref), True)
+            return
+        if confirm:
+            self._confirm_remove(ref)
+            return
+        from desktop.models.store import remove_model
+
+        def done(freed: int) -> None:
+            self.show_message(self.tr("Removed %1 (%2 freed).").replace("%1", ref).replace("%2", human_bytes(freed)))
+            self.models_changed.emit()
+            self.refresh()
+
+        def failed(error: BaseException) -> None:
+            self.show_message(self._error_text(self.tr("Could not remove %1:").replace("%1", ref), error), True)
+            self.refresh()
+
+        self._start(lambda _signals, _key: remove_model(repo if ref.startswith(repo + "@") else ref), done, failed)
+
+    def _confirm_remove(self, ref: str) -> None:
+        model = self._installed_model(ref)
+        size = human_bytes(model.size_bytes) if model is not None else self.tr("its files")
+        text = self.tr("Remove %1? This deletes %2 from disk.").replace("%1", ref).replace("%2", size)
+        if model is not None and model.source == "hub":
+            text += " " + self.tr("It is in the Hugging Face cache, which other programs may use too; it can be "
+                                  "downloaded again.")
+        elif model is not None and model.source == "demo":
+            text += " " + self.tr("The demo model is built again when it is next used.")
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Remove model"), text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("confirm_remove")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Yes).setText(self.tr("Remove"))
+        box.finished.connect(self._on_confirm_finished)
+        self.confirm_box, self._confirm_ref = box, ref
+        box.open()
+
+    @Slot(int)
+    def _on_confirm_finished(self, _result: int) -> None:
+        box, ref = self.confirm_box, self._confirm_ref
+        self.confirm_box = self._confirm_ref = None
+        if box is None or ref is None:
+            return
+        if box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
+            self.remove(ref, confirm=False)
+        box.deleteLater()
+
+    # -- loaded now ------------------------------------------------------------------------------------------
+
+    @Slot()
+    def refresh_loaded(self) -> None:
+        """Fill the "Loaded now" table from the engine's model cache (a quick read of its list)."""
+        loaded: list[LoadedModel] = self.cache.loaded()
+        table = self.loaded_table
+        table.setRowCount(0)
+        self._loaded_keys = [m.key for m in loaded]
+        for row, model in enumerate(loaded):
+            table.insertRow(row)
+            generator = self.plugins.generators.get(model.key.generator_id)
+            state = self.tr("in use") if model.in_use else self.tr("idle for %1").replace(
+                "%1", self._duration(model.idle_seconds))
+            cells = (generator.name if generator is not None else model.key.generator_id,
+                     inventory.label_for_path(model.key.model), model.key.device, human_bytes(model.size), state)
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == 1:
+                    item.setToolTip(model.key.model)
+                table.setItem(row, column, item)
+            button = QPushButton(self.tr("Unload"), table)
+            button.setObjectName(f"unload:{row}")
+            button.setAccessibleName(self.tr("Unload %1").replace("%1", cells[1]))
+            button.setToolTip(self.tr("Free the memory this model holds (it is loaded again when next used)"))
+            button.clicked.connect(functools.partial(self.unload, model.key))
+            table.setCellWidget(row, 5, button)
+
+    def _duration(self, seconds: float) -> str:
+        if seconds < 60:
+            return self.tr("%1 s").replace("%1", str(int(seconds)))
+        if seconds < 3600:
+            return self.tr("%1 min").replace("%1", str(int(seconds // 60)))
+        return self.tr("%1 h").replace("%1", f"{seconds / 3600:.1f}")
+
+    def loaded_keys(self) -> list[CacheKey]:
+        """The cache keys in the "Loaded now" table, top to bottom."""
+        return list(self._loaded_keys)
+
+    def unload(self, key: CacheKey, *_args: Any) -> None:
+        """Unload one model from the engine's cache on a worker (a job using it keeps it until the job ends)."""
+        label = inventory.label_for_path(key.model)
+        in_use = any(m.key == key and m.in_use for m in self.cache.loaded())
+
+        def done(unloaded: bool) -> None:
+            if not unloaded:
+                self.show_message(self.tr("%1 was no longer loaded.").replace("%1", label))
+            elif in_use:
+                self.show_message(self.tr("%1 is unloaded as soon as its job ends.").replace("%1", label))
+            else:
+                self.show_message(self.tr("Unloaded %1.").replace("%1", label))
+            self.refresh_loaded()
+
+        def failed(error: BaseException) -> None:
+            self.show_message(self._error_text(self.tr("Could not unload %1:").replace("%1", label), error), True)
+            self.refresh_loaded()
+
+        self._start(lambda _signals, _key: self.cache.unload(key), done, failed, pool=QThreadPool.globalInstance())
+
+    @Slot()
+    def _on_job_ended(self, *_args: Any) -> None:
+        """A job ended: what is loaded changed, and a job may have downloaded or built a model."""
+        self.refresh_loaded()
+        if self.isVisible():
+            self.rescan_timer.start()
+        else:
+            self._dirty = True
+
+    # -- showing ---------------------------------------------------------------------------------------------
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.loaded_timer.start()
+        if self._dirty:
+            self.refresh()
+        else:
+            self.refresh_loaded()
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().hideEvent(event)
+        self.loaded_timer.stop()
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Cancel every download and wait (at most ``timeout`` seconds) for the page's tasks; True if they ended.
+        For the window's close (a download stops within a fraction of a second of its cancel)."""
+        self.cancel_all_downloads()
+        deadline = time.monotonic() + timeout
+        return task_pool().waitForDone(max(0, int((deadline - time.monotonic()) * 1000)))
