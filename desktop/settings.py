@@ -30,6 +30,7 @@ class Settings:
     ``idle_unload_minutes``: unload a model nobody used for this long (0: never). ``allow_pickle``: load
     pickle-format weights (off: they can run code). ``output_dir``: where outputs are saved (None: the data
     folder). ``hf_token``: a Hugging Face token for gated models (``HF_TOKEN`` is used when unset).
+    ``first_run_done``: the welcome page was dealt with (models set up or skipped); it is not shown again.
     """
 
     disabled_plugins: list[str] = field(default_factory=list)
@@ -39,6 +40,7 @@ class Settings:
     allow_pickle: bool = False
     output_dir: str | None = None
     hf_token: str | None = None
+    first_run_done: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list, repr=False)
 
@@ -91,7 +93,7 @@ class Settings:
 
 
 _TYPED = {f: None for f in ("disabled_plugins", "device", "memory_budget_mb", "idle_unload_minutes", "allow_pickle",
-                            "output_dir", "hf_token")}
+                            "output_dir", "hf_token", "first_run_done")}
 
 
 def _valid(name: str, value: Any) -> bool:
@@ -103,6 +105,6 @@ def _valid(name: str, value: Any) -> bool:
         return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
     if name == "idle_unload_minutes":
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    if name == "allow_pickle":
+    if name in ("allow_pickle", "first_run_done"):
         return isinstance(value, bool)
     return value is None or isinstance(value, str)

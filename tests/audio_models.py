@@ -3,7 +3,7 @@
 * :func:`tiny_vits_dir` — the speech generator's demo model (a 2-layer VITS with random weights and a ~45-character
   tokenizer, 16 kHz; 0.7 MB, about a second).
 * :func:`tiny_musicgen_dir` — the music generator's demo model (a tiny T5 + Encodec with 3 codebooks at 50 frames a
-  second + a 2-layer decoder, 16 kHz, at most 2.5 s; 1 MB, about a second).
+  second + a 2-layer decoder, 16 kHz, at most 2.5 s — 128 positions, fewer than the demo's; 1 MB, about a second).
 
 Each is built on first call into a session temp folder and reused after. Do not modify them: copy first
 (``shutil.copytree``). Use the session fixtures ``tiny_vits`` / ``tiny_musicgen`` in a test module with
@@ -43,7 +43,7 @@ def tiny_musicgen_dir() -> Path:
     if "musicgen" not in _BUILT:
         from plugins.audio.demo import build_tiny_musicgen
 
-        _BUILT["musicgen"] = build_tiny_musicgen(_root() / "tiny-musicgen")
+        _BUILT["musicgen"] = build_tiny_musicgen(_root() / "tiny-musicgen", max_positions=128)
     return _BUILT["musicgen"]
 
 

@@ -98,6 +98,8 @@ def fill(panel: AudioPanel, **values: Any) -> None:
 def test_the_speech_panel_submits_the_validated_params(qtbot, panel, host):
     assert set(panel.editors) == {"text", "speaking_rate", "noise_scale", "sample_rate"}
     assert isinstance(panel.editors["text"], QPlainTextEdit)
+    assert panel.editors["text"].toPlainText() == SpeechParams().text != ""  # a first job runs without typing
+    panel.editors["text"].clear()
     qtbot.keyClicks(panel.editors["text"], "Hello there. How are you?")
     fill(panel, speaking_rate=1.5, noise_scale=0.25, sample_rate=22050)
     combo = panel.editors["sample_rate"]

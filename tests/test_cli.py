@@ -23,9 +23,10 @@ def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    assert "plugins list, enable and disable plugins" in text and "Without a command, opens the app" in text
+    assert "plugins list, enable, disable, install, update, uninstall and write plugins" in text and "Without a command, opens the app" in text
     result = run_cli("plugins", "--help")
-    assert result.returncode == 0 and all(w in result.stdout for w in ("list", "enable", "disable"))
+    assert result.returncode == 0 and all(w in result.stdout for w in ("list", "enable", "disable", "install", "update",
+                                                                 "uninstall", "new"))
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["plugins", "list"], ["plugins", "list", "--json"],

@@ -19,7 +19,7 @@ from desktop.engine.jobs import JobState
 from desktop.plugins import PluginManager, discover
 from desktop.settings import Settings
 from desktop.ui.generator_page import ErrorPage, GeneratorPage
-from desktop.ui.main_window import MODELS_PAGE, PLUGINS_PAGE, MainWindow
+from desktop.ui.main_window import GALLERY_PAGE, MODELS_PAGE, PLUGINS_PAGE, MainWindow
 
 WAIT = 60_000
 SHOTS = os.environ.get("STUDIOLO_SCREENSHOTS")  # a folder: the screenshot tests save what they grab there
@@ -38,7 +38,13 @@ def installed(studiolo_site):
 def make_window(installed, qtbot):
     windows = []
 
-    def make() -> MainWindow:
+    def make(*, first_run: bool = False) -> MainWindow:
+        if not first_run:  # the welcome page has been dealt with (its own test below and tests/test_first_run.py)
+            from desktop.settings import Settings
+
+            settings = Settings.load()
+            settings.first_run_done = True
+            settings.save()
         plugins = PluginManager().load()
         engine = Engine(plugins, cache=ModelCache())
         window = MainWindow(plugins, engine)
@@ -210,6 +216,47 @@ def test_the_models_page_follows_the_open_generator_and_imports_reach_its_choose
     with qtbot.waitSignal(models.models_changed, timeout=WAIT):
         models.import_path(corpus)
     qtbot.waitUntil(lambda: page.model_chooser.findData("songs") >= 0, timeout=WAIT)
+
+
+def test_the_first_run_shows_the_welcome_page_once_then_the_generators(make_window, qtbot):
+    from desktop.ui.welcome import WelcomePage
+
+    window = make_window(first_run=True)
+    assert isinstance(window.current_page(), WelcomePage) and not window.sidebar.isEnabled()
+    shot(window, "welcome")
+    qtbot.mouseClick(window.welcome.skip_button, Qt.MouseButton.LeftButton)
+    assert isinstance(window.current_page(), GeneratorPage) and window.sidebar.isEnabled()
+    window.close()
+    again = make_window(first_run=True)  # remembered: not shown again
+    assert again.welcome is None and isinstance(again.current_page(), GeneratorPage)
+
+
+def test_a_finished_job_reaches_the_gallery_searchable_by_its_text_and_reusable(make_window, qtbot):
+    from desktop.ui.gallery import GalleryView
+
+    window = make_window()
+    gallery = window.show_page(GALLERY_PAGE)
+    assert isinstance(gallery, GalleryView)
+    qtbot.waitUntil(lambda: gallery.loader.pending() == 0)
+    before = gallery.item_count()
+    page = window.show_page("text.markov")
+    page.form.field_widget("words").setValue(7)
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+        page.generate()
+    made = window.engine.jobs()[-1].outputs[0].text
+    window.show_page(GALLERY_PAGE)
+    qtbot.waitUntil(lambda: gallery.item_count() == before + 1, timeout=WAIT)  # refreshed when the job finished
+    gallery.filters.search_timer.setInterval(0)
+    gallery.filters.search.setText(made.split()[-1])  # full-text search over the generated text
+    qtbot.waitUntil(lambda: gallery.loader.pending() == 0 and gallery.item_count() >= 1, timeout=WAIT)
+    item_id = window.engine.jobs()[-1].item_ids[0]
+    gallery.select_item(item_id)
+    page.form.field_widget("words").setValue(99)
+    gallery.actions_by_name["reuse"].trigger()
+    qtbot.waitUntil(lambda: window.current_page() is page and page.form.field_widget("words").value() == 7,
+                    timeout=WAIT)
+    window.apply_params("text.gone", {"words": 1})  # a generator no longer installed: said, not raised
+    assert "text.gone" in window.statusBar().currentMessage()
 
 
 def test_settings_persist(make_window, studiolo_home):

@@ -138,7 +138,8 @@ def test_note_use_writes_at_most_once_a_minute_per_model() -> None:
     assert usage.last_used("demo:text.markov") == 1_061.0
 
 
-def test_the_engine_records_which_model_a_job_used(studiolo_site, qtbot) -> None:
+@pytest.fixture
+def markov_engine(studiolo_site, qtbot):
     from helpers import install_markov
 
     from desktop.engine.cache import ModelCache
@@ -149,11 +150,13 @@ def test_the_engine_records_which_model_a_job_used(studiolo_site, qtbot) -> None
     install_markov(studiolo_site)
     engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), store=None, library=None,
                     cache=ModelCache())
-    try:
-        with qtbot.waitSignal(engine.job_finished, timeout=60_000):
-            engine.submit("text.markov", {"words": 3}, model="demo")
-    finally:
-        assert engine.shutdown(timeout=30)
+    yield engine
+    assert engine.shutdown(timeout=30)
+
+
+def test_the_engine_records_which_model_a_job_used(markov_engine, qtbot) -> None:
+    with qtbot.waitSignal(markov_engine.job_finished, timeout=60_000):
+        markov_engine.submit("text.markov", {"words": 3}, model="demo")
     assert usage.refs_for("text.markov") == ["demo:text.markov"]
     assert usage.last_used("demo:text.markov") is not None
 

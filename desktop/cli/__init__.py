@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from desktop import __version__
 from desktop.api.errors import StudioloError
-from desktop.cli import generate_cmd, models_cmd, plugins_cmd
+from desktop.cli import gallery_cmd, generate_cmd, models_cmd, plugins_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate_cmd.add_parser(commands)
     models_cmd.add_parser(commands)
     plugins_cmd.add_parser(commands)
+    gallery_cmd.add_parser(commands)
     return parser
 
 

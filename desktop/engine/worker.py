@@ -26,6 +26,7 @@ from desktop.api import (
     LoadOptions,
     Output,
     StudioloError,
+    TextOutput,
     check_model_files,
     load_option_names,
     prompt_field,
@@ -223,7 +224,8 @@ class GeneratorWorker(QObject):
                 item = NewItem(job_id=job.id, generator_id=self.generator.id,
                                generator_version=self.generator.version, kind=self.generator.kind,
                                model=job.model, prompt=metadata["prompt"], path=str(path), created=time.time(),
-                               seed=job.seed, partial=output.partial, metadata=metadata)
+                               seed=job.seed, partial=output.partial, metadata=metadata,
+                               text=output.text if isinstance(output, TextOutput) else None)
                 job.item_ids.append(library.add(item).result(timeout=60))
 
 

@@ -2,7 +2,15 @@
 
 * WAL journal, foreign keys on, the schema version in ``PRAGMA user_version``. :data:`MIGRATIONS` is an ordered
   list: entry *i* upgrades version *i* to *i + 1*, each applied in its own transaction. A later schema adds an
-  entry and bumps :data:`SCHEMA_VERSION`.
+  entry and bumps :data:`SCHEMA_VERSION`. Before an existing library (schema 1 or later) is upgraded, a copy of
+  it is written next to it (``library.db.backup-YYYYmmdd-HHMMSS-schemaN``, through SQLite's backup API so what
+  is still in the write-ahead log is included); when that copy cannot be written nothing is upgraded. Each step
+  re-reads the version under the write lock, so two processes opening an old library at once upgrade it once.
+* Schema 2: favourites, the trash (``trashed_at``), the generated text of text outputs, and ``items_fts``, an
+  FTS5 index over prompt and text kept in step with ``items`` by triggers. :meth:`Library.query` takes whatever
+  a person types as a search (:func:`fts_query` turns it into words, the last one matched as a prefix).
+* Several processes (two Studiolo windows, the CLI) may share one library: every write is a ``BEGIN IMMEDIATE``
+  transaction that waits for the other's lock (busy timeout) instead of failing.
 * A library written by a newer Studiolo is refused untouched (its version is read through a read-only
   connection before anything could write); a file that is not a SQLite database is refused and left as it is.
 * One writer thread owns the only write connection; every write goes through its queue and answers with a
@@ -13,11 +21,13 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,18 +41,22 @@ from desktop.library.store import disk_full_errnos
 __all__ = [
     "SCHEMA_VERSION",
     "MIGRATIONS",
+    "TEXT_PREVIEW_CHARS",
     "Library",
     "NewItem",
     "Item",
+    "Query",
     "LibraryError",
     "LibraryVersionError",
     "LibraryClosedError",
+    "backup_paths",
     "default_library_path",
+    "fts_query",
 ]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this Studiolo writes. Equals ``len(MIGRATIONS)``."""
 
 MIGRATIONS: Sequence[Sequence[str]] = (
@@ -71,11 +85,48 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         )""",
         "CREATE INDEX tags_tag ON tags (tag)",
     ),
+    # 1 → 2: favourites, the trash, generated text, full-text search over prompt + text, indexes for the filters.
+    (
+        "ALTER TABLE items ADD COLUMN favourite INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE items ADD COLUMN trashed_at REAL",
+        "ALTER TABLE items ADD COLUMN text TEXT",
+        """CREATE VIRTUAL TABLE items_fts USING fts5(
+            prompt, text, content = 'items', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+        )""",
+        """CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+            INSERT INTO items_fts (rowid, prompt, text) VALUES (new.id, new.prompt, new.text);
+        END""",
+        """CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+            INSERT INTO items_fts (items_fts, rowid, prompt, text) VALUES ('delete', old.id, old.prompt, old.text);
+        END""",
+        """CREATE TRIGGER items_fts_update AFTER UPDATE OF prompt, text ON items BEGIN
+            INSERT INTO items_fts (items_fts, rowid, prompt, text) VALUES ('delete', old.id, old.prompt, old.text);
+            INSERT INTO items_fts (rowid, prompt, text) VALUES (new.id, new.prompt, new.text);
+        END""",
+        "INSERT INTO items_fts (items_fts) VALUES ('rebuild')",
+        "CREATE INDEX items_trashed_created ON items (trashed_at, created)",
+        "CREATE INDEX items_kind_created ON items (kind, created)",
+        "CREATE INDEX items_model ON items (model)",
+        "CREATE INDEX items_favourite_created ON items (created) WHERE favourite = 1",
+    ),
 )
 """Entry *i* holds the statements that upgrade schema version *i* to *i + 1*."""
 
+TEXT_PREVIEW_CHARS = 2000
+"""How much of a text output's text :class:`Item` carries (the whole text is indexed for search)."""
+
 _SQLITE_HEADER = b"SQLite format 3\x00"
-_COLUMNS = "id, job_id, generator_id, generator_version, kind, model, prompt, path, created, seed, partial, metadata"
+_COLUMNS = (
+    "id, job_id, generator_id, generator_version, kind, model, prompt, path, created, seed, partial, metadata, "
+    f"favourite, trashed_at, substr(text, 1, {TEXT_PREVIEW_CHARS})"
+)
+_INSERT = (
+    "INSERT INTO items (job_id, generator_id, generator_version, kind, model, prompt, path, created, seed, partial, "
+    "metadata, favourite, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
+)
+_CHUNK = 500  # ids per statement in bulk updates (well under SQLite's limit on bound variables)
+_WORD = re.compile(r"[^\W_]")  # a chunk of the search with none of these holds no word for the FTS tokenizer
+_BACKUP_SUFFIX = ".backup-"
 _STOP = object()
 
 
@@ -93,7 +144,8 @@ class LibraryClosedError(LibraryError):
 
 @dataclass
 class NewItem:
-    """An output to index. ``created`` is unix time (now when None); ``metadata`` must be JSON-ready."""
+    """An output to index. ``created`` is unix time (now when None); ``metadata`` must be JSON-ready; ``text`` is
+    the generated text of a text output (indexed for full-text search)."""
 
     generator_id: str
     kind: str
@@ -106,11 +158,13 @@ class NewItem:
     created: float | None = None
     seed: int | None = None
     partial: bool = False
+    text: str | None = None
 
 
 @dataclass(frozen=True)
 class Item:
-    """An indexed output, as read back. ``created`` is unix time."""
+    """An indexed output, as read back. ``created`` and ``trashed_at`` are unix time (``trashed_at`` None: not in
+    the trash); ``text`` is the first :data:`TEXT_PREVIEW_CHARS` characters of a text output's text."""
 
     id: int
     job_id: str | None
@@ -124,11 +178,57 @@ class Item:
     seed: int | None
     partial: bool
     metadata: dict[str, Any]
+    favourite: bool = False
+    trashed_at: float | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which items to show; every filter set must hold (AND). ``search`` is whatever the user typed: it is matched
+    against the prompt and the generated text (words in any order, the last one as a prefix) and is never a
+    syntax error. ``since`` is inclusive, ``until`` exclusive (unix time). ``trashed`` picks the trash instead of
+    everything outside it."""
+
+    kinds: tuple[str, ...] = ()
+    generator_id: str | None = None
+    model: str | None = None
+    since: float | None = None
+    until: float | None = None
+    favourites_only: bool = False
+    tag: str | None = None
+    search: str = ""
+    trashed: bool = False
 
 
 def default_library_path() -> Path:
     """``<data dir>/library.db``."""
     return paths.data_dir() / "library.db"
+
+
+def backup_paths(path: Path) -> list[Path]:
+    """The backups written next to the library at ``path`` before its upgrades, oldest first."""
+    path = Path(path)
+    try:
+        found = [p for p in path.parent.iterdir() if p.name.startswith(path.name + _BACKUP_SUFFIX)
+                 and not p.name.endswith(".tmp")]
+    except OSError:
+        return []
+    return sorted(found, key=lambda p: p.name)
+
+
+def fts_query(text: str) -> str | None:
+    """``text`` as typed by a person, as an FTS5 query that cannot be a syntax error: each whitespace-separated
+    chunk becomes a quoted phrase (so quotes, ``AND``, ``NEAR(``, ``*``, ``-`` are only text), all must match, and
+    the last is a prefix unless the text ends in a space. None when there is no word to look for."""
+    cleaned = text.encode("utf-8", "ignore").decode("utf-8").replace("\x00", " ")
+    chunks = [chunk for chunk in cleaned.split() if _WORD.search(chunk)]
+    if not chunks:
+        return None
+    phrases = ['"' + chunk.replace('"', '""') + '"' for chunk in chunks]
+    if not cleaned[-1:].isspace():
+        phrases[-1] += "*"
+    return " ".join(phrases)
 
 
 class Library:
@@ -149,17 +249,12 @@ class Library:
 
     def add(self, item: NewItem) -> Future[int]:
         """Index ``item``; the future gives its id."""
+        return self._submit(lambda conn: _insert(conn, item))
 
-        def write(conn: sqlite3.Connection) -> int:
-            created = time.time() if item.created is None else float(item.created)
-            cursor = conn.execute(
-                f"INSERT INTO items ({_COLUMNS.partition(', ')[2]}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (item.job_id, item.generator_id, item.generator_version, item.kind, item.model, item.prompt,
-                 str(item.path), created, item.seed, int(bool(item.partial)), metadata_to_json(item.metadata)),
-            )
-            return int(cursor.lastrowid or 0)
-
-        return self._submit(write)
+    def add_many(self, items: Sequence[NewItem]) -> Future[list[int]]:
+        """Index ``items`` in one transaction (all or none); the future gives their ids, in order."""
+        items = list(items)
+        return self._submit(lambda conn: [_insert(conn, item) for item in items])
 
     def delete(self, item_id: int) -> Future[None]:
         """Remove the item (and its tags) from the index; its file stays. Deleting a missing item does nothing."""
@@ -173,6 +268,57 @@ class Library:
                 conn.execute("INSERT OR IGNORE INTO tags (item_id, tag) VALUES (?, ?)", (item_id, tag))
             except sqlite3.IntegrityError as exc:
                 raise LibraryError(f"There is no library item {item_id} to tag.") from exc
+
+        return self._submit(write)
+
+    def remove_tag(self, item_id: int, tag: str) -> Future[None]:
+        """Untag the item; removing a tag it does not have does nothing."""
+        return self._submit(
+            lambda conn: _none(conn.execute("DELETE FROM tags WHERE item_id = ? AND tag = ?", (item_id, tag))))
+
+    def set_favourite(self, item_id: int, favourite: bool) -> Future[None]:
+        """Mark the item as a favourite, or not. An unknown id does nothing."""
+        return self._submit(lambda conn: _none(
+            conn.execute("UPDATE items SET favourite = ? WHERE id = ?", (int(bool(favourite)), item_id))))
+
+    def trash(self, item_ids: Sequence[int]) -> Future[None]:
+        """Move the items to the trash (now); their files stay until :meth:`purge`. Already trashed items keep
+        the time they went there; unknown ids are ignored."""
+        ids = _ids(item_ids)
+
+        def write(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            for chunk in _chunks(ids):
+                conn.execute(f"UPDATE items SET trashed_at = ? WHERE trashed_at IS NULL AND id IN ({_marks(chunk)})",
+                             (now, *chunk))
+
+        return self._submit(write)
+
+    def restore(self, item_ids: Sequence[int]) -> Future[None]:
+        """Take the items out of the trash; unknown ids and items not in the trash are ignored."""
+        ids = _ids(item_ids)
+
+        def write(conn: sqlite3.Connection) -> None:
+            for chunk in _chunks(ids):
+                conn.execute(f"UPDATE items SET trashed_at = NULL WHERE id IN ({_marks(chunk)})", chunk)
+
+        return self._submit(write)
+
+    def purge(self, item_ids: Sequence[int], *, trashed_only: bool = False) -> Future[list[Item]]:
+        """Delete the items' rows (and tags) for good, in or out of the trash (only those in it with
+        ``trashed_only``: one restored meanwhile, by another window, stays); the future gives the items that were
+        deleted (unknown ids are ignored). Their files are the caller's to delete."""
+        ids = _ids(item_ids)
+        only = " AND trashed_at IS NOT NULL" if trashed_only else ""
+
+        def write(conn: sqlite3.Connection) -> list[Item]:
+            purged: list[Item] = []
+            for chunk in _chunks(ids):
+                where = f"id IN ({_marks(chunk)}){only}"
+                rows = conn.execute(f"SELECT {_COLUMNS} FROM items WHERE {where}", chunk).fetchall()
+                conn.execute(f"DELETE FROM items WHERE {where}", chunk)
+                purged.extend(_item(row) for row in rows)
+            return purged
 
         return self._submit(write)
 
@@ -207,26 +353,44 @@ class Library:
     # -- reads -----------------------------------------------------------------------------------------------
 
     def get(self, item_id: int) -> Item | None:
-        """The item with id ``item_id``, or None."""
+        """The item with id ``item_id`` (in the trash or not), or None."""
         rows = self._read(f"SELECT {_COLUMNS} FROM items WHERE id = ?", (item_id,))
         return _item(rows[0]) if rows else None
 
     def list_items(
         self, *, kind: str | None = None, generator_id: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[Item]:
-        """Items, newest first, optionally only of one ``kind`` or generator."""
+        """Items outside the trash, newest first, optionally only of one ``kind`` or generator."""
+        return self.query(Query(kinds=(kind,) if kind is not None else (), generator_id=generator_id),
+                          limit=limit, offset=offset)
+
+    def query(self, query: Query = Query(), *, limit: int = 100, offset: int = 0) -> list[Item]:
+        """The items ``query`` picks, newest first."""
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
-        where, args = [], []
-        for column, value in (("kind", kind), ("generator_id", generator_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        sql = f"SELECT {_COLUMNS} FROM items"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, id DESC LIMIT ? OFFSET ?"
+        where, args = _where(query)
+        sql = f"SELECT {_COLUMNS} FROM items WHERE {where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?"
         return [_item(row) for row in self._read(sql, (*args, limit, offset))]
+
+    def count(self, query: Query = Query()) -> int:
+        """How many items ``query`` picks."""
+        where, args = _where(query)
+        return int(self._read(f"SELECT count(*) FROM items WHERE {where}", args)[0][0])
+
+    def facets(self) -> dict[str, list[str]]:
+        """The distinct kinds, generator ids, models and tags of the items outside the trash, each sorted."""
+        # Each column's distinct values come from its index; only those values are checked against the trash.
+        facets = {
+            column: [row[0] for row in self._read(
+                f"SELECT value FROM (SELECT DISTINCT {column} AS value FROM items WHERE {column} IS NOT NULL) "
+                f"WHERE EXISTS (SELECT 1 FROM items WHERE {column} = value AND trashed_at IS NULL) ORDER BY value",
+                ())]
+            for column in ("kind", "generator_id", "model")
+        }
+        facets["tag"] = [row[0] for row in self._read(
+            "SELECT DISTINCT tags.tag FROM tags JOIN items ON items.id = tags.item_id "
+            "WHERE items.trashed_at IS NULL ORDER BY tags.tag", ())]
+        return facets
 
     def tags(self, item_id: int) -> list[str]:
         """The item's tags, sorted."""
@@ -279,6 +443,58 @@ class Library:
         self.close()
 
 
+def _insert(conn: sqlite3.Connection, item: NewItem) -> int:
+    created = time.time() if item.created is None else float(item.created)
+    cursor = conn.execute(_INSERT, (
+        item.job_id, item.generator_id, item.generator_version, item.kind, item.model, item.prompt, str(item.path),
+        created, item.seed, int(bool(item.partial)), metadata_to_json(item.metadata), item.text,
+    ))
+    return int(cursor.lastrowid or 0)
+
+
+def _where(query: Query) -> tuple[str, list[Any]]:
+    """The WHERE clause (never empty) and its arguments for ``query``."""
+    where = ["trashed_at IS NOT NULL" if query.trashed else "trashed_at IS NULL"]
+    args: list[Any] = []
+    kinds = (query.kinds,) if isinstance(query.kinds, str) else tuple(query.kinds)  # "image" is one kind
+    if kinds:
+        where.append(f"kind IN ({_marks(kinds)})")
+        args.extend(kinds)
+    for column, value in (("generator_id", query.generator_id), ("model", query.model)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if query.since is not None:
+        where.append("created >= ?")
+        args.append(float(query.since))
+    if query.until is not None:
+        where.append("created < ?")
+        args.append(float(query.until))
+    if query.favourites_only:
+        where.append("favourite = 1")
+    if query.tag is not None:
+        where.append("EXISTS (SELECT 1 FROM tags WHERE tags.item_id = items.id AND tags.tag = ?)")
+        args.append(query.tag)
+    match = fts_query(query.search or "")
+    if match is not None:
+        where.append("id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+        args.append(match)
+    return " AND ".join(where), args
+
+
+def _ids(item_ids: Sequence[int]) -> list[int]:
+    return list(dict.fromkeys(int(i) for i in item_ids))
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start:start + _CHUNK]
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
 def _none(_: object) -> None:
     return None
 
@@ -286,12 +502,13 @@ def _none(_: object) -> None:
 def _item(row: tuple[Any, ...]) -> Item:
     try:
         metadata = json.loads(row[11])
-    except ValueError:
+    except (ValueError, TypeError):  # a damaged row still lists, without its metadata
         metadata = {}
     return Item(
         id=row[0], job_id=row[1], generator_id=row[2], generator_version=row[3], kind=row[4], model=row[5],
         prompt=row[6], path=Path(row[7]), created=row[8], seed=row[9], partial=bool(row[10]),
-        metadata=metadata if isinstance(metadata, dict) else {},
+        metadata=metadata if isinstance(metadata, dict) else {}, favourite=bool(row[12]), trashed_at=row[13],
+        text=row[14],
     )
 
 
@@ -374,7 +591,12 @@ def _not_a_database(path: Path) -> LibraryError:
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the schema up to :data:`SCHEMA_VERSION`, one migration per transaction."""
+    """Bring the schema up to :data:`SCHEMA_VERSION`, one migration per transaction, after backing up a library
+    that has data (schema 1 or later). The backup is written under the write lock, once the version is known to
+    be old: a second process opening the same old library waits, then finds it upgraded and does nothing. A library
+    created by this very call (schema 0) needs none."""
+    backed_up = False
+    first_version: int | None = None
     while True:
         version: int | None = None
         conn.execute("BEGIN IMMEDIATE")
@@ -384,6 +606,11 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             if version >= SCHEMA_VERSION:
                 conn.execute("ROLLBACK")
                 return
+            if first_version is None:
+                first_version = version
+            if first_version >= 1 and not backed_up:
+                _backup(path, version)
+                backed_up = True
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
@@ -401,6 +628,68 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 hint="The library was left as it was. Report this to the Studiolo developers; meanwhile point "
                 "STUDIOLO_HOME elsewhere to use another library.",
             ) from exc
+
+
+def _backup(path: Path, version: int) -> Path:
+    """Copy the library (what is in its write-ahead log included) to ``<name>.backup-<time>-schema<version>``
+    next to it, through a temporary file: a backup that exists is whole. Raises :class:`DiskFullError` or
+    :class:`LibraryError` (nothing is upgraded then)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = f"{path.name}{_BACKUP_SUFFIX}{stamp}-schema{version}"
+    dest = path.with_name(base)
+    counter = 2
+    while dest.exists():
+        dest = path.with_name(f"{base}-{counter}")
+        counter += 1
+    tmp = dest.with_name(dest.name + ".tmp")
+    try:
+        _write_backup(path, tmp)
+        os.replace(tmp, dest)
+    except BaseException as exc:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+        error: StudioloError
+        if isinstance(_translate(exc, path), DiskFullError):
+            error = DiskFullError(
+                f"Not enough disk space to back up the library at {path} before upgrading it; "
+                "it was not upgraded and is unchanged.",
+                hint=f"Free some disk space in {path.parent} (the backup needs about as much as library.db), "
+                "then start Studiolo again.",
+            )
+        else:
+            error = LibraryError(
+                f"Could not back up the library at {path} before upgrading it ({exc}); "
+                "it was not upgraded and is unchanged.",
+                hint=f"Check that {path.parent} is writable, then start Studiolo again; or point STUDIOLO_HOME "
+                "elsewhere to use another library.",
+            )
+        raise error from exc
+    return dest
+
+
+def _open_backup_target(path: Path) -> sqlite3.Connection:
+    """The connection a backup is written through (a seam for tests that fill the disk)."""
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def _write_backup(source_path: Path, dest: Path) -> None:
+    # A connection of its own: the caller's holds the write lock, which SQLite's backup cannot read through; in
+    # WAL mode another connection still reads the last committed state, which is what is being upgraded.
+    source = _connect(source_path, read_only=True)
+    try:
+        target = _open_backup_target(dest)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+        finally:
+            target.close()
+    finally:
+        source.close()
+    with open(dest, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def _in_transaction(conn: sqlite3.Connection, operation: Callable[[sqlite3.Connection], T]) -> T:

@@ -274,8 +274,16 @@ class GeneratorPage(QWidget):
 
     @Slot(object)
     def apply_params(self, params: Any) -> None:
-        if self.form is not None:
+        """Fill the auto-built form with ``params`` (a Params instance or its JSON dict, e.g. from the gallery).
+        Values this version cannot take are reported in the page, and the form keeps what it had."""
+        if self.form is None:
+            return
+        try:
+            if isinstance(params, dict):
+                params = from_json(self.generator.Params, params)
             self.form.set_params(params)
+        except ParamError as exc:
+            self.message.emit(self.tr("These parameters cannot be reused: %1").replace("%1", str(exc)), True)
 
     # -- state --------------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engine.engine import Engine
 from desktop.engine.memory import human_bytes, process_rss
+from desktop.models.first_run import needs_first_run
 from desktop.plugins import PluginManager, Status
 from desktop.ui.activity import ActivityView
 from desktop.ui.diagnostics import ErrorLog, report
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 ROLE_ID = Qt.ItemDataRole.UserRole
 PLUGINS_PAGE = "::plugins"
 MODELS_PAGE = "::models"
-HOST_PAGES = (PLUGINS_PAGE, MODELS_PAGE)
+GALLERY_PAGE = "::gallery"
+HOST_PAGES = (GALLERY_PAGE, PLUGINS_PAGE, MODELS_PAGE)
 
 
 class MainWindow(QMainWindow):
@@ -85,6 +87,9 @@ class MainWindow(QMainWindow):
         self.engine.job_failed.connect(self.refresh_status)
         self.refresh_status()
         self.restore_state()
+        self.welcome = None
+        if needs_first_run(self.plugins, self.engine.settings):  # a few directory listings: cheap
+            self.show_welcome()
 
     # -- building -------------------------------------------------------------------------------------------
 
@@ -136,6 +141,10 @@ class MainWindow(QMainWindow):
         plugins_action = QAction(self.tr("&Plugins"), self)
         plugins_action.triggered.connect(lambda: self.show_page(PLUGINS_PAGE))
         view_menu.addAction(plugins_action)
+        gallery_action = QAction(self.tr("&Gallery"), self)
+        gallery_action.setShortcut(QKeySequence("Ctrl+G"))
+        gallery_action.triggered.connect(lambda: self.show_page(GALLERY_PAGE))
+        view_menu.addAction(gallery_action)
         models_action = QAction(self.tr("&Models"), self)
         models_action.triggered.connect(lambda: self.show_page(MODELS_PAGE))
         view_menu.addAction(models_action)
@@ -159,6 +168,9 @@ class MainWindow(QMainWindow):
         manage.setFlags(Qt.ItemFlag.ItemIsEnabled)
         manage.setExpanded(True)
         failed = sum(r.status == Status.FAILED for r in self.plugins.plugins.values())
+        if self.engine.library is not None:
+            gallery_item = QTreeWidgetItem(manage, [self.tr("Gallery")])
+            gallery_item.setData(0, ROLE_ID, GALLERY_PAGE)
         models_item = QTreeWidgetItem(manage, [self.tr("Models")])
         models_item.setData(0, ROLE_ID, MODELS_PAGE)
         plugins_item = QTreeWidgetItem(manage, [self.tr("Plugins") + (f" ⚠ {failed}" if failed else "")])
@@ -174,6 +186,16 @@ class MainWindow(QMainWindow):
                 from desktop.ui.plugins_view import PluginsView
 
                 widget: QWidget = PluginsView(self.plugins, self)
+                widget.message.connect(self.show_message)
+            elif page_id == GALLERY_PAGE and self.engine.library is not None:
+                from desktop.library import Gallery
+                from desktop.ui.gallery import GalleryView
+
+                widget = GalleryView(Gallery(self.engine.library), self)
+                widget.reuse_requested.connect(self.apply_params)
+                widget.message.connect(self.show_message)
+                self.engine.job_finished.connect(widget.refresh)
+                self.engine.job_cancelled.connect(widget.refresh)  # a cancelled job's partial output is saved too
             elif page_id == MODELS_PAGE:
                 from desktop.ui.models_view import ModelsView
 
@@ -211,6 +233,37 @@ class MainWindow(QMainWindow):
             items += [top.child(j) for j in range(top.childCount())]
         return items
 
+    def show_welcome(self) -> None:
+        """The first run's welcome page, in place of the generators until the user is done with it."""
+        from desktop.ui.welcome import WelcomePage
+
+        self.welcome = WelcomePage(self.plugins, self.engine.settings, self)
+        self.welcome.finished.connect(self._on_welcome_finished)
+        self.welcome.activity.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.welcome.downloads_finished.connect(self._on_first_downloads)
+        self.stack.addWidget(self.welcome)
+        self.stack.setCurrentWidget(self.welcome)
+        self.sidebar.setEnabled(False)
+
+    @Slot()
+    def _on_welcome_finished(self) -> None:
+        self.sidebar.setEnabled(True)  # the page stays in the stack: its downloads may still be running
+        item = self.sidebar.currentItem()
+        page_id = item.data(0, ROLE_ID) if item is not None else None
+        if page_id:
+            self.show_page(page_id)
+        else:
+            self.stack.setCurrentWidget(self.empty_page)
+        self._on_models_changed()
+
+    @Slot(object)
+    def _on_first_downloads(self, failures: list) -> None:
+        for failure in failures:
+            self.report_error(failure, dialog=False)
+        if not failures:
+            self.show_message(self.tr("The models you chose are downloaded."))
+        self._on_models_changed()
+
     @Slot()
     def _on_models_changed(self) -> None:
         """Models were downloaded, imported or removed: the generator pages list them again."""
@@ -235,8 +288,13 @@ class MainWindow(QMainWindow):
         if isinstance(page, GeneratorPage):
             page.cancel()
 
+    @Slot(str, object)
     def apply_params(self, generator_id: str, params: Any) -> None:
-        """Reuse parameters: open the generator's page filled with ``params``."""
+        """Reuse parameters: open the generator's page filled with ``params`` (a Params instance or its JSON)."""
+        if generator_id not in self.plugins.generators:
+            self.show_message(self.tr("The generator %1 that made this is not installed or not enabled; see Plugins.")
+                              .replace("%1", generator_id), True)
+            return
         page = self.show_page(generator_id)
         page.host.apply_params(params)
 
@@ -392,6 +450,14 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
         self.save_state()
         self.status_timer.stop()
+        if self.welcome is not None:
+            self.welcome.shutdown()
+        gallery = self.pages.get(GALLERY_PAGE)
+        if gallery is not None:
+            gallery.shutdown()
+        plugins_page = self.pages.get(PLUGINS_PAGE)
+        if plugins_page is not None:
+            plugins_page.shutdown(timeout_ms=10_000)  # a dry run is cancelled; a running pip install finishes
         models = self.pages.get(MODELS_PAGE)
         if models is not None:
             models.shutdown(timeout=10)  # cancels its downloads (each keeps its partial file for a resume)

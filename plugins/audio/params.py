@@ -12,7 +12,8 @@ SAMPLE_RATES = (0, 16000, 22050, 24000, 32000, 44100, 48000)
 
 @dataclass(frozen=True)
 class SpeechParams:
-    text: str = param("", prompt=True, multiline=True, help="What to say. Long text is spoken sentence by sentence.")
+    text: str = param("Hello! This is Studiolo, reading aloud on your own computer.", prompt=True, multiline=True,
+                      help="What to say. Long text is spoken sentence by sentence.")
     speaking_rate: float = param(1.0, min=0.25, max=4.0, step=0.05, help="Faster above 1, slower below.")
     noise_scale: float = param(0.667, min=0.0, max=2.0, step=0.01,
                                help="Variation in the voice (where the model supports it).")

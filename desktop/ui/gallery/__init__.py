@@ -1,0 +1,35 @@
+"""The Gallery page: one view of everything Studiolo has made, across all generators, newest first.
+
+Structure (each module has one job):
+
+* :mod:`~desktop.ui.gallery.view` — :class:`GalleryView`, the page: filter bar, toolbar, tile grid, details pane,
+  status line with Undo; every action (open, play, show in folder, copy, save as, favourite, tags, trash with
+  undo, empty trash, remove a missing item, reuse parameters, drag out). Public API for the window:
+  ``GalleryView(gallery, parent)``, ``reuse_requested(generator_id, params_dict)``, ``message(text, is_error)``,
+  ``refresh()``, ``item_count()``.
+* :mod:`~desktop.ui.gallery.model` — :class:`GalleryModel`, a lazy ``QAbstractListModel``: it knows the query's
+  total count and loads pages of ~200 items when a view first asks for one of their rows; thumbnails are asked
+  for from ``data()``, so only for the rows being painted.
+* :mod:`~desktop.ui.gallery.loader` — :class:`GalleryLoader`, the one thread (a single-thread pool) that runs
+  every library query and write (through :class:`~desktop.library.gallery.Gallery` and the library's futures)
+  and every file read; results come back to callbacks on the GUI thread by queued signal.
+* :mod:`~desktop.ui.gallery.thumbnails` — rendering tiles (scaled image decode, text excerpt, audio waveform,
+  broken/missing/generic tiles) on a dedicated ``QThreadPool``, cached on disk under
+  ``<cache dir>/thumbnails`` (keyed by path, size and mtime) and in a small in-memory LRU.
+* :mod:`~desktop.ui.gallery.delegate` — :class:`TileDelegate`, painting a tile (thumbnail or placeholder, ★, ⚠,
+  title, kind and date).
+* :mod:`~desktop.ui.gallery.details` — :class:`DetailsPane`: preview, prompt, the full metadata as a tree, tags,
+  favourite, the file and whether it exists.
+* :mod:`~desktop.ui.gallery.filters` — :class:`FilterBar`: search (debounced), kind, generator, model, dates,
+  favourites, trash; turned into a library ``Query``.
+* :mod:`~desktop.ui.gallery.player` — :class:`AudioPlayer`, QtMultimedia loaded on first use (the gallery opens
+  the file instead where it cannot load).
+
+The GUI thread never runs a query, reads a file or decodes an image.
+"""
+
+from __future__ import annotations
+
+from desktop.ui.gallery.view import GalleryView
+
+__all__ = ["GalleryView"]

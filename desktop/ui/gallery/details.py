@@ -1,0 +1,287 @@
+"""``DetailsPane``: everything about the selected gallery item — a larger thumbnail, the prompt, the full metadata
+as a read-only tree, its tags (add, remove), the favourite toggle, and its file (with whether it still exists;
+for a missing file, a "Remove from library" button).
+
+The pane only shows an :class:`~desktop.library.gallery.ItemDetails` it is given and asks for changes through
+signals; the gallery view does the writes (off the GUI thread) and gives the pane the new details.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engine.memory import human_bytes
+from desktop.ui.gallery.model import date_text
+from desktop.ui.gallery.thumbnails import ThumbnailService
+
+if TYPE_CHECKING:
+    from desktop.library.gallery import ItemDetails
+
+__all__ = ["DetailsPane", "PREVIEW_SIZE"]
+
+PREVIEW_SIZE = 320
+MAX_CHILDREN = 200
+MAX_VALUE_CHARS = 300
+MAX_DEPTH = 12
+
+
+class DetailsPane(QWidget):
+    """Signals (the item id first): ``favourite_changed(id, favourite)``, ``tag_added(id, tag)``,
+    ``tag_removed(id, tag)``, ``remove_missing_requested(id)``."""
+
+    favourite_changed = Signal(int, bool)
+    tag_added = Signal(int, str)
+    tag_removed = Signal(int, str)
+    remove_missing_requested = Signal(int)
+
+    def __init__(self, thumbnails: ThumbnailService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("gallery_details")
+        self.thumbnails = thumbnails
+        self.details: ItemDetails | None = None
+        self._build()
+        thumbnails.ready.connect(self._on_thumbnail)
+        self.show_details(None)
+
+    def _build(self) -> None:
+        self.preview = QLabel(self)
+        self.preview.setObjectName("detail_preview")
+        self.preview.setAccessibleName(self.tr("Preview"))
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumHeight(120)
+
+        self.title = QLabel(self)
+        self.title.setObjectName("detail_title")
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.TextFormat.PlainText)
+
+        self.favourite = QCheckBox(self.tr("Favourite"), self)
+        self.favourite.setObjectName("detail_favourite")
+        self.favourite.setAccessibleName(self.tr("Favourite"))
+        self.favourite.toggled.connect(self._on_favourite)
+
+        self.prompt = QPlainTextEdit(self)
+        self.prompt.setObjectName("detail_prompt")
+        self.prompt.setAccessibleName(self.tr("Prompt"))
+        self.prompt.setReadOnly(True)
+        self.prompt.setMaximumHeight(90)
+
+        self.metadata = QTreeWidget(self)
+        self.metadata.setObjectName("detail_metadata")
+        self.metadata.setAccessibleName(self.tr("Metadata"))
+        self.metadata.setColumnCount(2)
+        self.metadata.setHeaderLabels([self.tr("Key"), self.tr("Value")])
+        self.metadata.setUniformRowHeights(True)
+
+        self.tags = QListWidget(self)
+        self.tags.setObjectName("detail_tags")
+        self.tags.setAccessibleName(self.tr("Tags"))
+        self.tags.setFlow(QListWidget.Flow.LeftToRight)
+        self.tags.setWrapping(True)
+        self.tags.setMaximumHeight(64)
+        self.tag_edit = QLineEdit(self)
+        self.tag_edit.setObjectName("detail_tag_edit")
+        self.tag_edit.setAccessibleName(self.tr("New tag"))
+        self.tag_edit.setPlaceholderText(self.tr("Add a tag…"))
+        self.tag_edit.returnPressed.connect(self.add_tag)
+        self.add_tag_button = QPushButton(self.tr("Add"), self)
+        self.add_tag_button.setObjectName("detail_add_tag")
+        self.add_tag_button.setAccessibleName(self.tr("Add the tag"))
+        self.add_tag_button.clicked.connect(self.add_tag)
+        self.remove_tag_button = QPushButton(self.tr("Remove"), self)
+        self.remove_tag_button.setObjectName("detail_remove_tag")
+        self.remove_tag_button.setAccessibleName(self.tr("Remove the selected tag"))
+        self.remove_tag_button.clicked.connect(self.remove_selected_tag)
+        tag_row = QHBoxLayout()
+        tag_row.addWidget(self.tag_edit, 1)
+        tag_row.addWidget(self.add_tag_button)
+        tag_row.addWidget(self.remove_tag_button)
+
+        self.path_label = QLabel(self)
+        self.path_label.setObjectName("detail_path")
+        self.path_label.setWordWrap(True)
+        self.path_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.file_state = QLabel(self)
+        self.file_state.setObjectName("detail_file_state")
+        self.file_state.setWordWrap(True)
+        self.remove_missing_button = QPushButton(self.tr("Remove from library"), self)
+        self.remove_missing_button.setObjectName("detail_remove_missing")
+        self.remove_missing_button.setAccessibleName(self.tr("Remove this item, whose file is gone, from the library"))
+        self.remove_missing_button.clicked.connect(self._on_remove_missing)
+
+        form = QFormLayout()
+        form.addRow(self.tr("File:"), self.path_label)
+        form.addRow("", self.file_state)
+        form.addRow(self.tr("Tags:"), self.tags)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.preview)
+        layout.addWidget(self.title)
+        layout.addWidget(self.favourite)
+        layout.addWidget(self.prompt)
+        layout.addLayout(form)
+        layout.addLayout(tag_row)
+        layout.addWidget(self.remove_missing_button)
+        layout.addWidget(self.metadata, 1)
+
+    # -- showing -------------------------------------------------------------------------------------------------
+
+    def item_id(self) -> int | None:
+        return self.details.item.id if self.details is not None else None
+
+    def show_details(self, details: ItemDetails | None) -> None:
+        """Show ``details`` (None: nothing selected)."""
+        self.details = details
+        has = details is not None
+        for widget in (self.favourite, self.tag_edit, self.add_tag_button, self.remove_tag_button, self.tags):
+            widget.setEnabled(has)
+        self.favourite.blockSignals(True)
+        self.favourite.setChecked(bool(has and getattr(details.item, "favourite", False)))
+        self.favourite.blockSignals(False)
+        self.tags.clear()
+        self.metadata.clear()
+        if details is None:
+            self.preview.clear()
+            self.preview.setText(self.tr("Select an item to see its details."))
+            self.title.clear()
+            self.prompt.clear()
+            self.path_label.clear()
+            self.file_state.clear()
+            self.remove_missing_button.hide()
+            return
+        item = details.item
+        self.title.setText(self.tr("%1 · %2 · %3").replace("%1", item.kind).replace("%2", item.generator_id)
+                           .replace("%3", date_text(item.created)))
+        self.prompt.setPlainText(item.prompt or "")
+        for tag in details.tags:
+            entry = QListWidgetItem(tag, self.tags)
+            entry.setData(Qt.ItemDataRole.UserRole, tag)
+        self.path_label.setText(str(item.path))
+        if details.exists:
+            size = self.tr(" (%1)").replace("%1", human_bytes(details.size_bytes)) if details.size_bytes else ""
+            self.file_state.setText(self.tr("On disk%1").replace("%1", size))
+            self.file_state.setStyleSheet("")
+        else:
+            self.file_state.setText(self.tr("⚠ The file is missing: it was moved or deleted outside Studiolo."))
+            self.file_state.setStyleSheet("color: #c0392b;")
+        self.remove_missing_button.setVisible(not details.exists)
+        self._fill_metadata(item)
+        self._show_preview(item.path, item.kind, details.exists)
+
+    def _fill_metadata(self, item: Any) -> None:
+        summary = {
+            "id": item.id, "generator": item.generator_id, "generator version": item.generator_version,
+            "kind": item.kind, "model": item.model, "seed": item.seed, "created": date_text(item.created),
+            "job": item.job_id, "partial": item.partial,
+        }
+        top = QTreeWidgetItem(self.metadata, [self.tr("item"), ""])
+        _add_children(top, summary)
+        top.setExpanded(True)
+        meta = QTreeWidgetItem(self.metadata, [self.tr("metadata"), ""])
+        _add_children(meta, item.metadata)
+        meta.setExpanded(True)
+        self.metadata.resizeColumnToContents(0)
+
+    def _show_preview(self, path: Path, kind: str, exists: bool) -> None:
+        thumbnail = self.thumbnails.request(path, kind, PREVIEW_SIZE) if exists else None
+        if thumbnail is not None and not thumbnail.image.isNull():
+            self.preview.setPixmap(QPixmap.fromImage(thumbnail.image))
+        elif exists:
+            self.preview.setText(self.tr("Loading the preview…"))
+        else:
+            self.preview.setText(self.tr("⚠ No preview: the file is missing."))
+
+    @Slot(str, int)
+    def _on_thumbnail(self, path: str, size: int) -> None:
+        if size != PREVIEW_SIZE or self.details is None or str(self.details.item.path) != path:
+            return
+        thumbnail = self.thumbnails.get(path, size)
+        if thumbnail is not None and not thumbnail.image.isNull():
+            self.preview.setPixmap(QPixmap.fromImage(thumbnail.image))
+
+    def preview_pixmap(self) -> QPixmap:
+        pixmap = self.preview.pixmap()
+        return pixmap if pixmap is not None else QPixmap()
+
+    def tag_names(self) -> list[str]:
+        return [self.tags.item(i).text() for i in range(self.tags.count())]
+
+    # -- asking for changes -----------------------------------------------------------------------------------
+
+    @Slot()
+    def add_tag(self) -> None:
+        tag = self.tag_edit.text().strip()
+        if self.details is None or not tag:
+            return
+        self.tag_edit.clear()
+        if tag not in self.details.tags:
+            self.tag_added.emit(self.details.item.id, tag)
+
+    @Slot()
+    def remove_selected_tag(self) -> None:
+        entry = self.tags.currentItem()
+        if self.details is not None and entry is not None:
+            self.tag_removed.emit(self.details.item.id, entry.text())
+
+    @Slot(bool)
+    def _on_favourite(self, checked: bool) -> None:
+        if self.details is not None:
+            self.favourite_changed.emit(self.details.item.id, checked)
+
+    @Slot()
+    def _on_remove_missing(self) -> None:
+        if self.details is not None:
+            self.remove_missing_requested.emit(self.details.item.id)
+
+
+def _add_children(parent: QTreeWidgetItem, value: Any, depth: int = 0) -> None:
+    """Add ``value``'s entries under ``parent`` (dicts and lists as branches; long values shortened)."""
+    if depth > MAX_DEPTH:
+        QTreeWidgetItem(parent, ["…", _text(value)])
+        return
+    if isinstance(value, dict):
+        entries = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        entries = [(f"[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return
+    for key, child in entries[:MAX_CHILDREN]:
+        node = QTreeWidgetItem(parent, [str(key), "" if isinstance(child, (dict, list, tuple)) else _text(child)])
+        if isinstance(child, (dict, list, tuple)):
+            node.setText(1, f"({len(child)})")
+            _add_children(node, child, depth + 1)
+        else:
+            full = child if isinstance(child, str) else json.dumps(child, ensure_ascii=False, default=str)
+            if len(full) > MAX_VALUE_CHARS or "\n" in full:
+                node.setToolTip(1, full[:5000])
+    if len(entries) > MAX_CHILDREN:
+        more = QCoreApplication.translate("DetailsPane", "%1 more").replace("%1", str(len(entries) - MAX_CHILDREN))
+        QTreeWidgetItem(parent, ["…", more])
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.replace("\n", " ⏎ ")
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"

@@ -1,0 +1,88 @@
+"""``AudioPlayer``: plays an audio file from the gallery through QtMultimedia, loaded only when first used.
+
+Where QtMultimedia cannot load (PySide6-Addons missing, no audio library on Linux…) :meth:`AudioPlayer.play`
+returns False and the gallery opens the file in the system's player instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QUrl, Signal
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AudioPlayer"]
+
+
+class AudioPlayer(QObject):
+    """One clip at a time. ``playing_changed(path or "")``; ``error(message)``."""
+
+    playing_changed = Signal(str)
+    error = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._player: Any = None
+        self._output: Any = None
+        self._tried = False
+        self.unavailable_reason: str | None = None
+        self.current: Path | None = None
+
+    def available(self) -> bool:
+        """Whether QtMultimedia could be loaded (tries once)."""
+        if not self._tried:
+            self._tried = True
+            try:
+                from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+
+                self._player = QMediaPlayer(self)
+                self._output = QAudioOutput(self)
+                self._player.setAudioOutput(self._output)
+                self._player.errorOccurred.connect(self._on_error)
+                self._player.playbackStateChanged.connect(self._on_state)
+            except Exception as exc:  # noqa: BLE001 — ImportError, a missing shared library, a broken backend
+                self._player = None
+                self.unavailable_reason = f"{type(exc).__name__}: {exc}"
+                log.info("gallery playback unavailable: %s", self.unavailable_reason)
+        return self._player is not None
+
+    def play(self, path: Path) -> bool:
+        """Play ``path`` (stopping what plays; playing the same file again stops it). False when unavailable."""
+        if not self.available():
+            return False
+        if self.current == path and self.is_playing():
+            self.stop()
+            return True
+        self._player.stop()
+        self.current = path
+        self._player.setSource(QUrl.fromLocalFile(str(path)))
+        self._player.play()
+        self.playing_changed.emit(str(path))
+        return True
+
+    def is_playing(self) -> bool:
+        if self._player is None:
+            return False
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        return self._player.playbackState() == QMediaPlayer.PlaybackState.PlayingState
+
+    def stop(self) -> None:
+        if self._player is not None:
+            self._player.stop()
+            self._player.setSource(QUrl())
+        if self.current is not None:
+            self.current = None
+            self.playing_changed.emit("")
+
+    def _on_state(self, _state: Any) -> None:
+        if not self.is_playing() and self.current is not None and self._player.mediaStatus().name == "EndOfMedia":
+            self.current = None
+            self.playing_changed.emit("")
+
+    def _on_error(self, _error: Any, message: str) -> None:
+        if message:
+            self.error.emit(message)

@@ -1,0 +1,720 @@
+"""``GalleryView``: the Gallery page — every item Studiolo made, newest first, with filters, details and actions.
+
+Layout: the :class:`FilterBar` on top, a toolbar, then the tile grid (a ``QListView`` of fixed-size tiles, flowing
+left to right and wrapping, over the lazy :class:`GalleryModel`) beside the :class:`DetailsPane`, and a status line
+(count, last message, Undo).
+
+Threads: every library query and write, every file read (copying an image or a text, exporting) runs on the
+:class:`GalleryLoader`'s thread; thumbnails on the :class:`ThumbnailService`'s pool. The GUI thread only hands
+work out and shows what comes back.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QModelIndex, QPoint, QProcess, QSize, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui.gallery.delegate import TileDelegate
+from desktop.ui.gallery.details import DetailsPane
+from desktop.ui.gallery.filters import FilterBar
+from desktop.ui.gallery.loader import GalleryLoader
+from desktop.ui.gallery.model import GalleryModel, Row, load_rows_by_id
+from desktop.ui.gallery.player import AudioPlayer
+from desktop.ui.gallery.thumbnails import ThumbnailService
+
+if TYPE_CHECKING:
+    from desktop.library.gallery import Gallery, ItemDetails
+
+__all__ = ["GalleryView"]
+
+MAX_OPEN = 10          # opening more files at once than this is surely a mistake
+MAX_COPY_TEXT = 10_000_000
+SINGLE_PASS_ROWS = 50_000
+
+
+class _TrashCommand(QUndoCommand):
+    """Move items to the trash (redo) or back (undo), through the view's loader."""
+
+    def __init__(self, view: GalleryView, item_ids: Sequence[int], text: str) -> None:
+        super().__init__(text)
+        self._view = view
+        self._ids = list(item_ids)
+
+    def redo(self) -> None:
+        self._view._write_trash(self._ids, trash=True)
+
+    def undo(self) -> None:
+        self._view._write_trash(self._ids, trash=False)
+
+
+class GalleryView(QWidget):
+    """The gallery of a :class:`~desktop.library.gallery.Gallery`.
+
+    Signals: ``reuse_requested(generator_id, params)`` — open that generator's page filled with ``params`` (a
+    JSON dict); ``message(text, is_error)`` — for the status bar; ``exported(paths)`` — files written by an
+    export. ``refresh()`` runs the query again (call it when a job finished).
+    """
+
+    reuse_requested = Signal(str, object)
+    message = Signal(str, bool)
+    exported = Signal(list)
+
+    def __init__(self, gallery: Gallery, parent: QWidget | None = None, *,
+                 thumbnails: ThumbnailService | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("gallery_view")
+        self.gallery = gallery
+        self.loader = GalleryLoader(self)
+        self.thumbnails = thumbnails if thumbnails is not None else ThumbnailService(parent=self)
+        self.model = GalleryModel(gallery, self.loader, self.thumbnails, parent=self)
+        self.undo_stack = QUndoStack(self)
+        self.player = AudioPlayer(self)
+        self.url_opener: Callable[[QUrl], bool] = QDesktopServices.openUrl
+        self._keep_ids: set[int] = set()
+        self._keep_current: int | None = None
+        self._details_for: int | None = None
+        self._confirm: QMessageBox | None = None
+        self._dialog: QFileDialog | None = None
+        self._build()
+        self._connect()
+        self.refresh()
+
+    # -- building --------------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.filters = FilterBar(self)
+
+        self.delegate = TileDelegate(parent=self)
+        self.list = QListView(self)
+        self.list.setObjectName("gallery_list")
+        self.list.setAccessibleName(self.tr("Gallery items"))
+        # A grid of fixed tiles: list mode flowing left to right and wrapping, at a fixed grid size. (Icon mode
+        # lays out the same grid but keeps a free-movement record per item: 3-4 times slower at 10,000 items.)
+        self.list.setViewMode(QListView.ViewMode.ListMode)
+        self.list.setFlow(QListView.Flow.LeftToRight)
+        self.list.setWrapping(True)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setUniformItemSizes(True)
+        self.list.setBatchSize(500)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list.setDragEnabled(True)
+        self.list.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.list.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.list.setItemDelegate(self.delegate)
+        self.list.setGridSize(self.delegate.tile_size(self.list.font()) + QSize(8, 8))
+        self.list.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.setModel(self.model)
+
+        self.details = DetailsPane(self.thumbnails, self)
+        self.details.setMinimumWidth(260)
+
+        self.actions_by_name: dict[str, QAction] = {}
+        self.toolbar = QToolBar(self)
+        self.toolbar.setObjectName("gallery_toolbar")
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        list_keys = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        for name, text, tip, slot, keys in (
+            ("open", self.tr("Open"), self.tr("Open the selected file in its application (Enter)"),
+             self.open_selected, [QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)]),
+            ("play", self.tr("Play"), self.tr("Play the selected audio clip"), self.play_selected, []),
+            ("reveal", self.tr("Show in folder"), self.tr("Show the selected file in the file manager"),
+             self.reveal_selected, []),
+            ("copy", self.tr("Copy"), self.tr("Copy the selected item to the clipboard (Ctrl+C)"),
+             self.copy_selected, [QKeySequence(QKeySequence.StandardKey.Copy)]),
+            ("export", self.tr("Save as…"), self.tr("Save a copy of the selected files elsewhere"),
+             self.export_dialog, []),
+            ("favourite", self.tr("★ Favourite"), self.tr("Mark or unmark the selected items as favourites"),
+             self.toggle_favourite_selected, []),
+            ("reuse", self.tr("Reuse parameters"),
+             self.tr("Open the generator of the selected item with its parameters"), self.reuse_selected, []),
+            ("trash", self.tr("Move to trash"), self.tr("Move the selected items to the trash (Delete)"),
+             self.delete_key, [QKeySequence(QKeySequence.StandardKey.Delete)]),
+            ("restore", self.tr("Restore"), self.tr("Take the selected items out of the trash"),
+             self.restore_selected, []),
+            ("delete_now", self.tr("Delete for good"), self.tr("Delete the selected items and their files now"),
+             lambda: self.delete_selected_now(confirm=True), []),
+            ("empty_trash", self.tr("Empty trash"), self.tr("Delete every item in the trash and its file"),
+             lambda: self.empty_trash(confirm=True), []),
+        ):
+            action = QAction(text, self)
+            action.setObjectName(f"gallery_action_{name}")
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+            if keys:
+                action.setShortcuts(keys)
+                action.setShortcutContext(list_keys)
+                self.list.addAction(action)
+            action.triggered.connect(lambda _checked=False, run=slot: run())
+            self.actions_by_name[name] = action
+            if name not in ("delete_now",):
+                self.toolbar.addAction(action)
+        self.undo_action = self.undo_stack.createUndoAction(self, self.tr("Undo"))
+        self.undo_action.setObjectName("gallery_action_undo")
+        self.undo_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
+        self.undo_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.addAction(self.undo_action)
+
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("gallery_count")
+        self.status_label = QLabel(self)
+        self.status_label.setObjectName("gallery_status")
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.undo_button = QPushButton(self.tr("Undo"), self)
+        self.undo_button.setObjectName("gallery_undo")
+        self.undo_button.setAccessibleName(self.tr("Undo moving to the trash"))
+        self.undo_button.hide()
+        status = QHBoxLayout()
+        status.addWidget(self.count_label)
+        status.addSpacing(12)
+        status.addWidget(self.status_label, 1)
+        status.addWidget(self.undo_button)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.list)
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.filters)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(status)
+
+    def _connect(self) -> None:
+        self.filters.changed.connect(self._on_filters)
+        self.model.counted.connect(self._on_counted)
+        self.model.page_loaded.connect(self._on_page_loaded)
+        self.model.failed.connect(lambda text: self._say(self.tr("Could not read the library: %1")
+                                                         .replace("%1", text), error=True))
+        self.model.modelAboutToBeReset.connect(self._remember_selection)
+        selection = self.list.selectionModel()
+        selection.selectionChanged.connect(lambda *_: self._update_actions())
+        selection.currentChanged.connect(self._on_current)
+        self.list.doubleClicked.connect(lambda _index: self.open_selected())
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.details.favourite_changed.connect(lambda item_id, on: self.set_favourite([item_id], on))
+        self.details.tag_added.connect(self.add_tag)
+        self.details.tag_removed.connect(self.remove_tag)
+        self.details.remove_missing_requested.connect(self.remove_missing)
+        self.undo_button.clicked.connect(self.undo_stack.undo)
+        self.undo_stack.canUndoChanged.connect(lambda can: self.undo_button.setVisible(can and self._trash_mode()
+                                                                                        is False))
+        self.player.error.connect(lambda text: self._say(self.tr("Cannot play the clip: %1").replace("%1", text),
+                                                         error=True))
+        self._update_actions()
+
+    # -- state -----------------------------------------------------------------------------------------------
+
+    def item_count(self) -> int:
+        """How many items the current filters match (0 until the first count arrived)."""
+        return self.model.total()
+
+    def _trash_mode(self) -> bool:
+        return self.filters.trash.isChecked()
+
+    @Slot()
+    def refresh(self) -> None:
+        """Run the query again, and reload the choices of generators and models (all off the GUI thread)."""
+        self.model.set_query(self.filters.query())
+        self.loader.submit(self.gallery.library.facets, self.filters.set_facets,
+                           lambda exc: self._say(str(exc), error=True))
+
+    @Slot()
+    def _on_filters(self) -> None:
+        self._keep_ids.clear()
+        self._keep_current = None
+        self.undo_button.setVisible(self.undo_stack.canUndo() and not self._trash_mode())
+        self.model.set_query(self.filters.query())
+        self._update_actions()
+
+    @Slot(int)
+    def _on_counted(self, total: int) -> None:
+        # Laying out all rows at once takes ~2 ms per 1,000; beyond SINGLE_PASS_ROWS the view lays them out in
+        # batches between events instead (the scroll bar then grows as it goes).
+        mode = QListView.LayoutMode.SinglePass if total <= SINGLE_PASS_ROWS else QListView.LayoutMode.Batched
+        if self.list.layoutMode() != mode:
+            self.list.setLayoutMode(mode)
+        if self._trash_mode():
+            text = self.tr("%n item(s) in the trash", "", total)
+        else:
+            text = self.tr("%n item(s)", "", total)
+        self.count_label.setText(text)
+        self._update_actions()
+
+    @Slot()
+    def _remember_selection(self) -> None:
+        ids = {row.item.id for row in self.selected_rows()}
+        if ids:
+            self._keep_ids = ids
+        current = self.current_row()
+        if current is not None:
+            self._keep_current = current.item.id
+
+    @Slot(int, int)
+    def _on_page_loaded(self, first: int, last: int) -> None:
+        if not self._keep_ids and self._keep_current is None:
+            return
+        selection = self.list.selectionModel()
+        for item_id in list(self._keep_ids):
+            row = self.model.row_of(item_id)
+            if row is not None and first <= row <= last:
+                selection.select(self.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+                self._keep_ids.discard(item_id)
+        if self._keep_current is not None:
+            row = self.model.row_of(self._keep_current)
+            if row is not None and first <= row <= last:
+                self._keep_current = None
+                selection.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+
+    # -- selection -------------------------------------------------------------------------------------------
+
+    def selected_rows(self) -> list[Row]:
+        """The selected rows that are loaded, in row order. (Actions apply to these: a selection reaching into
+        pages not loaded — select all in a huge library — acts on the loaded part only.)"""
+        rows = sorted(index.row() for index in self.list.selectionModel().selectedIndexes())
+        loaded = [self.model.peek(row) for row in rows]
+        return [row for row in loaded if row is not None]
+
+    def current_row(self) -> Row | None:
+        index = self.list.currentIndex()
+        return self.model.peek(index.row()) if index.isValid() else None
+
+    def select_rows(self, rows: Sequence[int]) -> None:
+        """Select these rows (the first one current)."""
+        selection = self.list.selectionModel()
+        selection.clearSelection()
+        for i, row in enumerate(rows):
+            flags = QItemSelectionModel.SelectionFlag.Select
+            if i == 0:
+                selection.setCurrentIndex(self.model.index(row), flags)
+            else:
+                selection.select(self.model.index(row), flags)
+
+    def select_item(self, item_id: int) -> bool:
+        """Select the loaded item ``item_id``; False when it is not loaded (or not listed)."""
+        row = self.model.row_of(item_id)
+        if row is None:
+            return False
+        self.select_rows([row])
+        return True
+
+    def clear_selection(self) -> None:
+        """Select nothing (and forget what a refresh would select again)."""
+        self._keep_ids.clear()
+        self._keep_current = None
+        self.list.selectionModel().clear()
+        self._show_details_of(None)
+
+    def _rows_or_say(self) -> list[Row]:
+        rows = self.selected_rows()
+        if not rows:
+            self._say(self.tr("Select an item first."), error=True)
+        return rows
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        row = self.model.row_at(current.row()) if current.isValid() else None
+        if row is None and self._keep_current is not None:
+            return  # a refresh: the same item is selected again once its page is back
+        if row is not None:  # chosen (by the user, or restored): nothing more to restore
+            self._keep_current = None
+            self._keep_ids.clear()
+        self._show_details_of(row.item.id if row is not None else None)
+
+    def _show_details_of(self, item_id: int | None) -> None:
+        self._details_for = item_id
+        if item_id is None:
+            self.details.show_details(None)
+            self._update_actions()
+            return
+
+        def shown(details: ItemDetails) -> None:
+            if self._details_for == item_id:
+                self.details.show_details(details)
+
+        def failed(exc: BaseException) -> None:
+            if self._details_for == item_id:
+                self.details.show_details(None)
+
+        self.loader.submit(lambda: self.gallery.details(item_id), shown, failed)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        rows = self.selected_rows()
+        trash = self._trash_mode()
+        any_rows, one = bool(rows), len(rows) == 1
+        exists = any(row.exists for row in rows)
+        enabled = {
+            "open": any_rows and exists and not trash,
+            "play": any(row.item.kind == "audio" and row.exists for row in rows) and not trash,
+            "reveal": one and not trash,
+            "copy": any_rows and exists,
+            "export": any_rows and exists,
+            "favourite": any_rows and not trash,
+            "reuse": one and not trash,
+            "trash": any_rows,
+            "restore": any_rows and trash,
+            "delete_now": any_rows and trash,
+            "empty_trash": trash and self.model.total() > 0,
+        }
+        visible = {"trash": not trash, "restore": trash, "delete_now": trash, "empty_trash": trash}
+        for name, action in self.actions_by_name.items():
+            action.setEnabled(enabled.get(name, True))
+            action.setVisible(visible.get(name, True))
+        self.actions_by_name["trash"].setText(self.tr("Delete for good") if trash else self.tr("Move to trash"))
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.list.indexAt(pos)
+        if index.isValid() and not self.list.selectionModel().isSelected(index):
+            self.select_rows([index.row()])
+        menu = QMenu(self)
+        menu.setObjectName("gallery_menu")
+        for name in ("open", "play", "reveal", "copy", "export", None, "favourite", "reuse", None, "trash",
+                     "restore", "delete_now", "empty_trash"):
+            if name is None:
+                menu.addSeparator()
+            elif self.actions_by_name[name].isVisible():
+                menu.addAction(self.actions_by_name[name])
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.list.viewport().mapToGlobal(pos))
+
+    # -- messages ----------------------------------------------------------------------------------------------
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        first = text.splitlines()[0] if text else ""
+        self.status_label.setText(first)
+        self.status_label.setToolTip(text)
+        self.status_label.setStyleSheet("color: #c0392b;" if error else "")
+        self.message.emit(text, error)
+
+    def _failed(self, what: str) -> Callable[[BaseException], None]:
+        return lambda exc: self._say(what.replace("%1", str(exc)), error=True)
+
+    # -- actions: files ----------------------------------------------------------------------------------------
+
+    @Slot()
+    def open_selected(self) -> bool:
+        """Open the selected files in their applications (at most :data:`MAX_OPEN`)."""
+        rows = self._rows_or_say()
+        opened = False
+        for row in rows[:MAX_OPEN]:
+            if not row.exists:
+                self._say(self.tr("%1 is missing.").replace("%1", str(row.item.path)), error=True)
+                continue
+            if self.url_opener(QUrl.fromLocalFile(str(row.item.path))):
+                opened = True
+            else:
+                self._say(self.tr("No application opens %1.").replace("%1", row.item.path.name), error=True)
+        return opened
+
+    @Slot()
+    def play_selected(self) -> bool:
+        """Play the first selected audio clip (or open it where playback is unavailable)."""
+        audio = [row for row in self.selected_rows() if row.item.kind == "audio" and row.exists]
+        if not audio:
+            self._say(self.tr("Select an audio clip to play."), error=True)
+            return False
+        path = audio[0].item.path
+        if self.player.play(path):
+            return True
+        return bool(self.url_opener(QUrl.fromLocalFile(str(path))))
+
+    @Slot()
+    def reveal_selected(self) -> bool:
+        """Show the selected file in the file manager (its folder where the file cannot be pointed at)."""
+        rows = self._rows_or_say()
+        if not rows:
+            return False
+        path = rows[0].item.path
+        if rows[0].exists and sys.platform == "darwin":
+            return QProcess.startDetached("open", ["-R", str(path)])[0]
+        if rows[0].exists and sys.platform == "win32":
+            return QProcess.startDetached("explorer", [f"/select,{path}"])[0]
+        return bool(self.url_opener(QUrl.fromLocalFile(str(path.parent))))
+
+    @Slot()
+    def copy_selected(self) -> None:
+        """Copy to the clipboard: an image as the image, a text as its text, anything else (or several) as files.
+
+        Reading the file happens on the loader thread; the clipboard is set when it is read.
+        """
+        rows = [row for row in self._rows_or_say() if row.exists]
+        if not rows:
+            return
+        paths = [row.item.path for row in rows]
+        kind = rows[0].item.kind if len(rows) == 1 else None
+
+        def read() -> Any:
+            if kind == "image":
+                image = QImage(str(paths[0]))
+                return image if not image.isNull() else None
+            if kind == "text":
+                with open(paths[0], "rb") as f:
+                    return f.read(MAX_COPY_TEXT).decode("utf-8", errors="replace")
+            return None
+
+        def done(content: Any) -> None:
+            mime = QMimeData()
+            if isinstance(content, str):
+                mime.setText(content)
+            else:
+                mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+                mime.setText("\n".join(str(p) for p in paths))
+                if isinstance(content, QImage):
+                    mime.setImageData(content)
+            QGuiApplication.clipboard().setMimeData(mime)
+            self._say(self.tr("Copied to the clipboard."))
+
+        self.loader.submit(read, done, self._failed(self.tr("Could not copy: %1")))
+
+    @Slot()
+    def export_dialog(self) -> None:
+        """Ask where to save a copy (a file name for one item, a folder for several), without blocking."""
+        rows = [row for row in self._rows_or_say() if row.exists]
+        if not rows:
+            return
+        dialog = QFileDialog(self, self.tr("Save a copy"))
+        dialog.setObjectName("gallery_export_dialog")
+        if len(rows) == 1:
+            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+            dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+            dialog.selectFile(rows[0].item.path.name)
+            dialog.fileSelected.connect(lambda name: self.export_selected(Path(name), overwrite=True))
+        else:
+            dialog.setFileMode(QFileDialog.FileMode.Directory)
+            dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+            dialog.fileSelected.connect(lambda name: self.export_selected(Path(name)))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._dialog = dialog
+        dialog.open()
+
+    def export_selected(self, dest: Path, *, overwrite: bool = False) -> int:
+        """Copy the selected files (and their sidecars) to ``dest``: a file path for one item, a folder for any
+        number. Runs on the loader thread; ``exported(paths)`` and a message follow. Returns the loader ticket
+        (-1 when nothing is selected)."""
+        rows = self._rows_or_say()
+        if not rows:
+            return -1
+        ids = [row.item.id for row in rows]
+        gallery = self.gallery
+
+        def work() -> list[Path]:
+            return [gallery.export(item_id, dest, overwrite=overwrite) for item_id in ids]
+
+        def done(written: list[Path]) -> None:
+            where = str(written[0]) if len(written) == 1 else str(dest)
+            self._say(self.tr("Saved %n file(s) to %1.", "", len(written)).replace("%1", where))
+            self.exported.emit(written)
+
+        return self.loader.submit(work, done, self._failed(self.tr("Could not save the copy: %1")))
+
+    # -- actions: the library -----------------------------------------------------------------------------------
+
+    @Slot()
+    def toggle_favourite_selected(self) -> None:
+        rows = self._rows_or_say()
+        if rows:
+            self.set_favourite([row.item.id for row in rows],
+                               not all(getattr(row.item, "favourite", False) for row in rows))
+
+    def set_favourite(self, item_ids: Sequence[int], favourite: bool) -> int:
+        """Mark (or unmark) items as favourites, through the library's writer; the tiles update after."""
+        ids, library, gallery = list(item_ids), self.gallery.library, self.gallery
+
+        def work() -> list[Row]:
+            for item_id in ids:
+                library.set_favourite(item_id, favourite).result()
+            return load_rows_by_id(gallery, ids)
+
+        def done(rows: list[Row]) -> None:
+            if self.filters.favourites.isChecked():
+                if not favourite:
+                    self._forget(ids)
+                self.refresh()
+            else:
+                self.model.update_rows(rows)
+            self._reload_details(ids)
+
+        return self.loader.submit(work, done, self._failed(self.tr("Could not change the favourite: %1")))
+
+    def add_tag(self, item_id: int, tag: str) -> int:
+        library = self.gallery.library
+        return self.loader.submit(lambda: library.add_tag(item_id, tag).result(),
+                                  lambda _r: self._reload_details([item_id]),
+                                  self._failed(self.tr("Could not add the tag: %1")))
+
+    def remove_tag(self, item_id: int, tag: str) -> int:
+        library = self.gallery.library
+        return self.loader.submit(lambda: library.remove_tag(item_id, tag).result(),
+                                  lambda _r: self._reload_details([item_id]),
+                                  self._failed(self.tr("Could not remove the tag: %1")))
+
+    def _forget(self, item_ids: Sequence[int]) -> None:
+        """These items leave the list: select nothing if they were selected."""
+        current = self.current_row()
+        if (current is not None and current.item.id in item_ids) or self._details_for in item_ids:
+            self.clear_selection()
+        else:
+            self._keep_ids.difference_update(item_ids)
+
+    def _reload_details(self, item_ids: Sequence[int]) -> None:
+        if self._details_for is not None and self._details_for in item_ids:
+            self._show_details_of(self._details_for)
+
+    @Slot()
+    def delete_key(self) -> None:
+        """The Delete key: to the trash, or (in the trash) delete for good after asking."""
+        if self._trash_mode():
+            self.delete_selected_now(confirm=True)
+        else:
+            self.trash_selected()
+
+    @Slot()
+    def trash_selected(self) -> None:
+        """Move the selected items to the trash (undo with Ctrl+Z or the Undo button)."""
+        rows = self._rows_or_say()
+        if rows:
+            ids = [row.item.id for row in rows]
+            text = self.tr("Move %n item(s) to the trash", "", len(ids))
+            self.undo_stack.push(_TrashCommand(self, ids, text))
+
+    def _write_trash(self, item_ids: list[int], *, trash: bool) -> int:
+        gallery = self.gallery
+        work = (lambda: gallery.trash(item_ids)) if trash else (lambda: gallery.restore(item_ids))
+
+        def done(_result: object) -> None:
+            n = len(item_ids)
+            if trash:
+                self._say(self.tr("Moved %n item(s) to the trash.", "", n))
+            else:
+                self._say(self.tr("Restored %n item(s) from the trash.", "", n))
+            self.undo_button.setVisible(self.undo_stack.canUndo() and not self._trash_mode())
+            self._forget(item_ids)
+            self.refresh()
+
+        return self.loader.submit(work, done, self._failed(self.tr("Could not change the trash: %1")))
+
+    @Slot()
+    def undo(self) -> None:
+        self.undo_stack.undo()
+
+    @Slot()
+    def restore_selected(self) -> int:
+        """(In the trash) take the selected items out of it."""
+        rows = self._rows_or_say()
+        if not rows:
+            return -1
+        return self._write_trash([row.item.id for row in rows], trash=False)
+
+    def empty_trash(self, confirm: bool = True) -> int:
+        """Delete every item in the trash and its file. With ``confirm``, asks first (a non-blocking message
+        box); returns the loader ticket, or -1 while asking."""
+        if confirm:
+            self._ask(self.tr("Empty the trash?"),
+                      self.tr("Every item in the trash and its file will be deleted. This cannot be undone."),
+                      lambda: self.empty_trash(confirm=False))
+            return -1
+        gallery = self.gallery
+
+        def done(count: int) -> None:
+            self.undo_stack.clear()
+            self._say(self.tr("Deleted %n item(s) for good.", "", count))
+            if self._trash_mode():
+                self.clear_selection()
+            self.refresh()
+
+        return self.loader.submit(gallery.empty_trash, done, self._failed(self.tr("Could not empty the trash: %1")))
+
+    def delete_selected_now(self, confirm: bool = True) -> int:
+        """Delete the selected items and their files now, skipping the trash (asks first with ``confirm``)."""
+        rows = self._rows_or_say()
+        if not rows:
+            return -1
+        ids = [row.item.id for row in rows]
+        if confirm:
+            self._ask(self.tr("Delete for good?"),
+                      self.tr("%n item(s) and their files will be deleted. This cannot be undone.", "", len(ids)),
+                      lambda: self._delete_now(ids))
+            return -1
+        return self._delete_now(ids)
+
+    def _delete_now(self, ids: list[int]) -> int:
+        gallery = self.gallery
+
+        def done(count: int) -> None:
+            self._say(self.tr("Deleted %n item(s) for good.", "", count))
+            self._forget(ids)
+            self.refresh()
+
+        return self.loader.submit(lambda: gallery.delete_now(ids), done,
+                                  self._failed(self.tr("Could not delete: %1")))
+
+    def _ask(self, title: str, text: str, then: Callable[[], object]) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("gallery_confirm")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def finished(_result: int) -> None:
+            if box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
+                then()
+            self._confirm = None
+
+        box.finished.connect(finished)
+        self._confirm = box
+        box.open()
+
+    def remove_missing(self, item_id: int) -> int:
+        """Forget an item whose file is gone."""
+        gallery = self.gallery
+
+        def done(_result: object) -> None:
+            self._say(self.tr("Removed the missing item from the library."))
+            self._forget([item_id])
+            self.refresh()
+
+        return self.loader.submit(lambda: gallery.remove_missing(item_id), done,
+                                  self._failed(self.tr("Could not remove the item: %1")))
+
+    @Slot()
+    def reuse_selected(self) -> int:
+        """Ask the window to open the selected item's generator filled with its parameters."""
+        rows = self._rows_or_say()
+        if not rows:
+            return -1
+        gallery, item_id = self.gallery, rows[0].item.id
+        return self.loader.submit(lambda: gallery.reuse(item_id),
+                                  lambda pair: self.reuse_requested.emit(pair[0], pair[1]),
+                                  self._failed(self.tr("Cannot reuse the parameters: %1")))
+
+    # -- life -------------------------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop playing and drop queued work (the window calls it when closing)."""
+        self.player.stop()
+        self.loader.shutdown()
+        self.thumbnails.shutdown()
