@@ -3,11 +3,14 @@ favourite, a ⚠ for a file that is gone, the title and the kind and date undern
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from desktop.ui.gallery.model import EXISTS_ROLE, ITEM_ROLE, THUMBNAIL_ROLE, date_text
+from desktop.ui.gallery.model import EXISTS_ROLE, ITEM_ROLE, date_text, title_of
 from desktop.ui.gallery.thumbnails import THUMB_SIZE
 
 __all__ = ["TileDelegate", "FAVOURITE_BADGE", "MISSING_BADGE"]
@@ -17,6 +20,26 @@ MISSING_BADGE = "⚠"
 PADDING = 6
 
 _KIND_SYMBOLS = {"image": "▧", "text": "¶", "audio": "♪"}
+# Enum values read once: Qt's Python enums cost microseconds per operation, and a tile is painted per frame.
+_SELECTED = QStyle.StateFlag.State_Selected.value
+_MOUSE_OVER = QStyle.StateFlag.State_MouseOver.value
+_HAS_FOCUS = QStyle.StateFlag.State_HasFocus.value
+_ALIGN_CENTER = int(Qt.AlignmentFlag.AlignCenter.value)
+_ALIGN_LEFT_MIDDLE = int((Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter).value)
+_ELIDE_RIGHT = Qt.TextElideMode.ElideRight
+_HIGHLIGHT, _ALTERNATE_BASE = QPalette.ColorRole.Highlight, QPalette.ColorRole.AlternateBase
+_MIDLIGHT, _MID = QPalette.ColorRole.Midlight, QPalette.ColorRole.Mid
+_TEXT, _HIGHLIGHTED_TEXT = QPalette.ColorRole.Text, QPalette.ColorRole.HighlightedText
+_GOLD, _ORANGE = QColor("#f5c518"), QColor("#ff9f1a")
+
+
+@dataclass(frozen=True)
+class _Fonts:
+    symbol: QFont
+    badge: QFont
+    small: QFont
+    metrics: QFontMetrics
+    small_metrics: QFontMetrics
 
 
 class TileDelegate(QStyledItemDelegate):
@@ -25,6 +48,9 @@ class TileDelegate(QStyledItemDelegate):
     def __init__(self, thumb_size: int = THUMB_SIZE, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.thumb_size = thumb_size
+        self._fonts_key: str | None = None
+        self._fonts_cache: _Fonts | None = None
+        self._captions: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def tile_size(self, font: QFont) -> QSize:
         line = QFontMetrics(font).height()
@@ -54,66 +80,85 @@ class TileDelegate(QStyledItemDelegate):
         finally:
             painter.restore()
 
+    def _fonts(self, font: QFont) -> _Fonts:
+        """Fonts and metrics derived from the view's font, made once per font (painting runs per tile)."""
+        key = font.key()
+        if self._fonts_key != key:
+            symbol = QFont(font)
+            symbol.setPixelSize(max(10, self.thumb_size // 4))
+            badge = QFont(font)
+            badge.setPixelSize(max(12, self.thumb_size // 8))
+            small = QFont(font)
+            if font.pointSizeF() > 0:
+                small.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
+            else:
+                small.setPixelSize(max(8, int(font.pixelSize() * 0.85)))
+            self._fonts_cache = _Fonts(symbol, badge, small, QFontMetrics(font), QFontMetrics(small))
+            self._fonts_key = key
+            self._captions.clear()
+        return self._fonts_cache
+
+    def _caption(self, row: Any, title: str, width: int, fonts: _Fonts) -> tuple[str, str]:
+        """The tile's two elided lines, cached per item and width (eliding is the costliest part of a tile)."""
+        item = row.item
+        key = (item.id, width, item.favourite, title)
+        caption = self._captions.get(key)
+        if caption is None:
+            info = f"{item.kind} · {date_text(item.created)}"
+            caption = (fonts.metrics.elidedText(title, _ELIDE_RIGHT, width),
+                       fonts.small_metrics.elidedText(info, _ELIDE_RIGHT, width))
+            if len(self._captions) > 4096:
+                self._captions.clear()
+            self._captions[key] = caption
+        return caption
+
     def _paint(self, painter: QPainter, option: QStyleOptionViewItem,
                index: QModelIndex | QPersistentModelIndex) -> None:
         palette: QPalette = option.palette
         rect: QRect = option.rect
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        state = option.state.value
+        selected = bool(state & _SELECTED)
         if selected:
-            painter.fillRect(rect.adjusted(1, 1, -1, -1), palette.color(QPalette.ColorRole.Highlight))
-        elif option.state & QStyle.StateFlag.State_MouseOver:
-            painter.fillRect(rect.adjusted(1, 1, -1, -1), palette.color(QPalette.ColorRole.AlternateBase))
+            painter.fillRect(rect.adjusted(1, 1, -1, -1), palette.color(_HIGHLIGHT))
+        elif state & _MOUSE_OVER:
+            painter.fillRect(rect.adjusted(1, 1, -1, -1), palette.color(_ALTERNATE_BASE))
+        fonts = self._fonts(option.font)
         box = QRect(rect.left() + PADDING, rect.top() + PADDING, self.thumb_size, self.thumb_size)
-        item = index.data(ITEM_ROLE)
-        thumbnail = index.data(THUMBNAIL_ROLE) if item is not None else None
+        model = index.model()
+        row = model.row_at(index.row()) if hasattr(model, "row_at") else None  # one look-up, not one per role
+        item = row.item if row is not None else None
+        thumbnail = model.thumbnail(row) if row is not None else None
         if thumbnail is not None and not thumbnail.image.isNull():
             image = thumbnail.image
             target = QRect(0, 0, image.width(), image.height())
             target.moveCenter(box.center())
             painter.drawImage(target, image)
         else:
-            painter.fillRect(box, palette.color(QPalette.ColorRole.Midlight))
-            painter.setPen(palette.color(QPalette.ColorRole.Mid))
-            font = QFont(option.font)
-            font.setPixelSize(max(10, self.thumb_size // 4))
-            painter.setFont(font)
-            symbol = _KIND_SYMBOLS.get(getattr(item, "kind", ""), "…")
-            painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), symbol)
-
-        badge_font = QFont(option.font)
-        badge_font.setPixelSize(max(12, self.thumb_size // 8))
-        painter.setFont(badge_font)
-        badges = self.badges(index)
-        if FAVOURITE_BADGE in badges:
-            self._badge(painter, QRect(box.left() + 2, box.top() + 2, 22, 22), FAVOURITE_BADGE, QColor("#f5c518"))
-        if MISSING_BADGE in badges:
-            self._badge(painter, QRect(box.right() - 23, box.top() + 2, 22, 22), MISSING_BADGE, QColor("#ff9f1a"))
-
-        text_color = palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
-        metrics = QFontMetrics(option.font)
-        line = metrics.height()
-        text_rect = QRect(rect.left() + PADDING, box.bottom() + 4, rect.width() - 2 * PADDING, line)
-        painter.setFont(option.font)
-        painter.setPen(text_color)
-        title = index.data(Qt.ItemDataRole.DisplayRole) or ""
-        painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                         metrics.elidedText(title, Qt.TextElideMode.ElideRight, text_rect.width()))
-        if item is not None:
-            small = QFont(option.font)
-            if option.font.pointSizeF() > 0:
-                small.setPointSizeF(max(6.0, option.font.pointSizeF() * 0.85))
-            else:
-                small.setPixelSize(max(8, int(option.font.pixelSize() * 0.85)))
-            painter.setFont(small)
+            painter.fillRect(box, palette.color(_MIDLIGHT))
+            painter.setPen(palette.color(_MID))
+            painter.setFont(fonts.symbol)
+            painter.drawText(box, _ALIGN_CENTER, _KIND_SYMBOLS.get(getattr(item, "kind", ""), "…"))
+        if row is not None and (item.favourite or not row.exists):
+            painter.setFont(fonts.badge)
+            if item.favourite:
+                self._badge(painter, QRect(box.left() + 2, box.top() + 2, 22, 22), FAVOURITE_BADGE, _GOLD)
+            if not row.exists:
+                self._badge(painter, QRect(box.right() - 23, box.top() + 2, 22, 22), MISSING_BADGE, _ORANGE)
+        if row is not None:
+            text_color = palette.color(_HIGHLIGHTED_TEXT if selected else _TEXT)
+            line = fonts.metrics.height()
+            text_rect = QRect(rect.left() + PADDING, box.bottom() + 4, rect.width() - 2 * PADDING, line)
+            title, info = self._caption(row, title_of(item), text_rect.width(), fonts)
+            painter.setFont(option.font)
+            painter.setPen(text_color)
+            painter.drawText(text_rect, _ALIGN_LEFT_MIDDLE, title)
+            painter.setFont(fonts.small)
             dim = QColor(text_color)
             dim.setAlphaF(0.7)
             painter.setPen(dim)
-            info = f"{item.kind} · {date_text(item.created)}"
-            info_rect = text_rect.translated(0, line)
-            painter.drawText(info_rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                             QFontMetrics(small).elidedText(info, Qt.TextElideMode.ElideRight, info_rect.width()))
-        if option.state & QStyle.StateFlag.State_HasFocus:
-            painter.setPen(palette.color(QPalette.ColorRole.Highlight))
+            painter.drawText(text_rect.translated(0, line), _ALIGN_LEFT_MIDDLE, info)
+        if state & _HAS_FOCUS:
+            painter.setPen(palette.color(_HIGHLIGHT))
             painter.drawRect(rect.adjusted(0, 0, -1, -1))
 
     @staticmethod
