@@ -216,6 +216,8 @@ def test_the_models_page_follows_the_open_generator_and_imports_reach_its_choose
     with qtbot.waitSignal(models.models_changed, timeout=WAIT):
         models.import_path(corpus)
     qtbot.waitUntil(lambda: page.model_chooser.findData("songs") >= 0, timeout=WAIT)
+    qtbot.waitUntil(lambda: not models.busy() and "songs" in models.installed_refs(), timeout=WAIT)
+    shot(window, "models")
 
 
 def test_the_first_run_shows_the_welcome_page_once_then_the_generators(make_window, qtbot):
@@ -246,6 +248,8 @@ def test_a_finished_job_reaches_the_gallery_searchable_by_its_text_and_reusable(
     made = window.engine.jobs()[-1].outputs[0].text
     window.show_page(GALLERY_PAGE)
     qtbot.waitUntil(lambda: gallery.item_count() == before + 1, timeout=WAIT)  # refreshed when the job finished
+    qtbot.waitUntil(lambda: gallery.thumbnails.pending() == 0, timeout=WAIT)
+    shot(window, "gallery")
     gallery.filters.search_timer.setInterval(0)
     gallery.filters.search.setText(made.split()[-1])  # full-text search over the generated text
     qtbot.waitUntil(lambda: gallery.loader.pending() == 0 and gallery.item_count() >= 1, timeout=WAIT)
