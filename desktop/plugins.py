@@ -241,10 +241,14 @@ class PluginManager:
             record.fail("implements no hooks; mark its functions with @desktop.api.hookimpl")
             self.pm.unregister(plugin)
 
-    def _collect_generators(self) -> None:
+    def _collect_generators(self, only: str | None = None) -> list[str]:
+        """Call ``register_generators`` of every plugin (or of the plugin ``only``); returns the ids added."""
         order = {name: i for i, name in enumerate(self.plugins)}  # built-ins first, then by name: the first wins
         impls = sorted(self.pm.hook.register_generators.get_hookimpls(), key=lambda i: order[i.plugin_name])
+        added: list[str] = []
         for impl in impls:
+            if only is not None and impl.plugin_name != only:
+                continue
             record = self.plugins[impl.plugin_name]
             found: list[Any] = []
             try:
@@ -268,6 +272,8 @@ class PluginManager:
                 self.generators[generator.id] = generator
                 self._generator_owner[generator.id] = record.name
                 record.generators.append(generator.id)
+                added.append(generator.id)
+        return added
 
     @staticmethod
     def _call_impl(impl: pluggy.HookImpl, **kwargs: Any) -> Any:
@@ -319,6 +325,41 @@ class PluginManager:
         self.settings.disabled_plugins = sorted(disabled)
         self.settings.save()
         return before != (name in disabled)
+
+
+    def apply_enabled(self, name: str) -> tuple[list[str], list[str]]:
+        """Make the running app follow the saved choice for plugin ``name`` at once, without a restart: a plugin
+        now disabled has its hooks unregistered and its generators removed; one now enabled is loaded (like at
+        start, failures recorded) and its generators added. Returns ``(added ids, removed ids)``. A plugin whose
+        state already matches, or one skipped by ``STUDIOLO_LOAD_PLUGINS``, is left alone. (Python cannot unload
+        the plugin's modules: they stay imported, unused.)"""
+        record = self.plugins.get(name)
+        if name in self.settings.disabled_plugins:
+            if record is None or record.status == Status.DISABLED:
+                return [], []
+            removed = list(record.generators)
+            for gid in removed:
+                self.generators.pop(gid, None)
+                self._generator_owner.pop(gid, None)
+            if self.pm.has_plugin(name):
+                self.pm.unregister(name=name)
+            record.generators, record.hooks = [], []
+            record.status, record.error, record.traceback = Status.DISABLED, None, None
+            return [], removed
+        if record is None or record.status != Status.DISABLED:
+            return [], []
+        eps = self._entry_points if self._entry_points is not None else discover()
+        ep = next((e for e in eps if e.name == name), None)
+        if ep is None:
+            return [], []
+        del self.plugins[name]  # loaded again after the others: a generator id already taken stays with its owner
+        fresh = self._record_for(ep)
+        if fresh is None:
+            return [], []
+        self._load_one(ep, fresh)
+        if fresh.status == Status.FAILED:
+            return [], []
+        return self._collect_generators(only=name), []
 
 
 def _one_line(exc: BaseException) -> str:

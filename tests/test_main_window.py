@@ -194,6 +194,37 @@ def test_a_panel_that_raises_is_replaced_by_an_error_page(make_window, qtbot):
     shot(window, "custom-panel")
 
 
+def sidebar_names(window) -> set[str]:
+    return {window.sidebar.topLevelItem(i).child(j).text(0) for i in range(window.sidebar.topLevelItemCount())
+            for j in range(window.sidebar.topLevelItem(i).childCount())}
+
+
+def test_disabling_and_enabling_a_plugin_applies_at_once(make_window, qtbot):
+    from desktop.api import PluginError
+
+    window = make_window()
+    start_long_job(window, qtbot)  # a test.noise job, running
+    running = window.engine.jobs()[-1]
+    view = window.show_page(PLUGINS_PAGE)
+    assert "Noise" in sidebar_names(window)
+    with qtbot.waitSignal(window.engine.job_cancelled, timeout=WAIT):
+        assert view.set_enabled("noise", False)
+    assert running.cancelled and running.steps_after_cancel <= 1
+    assert {"Noise", "Noise 2"}.isdisjoint(sidebar_names(window)) and "test.noise" not in window.pages
+    with pytest.raises(PluginError):
+        window.engine.submit("test.noise", {"steps": 1})
+    assert view.notice.isHidden()  # nothing waits for a restart
+    assert "disabled" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: all(m.key.generator_id != "test.noise" for m in window.engine.cache.loaded()),
+                    timeout=WAIT)
+
+    assert view.set_enabled("noise", True)
+    assert {"Noise", "Noise 2"} <= sidebar_names(window) and view.notice.isHidden()
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+        window.engine.submit("test.noise", {"steps": 2})
+    assert window.current_page() is view
+
+
 def test_the_plugins_page_shows_a_broken_plugins_traceback(make_window):
     window = make_window()
     view = window.show_page(PLUGINS_PAGE)
@@ -261,6 +292,42 @@ def test_a_finished_job_reaches_the_gallery_searchable_by_its_text_and_reusable(
                     timeout=WAIT)
     window.apply_params("text.gone", {"words": 1})  # a generator no longer installed: said, not raised
     assert "text.gone" in window.statusBar().currentMessage()
+
+
+@pytest.mark.parametrize("generator_id, made", [
+    ("image.diffusers", {"prompt": "a lighthouse at dawn", "negative_prompt": "blur", "width": 256, "height": 192,
+                         "steps": 7, "guidance_scale": 5.5, "batch_count": 2}),
+    ("text.transformers", {"prompt": "Once upon a time", "max_new_tokens": 33, "temperature": 0.4, "top_k": 7}),
+    ("audio.speech", {"text": "Good morning. The tea is ready.", "speaking_rate": 1.25, "noise_scale": 0.3}),
+    ("audio.music", {"prompt": "slow cello", "duration": 4.5, "guidance_scale": 2.5}),
+])
+def test_reuse_parameters_from_the_gallery_fills_each_kinds_panel(make_window, qtbot, tmp_path, generator_id, made):
+    from desktop.api import from_json, to_json
+    from desktop.library import NewItem
+
+    window = make_window()
+    generator = window.plugins.generator(generator_id)
+    params = from_json(generator.Params, made)
+    output = tmp_path / "made.bin"
+    output.write_bytes(b"not opened by this test")
+    item_id = window.engine.library.add(NewItem(
+        generator_id=generator_id, kind=generator.kind, path=output, prompt=made.get("prompt") or made.get("text"),
+        metadata={"params": to_json(params), "generator": generator_id})).result(timeout=30)
+    gallery = window.show_page(GALLERY_PAGE)
+    qtbot.waitUntil(lambda: gallery.loader.pending() == 0 and gallery.item_count() >= 1, timeout=WAIT)
+    gallery.select_item(item_id)
+    gallery.actions_by_name["reuse"].trigger()
+    qtbot.waitUntil(lambda: isinstance(window.current_page(), GeneratorPage)
+                    and window.current_page().generator.id == generator_id, timeout=WAIT)
+    panel = window.current_page().custom_panel
+    assert panel is not None  # each built-in has its own panel
+
+    def shown() -> dict:  # the text panel keeps its prompt in the document editor, not in its settings
+        if generator_id == "text.transformers":
+            return to_json(panel.params(prompt=panel.editor.text()))
+        return to_json(panel.params())
+
+    qtbot.waitUntil(lambda: shown() == to_json(params), timeout=WAIT)
 
 
 def test_settings_persist(make_window, studiolo_home):

@@ -107,6 +107,38 @@ def test_disable_and_enable_persist_in_the_config_dir(site, studiolo_home):
     assert PluginManager().load().plugins["markov"].status == Status.LOADED
 
 
+def test_enable_and_disable_apply_to_a_running_manager(site):
+    manager = PluginManager().load()
+    markov = manager.generator("text.markov")
+    manager.set_enabled("markov", False)
+    assert manager.apply_enabled("markov") == ([], ["text.markov"])
+    assert "text.markov" not in manager.generators and not manager.pm.has_plugin("markov")
+    assert manager.plugins["markov"].status == Status.DISABLED and manager.plugins["markov"].generators == []
+    assert manager.apply_enabled("markov") == ([], [])  # already as saved
+    with pytest.raises(PluginError, match="No generator 'text.markov'"):
+        manager.generator("text.markov")
+
+    manager.set_enabled("markov", True)
+    assert manager.apply_enabled("markov") == (["text.markov"], [])
+    assert manager.plugins["markov"].status == Status.LOADED and manager.pm.has_plugin("markov")
+    again = manager.generator("text.markov")
+    assert type(again) is type(markov)  # the same module, imported once, registered again
+    assert manager.apply_enabled("markov") == ([], [])
+
+
+def test_enabling_a_plugin_that_fails_records_the_failure(site):
+    install_broken(site, ["raising_hook"])
+    manager = PluginManager()
+    manager.set_enabled("raising_hook", False)
+    manager.load()
+    assert manager.plugins["raising_hook"].status == Status.DISABLED
+    manager.set_enabled("raising_hook", True)
+    assert manager.apply_enabled("raising_hook") == ([], [])
+    assert manager.plugins["raising_hook"].status == Status.FAILED
+    assert "register_generators failed" in manager.plugins["raising_hook"].error
+    assert "text.markov" in manager.generators  # the others are untouched
+
+
 def test_unknown_plugin_name_lists_the_known_ones(site):
     with pytest.raises(PluginError) as info:
         PluginManager().set_enabled("markvo", False)

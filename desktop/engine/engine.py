@@ -86,6 +86,7 @@ class Engine(QObject):
         self._timers: dict[str, QTimer] = {}
         self._queues: dict[str, JobQueue] = {}
         self._workers: dict[str, tuple[GeneratorWorker, QThread]] = {}
+        self._retired: list[tuple[GeneratorWorker, QThread]] = []  # kept alive until their threads finish
         self._closed = False
         self.idle_timer = QTimer(self)
         self.idle_timer.timeout.connect(self.unload_idle_models)
@@ -178,6 +179,26 @@ class Engine(QObject):
         job = self._jobs.get(job_id)
         return job is not None and self._queue_for(job.generator_id).move(job_id, index)
 
+    def retire_generator(self, generator_id: str) -> None:
+        """The generator went away (its plugin was disabled while the app runs): its jobs are cancelled, its
+        worker stops once its current job notices the cancel (nothing here waits for it), and its models are
+        unloaded on a pool thread."""
+        for job in list(self._jobs.values()):
+            if job.generator_id == generator_id:
+                self.cancel(job.id)
+        queue = self._queues.pop(generator_id, None)
+        if queue is not None:
+            queue.close()  # the worker's loop ends after its current job
+        pair = self._workers.pop(generator_id, None)
+        if pair is not None:
+            worker, thread = pair
+            self._retired.append(pair)
+            thread.quit()  # processed once the worker's loop has returned
+            thread.finished.connect(lambda pair=pair: self._retired.remove(pair) if pair in self._retired else None)
+        keys = [m.key for m in self.cache.loaded() if m.key.generator_id == generator_id]
+        if keys:
+            QThreadPool.globalInstance().start(lambda: [self.cache.unload(key) for key in keys])
+
     @Slot()
     def unload_idle_models(self) -> None:
         """Unload models idle for longer than the setting, on a pool thread (unloading collects garbage, which
@@ -198,7 +219,7 @@ class Engine(QObject):
         deadline = time.monotonic() + timeout
         stopped = True
         QThreadPool.globalInstance().waitForDone(max(0, int((deadline - time.monotonic()) * 1000)))
-        for generator_id, (_worker, thread) in self._workers.items():
+        for generator_id, (_worker, thread) in [*self._workers.items(), *(("retired", p) for p in self._retired)]:
             thread.quit()
             remaining = max(0, int((deadline - time.monotonic()) * 1000))
             if not thread.wait(remaining):

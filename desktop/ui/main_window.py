@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
 
                 widget: QWidget = PluginsView(self.plugins, self)
                 widget.message.connect(self.show_message)
+                widget.enabled_changed.connect(self._on_plugin_toggled)
             elif page_id == GALLERY_PAGE and self.engine.library is not None:
                 from desktop.library import Gallery
                 from desktop.ui.gallery import GalleryView
@@ -263,6 +264,32 @@ class MainWindow(QMainWindow):
         if not failures:
             self.show_message(self.tr("The models you chose are downloaded."))
         self._on_models_changed()
+
+    @Slot(str, bool)
+    def _on_plugin_toggled(self, name: str, enabled: bool) -> None:
+        """Apply an enable/disable at once: generators of a disabled plugin leave (their jobs cancelled, their
+        pages closed), those of an enabled one arrive in the sidebar."""
+        added, removed = self.plugins.apply_enabled(name)
+        for gid in removed:
+            self.engine.retire_generator(gid)
+            page = self.pages.pop(gid, None)
+            if page is not None:
+                self.stack.removeWidget(page)
+                page.deleteLater()
+        current = self.current_page_id()
+        self.sidebar.blockSignals(True)
+        self.sidebar.clear()
+        self._fill_sidebar()
+        self.sidebar.blockSignals(False)
+        self.show_page(current if current is not None else PLUGINS_PAGE)
+        view = self.pages.get(PLUGINS_PAGE)
+        if view is not None:
+            view.refresh()
+        if added or removed:
+            names = ", ".join(sorted(added or removed))
+            text = (self.tr("Plugin %1 enabled: %2 ready.") if enabled else
+                    self.tr("Plugin %1 disabled: %2 removed.")).replace("%1", name).replace("%2", names)
+            self.show_message(text)
 
     @Slot()
     def _on_models_changed(self) -> None:

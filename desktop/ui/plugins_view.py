@@ -1,8 +1,10 @@
 """The Plugins page, a plugin manager: every plugin with its version, author, summary, generators and status, why a
 failed one failed, enabling and disabling, and installing, updating and uninstalling third-party plugins.
 
-Enabling and disabling are persisted in the settings at once (``PluginManager.set_enabled``) but only take effect
-at the next start: the table shows the pending change ("loaded → disabled after restart") and a notice says so.
+Enabling and disabling are persisted in the settings at once (``PluginManager.set_enabled``) and ``enabled_changed``
+is emitted; the main window applies the change to the running app (``PluginManager.apply_enabled``: generators
+leave or arrive without a restart) and refreshes this page. Until something applies it — a page used on its own —
+the table shows the pending change ("loaded → disabled after restart") and a notice says so.
 
 Installs run through :class:`desktop.ui.plugin_install.InstallPanel` (pip on a worker thread, a dry run first). The
 running app does not load a plugin installed while it runs: the new plugin is listed as "installed — restart
@@ -50,8 +52,8 @@ class PluginsView(QWidget):
     ``installer_factory()`` makes the :class:`desktop.install.Installer` that installs, updates and uninstalls
     (called on a worker thread; default: one for the Python Studiolo runs from).
 
-    Signals: ``enabled_changed(name, enabled)`` when the user enables or disables a plugin (the choice is saved; it
-    applies after a restart); ``message(text, is_error)`` when an install, update or uninstall ends or is refused
+    Signals: ``enabled_changed(name, enabled)`` when the user enables or disables a plugin (the choice is saved; the
+    window applies it at once); ``message(text, is_error)`` when an install, update or uninstall ends or is refused
     (for the status bar); ``plugins_changed()`` after one changed the installed plugins; ``plan_ready(plan)`` when
     a dry run has decided.
     """
