@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.stats import describe, summary
+from benchmarks.stats import describe, percentile, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 _app = None
@@ -88,11 +88,6 @@ def first_paint(runs: int, library: Path, env: dict[str, str]) -> dict:
     ratio = results["Studiolo gallery"]["median"] / results["bare QListView (10,000 rows)"]["median"]
     print(f"gallery / bare list (medians): ×{ratio:.2f}")
     return {"results": results, "ratio": ratio}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def scrolling(library_path: Path) -> dict:

@@ -17,3 +17,9 @@ def describe(name: str, stats: dict[str, float], unit: str = "ms", scale: float 
     return (f"{name:<36} median {stats['median'] * scale:8.1f} {unit}   IQR {stats['q1'] * scale:.1f}–"
             f"{stats['q3'] * scale:.1f}   min {stats['min'] * scale:.1f}   max {stats['max'] * scale:.1f}"
             f"   (n={stats['runs']})")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0–1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.stats import describe, summary
+from benchmarks.stats import describe, percentile, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 _app = None
@@ -81,11 +81,6 @@ def time_to_window(runs: int, env: dict[str, str]) -> dict:
     ratio = results["Studiolo window"]["median"] / results["bare PySide6 window"]["median"]
     print(f"Studiolo / bare window (medians): ×{ratio:.2f}")
     return {"results": results, "ratio": ratio}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def stalls(jobs: int) -> dict:
