@@ -334,6 +334,8 @@ class PluginManager:
         state already matches, or one skipped by ``STUDIOLO_LOAD_PLUGINS``, is left alone. (Python cannot unload
         the plugin's modules: they stay imported, unused.)"""
         record = self.plugins.get(name)
+        if record is not None and record.status == Status.SKIPPED:
+            return [], []  # STUDIOLO_LOAD_PLUGINS leaves it out, whatever the setting
         if name in self.settings.disabled_plugins:
             if record is None or record.status == Status.DISABLED:
                 return [], []

@@ -256,9 +256,11 @@ def test_the_first_run_shows_the_welcome_page_once_then_the_generators(make_wind
 
     window = make_window(first_run=True)
     assert isinstance(window.current_page(), WelcomePage) and not window.sidebar.isEnabled()
+    assert not any(action.isEnabled() for action in window.page_actions)  # no way around the welcome page
     shot(window, "welcome")
     qtbot.mouseClick(window.welcome.skip_button, Qt.MouseButton.LeftButton)
     assert isinstance(window.current_page(), GeneratorPage) and window.sidebar.isEnabled()
+    assert all(action.isEnabled() for action in window.page_actions)
     window.close()
     again = make_window(first_run=True)  # remembered: not shown again
     assert again.welcome is None and isinstance(again.current_page(), GeneratorPage)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from hub_server import HubServer, hub_server  # noqa: F401 - the fixture
 
-from desktop.api import Generator, JobCancelled, RecommendedModel
+from desktop.api import DownloadError, Generator, JobCancelled, RecommendedModel, StudioloError
 from desktop.cli import models_cmd
-from desktop.models import hub, inventory, usage
+from desktop.models import hub, inventory, store, usage
 from desktop.models.demo import ensure_demo_model
 from desktop.models.download_child import CHUNK_SIZE
 from desktop.models.resolver import imported_models_dir
@@ -241,10 +241,60 @@ def test_a_failed_download_is_never_installed(hub_server: HubServer) -> None:
     voice = Voice()
     add_voice(hub_server)
     hub_server.break_after(REPO, "model.safetensors", after=300_000, then_status=500)
-    with pytest.raises(Exception):  # noqa: B017 - DownloadError; what matters is what it leaves
+    with pytest.raises(DownloadError):
         hub.download(REPO, cancel=threading.Event())
     found = inventory.models_for(voice)
     assert found.installed == [] and found.recommended[0].state == inventory.PARTIAL
+
+
+def test_an_import_never_replaces_one_under_the_same_name(tmp_path: Path, monkeypatch) -> None:
+    first, second = tmp_path / "a" / "voice.safetensors", tmp_path / "b" / "voice.safetensors"
+    for path, content in ((first, b"first"), (second, b"second")):
+        path.parent.mkdir()
+        path.write_bytes(content)
+    monkeypatch.setattr(store, "check_model_files", lambda path, **kwargs: None)  # not real weights
+    copying, release = threading.Event(), threading.Event()
+    copy = store.shutil.copy2
+
+    def slow_copy(source: Any, dest: Any, *args: Any, **kwargs: Any) -> Any:  # holds the first import mid-copy
+        if Path(source) == first:
+            copying.set()
+            assert release.wait(WAIT)
+        return copy(source, dest, *args, **kwargs)
+
+    monkeypatch.setattr(store.shutil, "copy2", slow_copy)
+    errors: list[BaseException] = []
+
+    def import_first() -> None:
+        try:
+            import_model(first)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    thread = threading.Thread(target=import_first)
+    thread.start()
+    assert copying.wait(WAIT)
+    with pytest.raises(StudioloError, match="being imported"):
+        import_model(second)
+    release.set()
+    thread.join(WAIT)
+    assert errors == [] and (imported_models_dir() / "voice.safetensors").read_bytes() == b"first"
+    with pytest.raises(StudioloError, match="already imported"):
+        import_model(second)
+    assert (imported_models_dir() / "voice.safetensors").read_bytes() == b"first"
+
+
+def test_a_model_that_cannot_be_deleted_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    import_model(a_folder_model(tmp_path))
+
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(store.shutil, "rmtree", refuse)
+    with pytest.raises(StudioloError) as raised:
+        remove_model("my-voice")
+    assert "Could not delete the model my-voice" in raised.value.message and raised.value.hint
+    assert (imported_models_dir() / "my-voice").is_dir()
 
 
 def test_label_for_a_loaded_models_path() -> None:

@@ -231,9 +231,35 @@ def test_a_generator_pages_model_chooser_lists_the_models_installed_for_it(engin
     qtbot.addWidget(page)
     chooser = page.model_chooser
     qtbot.waitUntil(lambda: chooser.findData("poems") >= 0, timeout=WAIT)  # listed off the GUI thread
-    assert "installed" in chooser.itemText(chooser.findData("poems"))
+    assert chooser.itemText(chooser.findData("poems")) == "poems (imported)"
     assert chooser.findData("someone-elses") < 0  # imported for another generator
     chooser.setCurrentIndex(chooser.findData("poems"))
     assert chooser.ref() == "poems"
     with qtbot.waitSignal(engine.job_finished, timeout=WAIT):
         page.generate()
+    chooser.set_ref("demo")
+    from desktop.models.store import remove_model
+
+    remove_model("poems")
+    with qtbot.waitSignal(chooser.installed_listed, timeout=WAIT):
+        chooser.refresh_installed()
+    assert chooser.findData("poems") < 0 and chooser.ref() == "demo"  # gone, and the choice kept
+
+
+def test_the_generator_list_follows_plugins_enabled_and_disabled_while_open(view, plugins, qtbot):
+    def listed() -> list[str]:
+        combo = view.generator_combo
+        return [combo.itemData(i) for i in range(combo.count())]
+
+    show(view, qtbot, "text.markov", lambda: view.generator_id() == "text.markov")
+    plugins.set_enabled("markov", False)
+    assert plugins.apply_enabled("markov") == ([], ["text.markov"])
+    with qtbot.waitSignal(view.refreshed, timeout=WAIT):
+        view.sync_generators()
+    assert "text.markov" not in listed() and view.generator_id() == listed()[0]
+    plugins.set_enabled("markov", True)
+    assert plugins.apply_enabled("markov") == (["text.markov"], [])
+    view.hide()
+    view.show()  # showing the page syncs the list too
+    assert "text.markov" in listed()
+    qtbot.waitUntil(lambda: not view.busy(), timeout=WAIT)

@@ -99,7 +99,7 @@ def pull(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
-    bar.finish()
+        bar.finish()  # an error message then starts on a line of its own
     print(path)
     return 0
 

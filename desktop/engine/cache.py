@@ -201,6 +201,11 @@ class ModelCache:
 
     # -- queries -----------------------------------------------------------------------------------------
 
+    def has(self, key: CacheKey) -> bool:
+        """Whether the model of ``key`` is in memory now."""
+        with self._lock:
+            return key in self._entries
+
     def loaded(self) -> list[LoadedModel]:
         now = self.clock()
         with self._lock:

@@ -86,7 +86,7 @@ class Engine(QObject):
         self._timers: dict[str, QTimer] = {}
         self._queues: dict[str, JobQueue] = {}
         self._workers: dict[str, tuple[GeneratorWorker, QThread]] = {}
-        self._retired: list[tuple[GeneratorWorker, QThread]] = []  # kept alive until their threads finish
+        self._retired: dict[QThread, tuple[GeneratorWorker, str]] = {}  # kept alive until their threads finish
         self._closed = False
         self.idle_timer = QTimer(self)
         self.idle_timer.timeout.connect(self.unload_idle_models)
@@ -190,13 +190,24 @@ class Engine(QObject):
         if queue is not None:
             queue.close()  # the worker's loop ends after its current job
         pair = self._workers.pop(generator_id, None)
-        if pair is not None:
-            worker, thread = pair
-            self._retired.append(pair)
-            thread.quit()  # processed once the worker's loop has returned
-            thread.finished.connect(lambda pair=pair: self._retired.remove(pair) if pair in self._retired else None)
+        if pair is None:
+            self._unload_models_of(generator_id)
+            return
+        worker, thread = pair
+        self._retired[thread] = (worker, generator_id)
+        thread.finished.connect(self._on_retired)  # our slot: runs on the engine's thread
+        thread.quit()  # processed once the worker's loop has returned
+
+    @Slot()
+    def _on_retired(self) -> None:
+        """A retired worker's thread ended: no job can load its generator's models any more; unload them."""
+        worker_and_id = self._retired.pop(self.sender(), None)
+        if worker_and_id is not None:
+            self._unload_models_of(worker_and_id[1])
+
+    def _unload_models_of(self, generator_id: str) -> None:
         keys = [m.key for m in self.cache.loaded() if m.key.generator_id == generator_id]
-        if keys:
+        if keys:  # unloading collects garbage: not on the GUI thread
             QThreadPool.globalInstance().start(lambda: [self.cache.unload(key) for key in keys])
 
     @Slot()
@@ -219,7 +230,9 @@ class Engine(QObject):
         deadline = time.monotonic() + timeout
         stopped = True
         QThreadPool.globalInstance().waitForDone(max(0, int((deadline - time.monotonic()) * 1000)))
-        for generator_id, (_worker, thread) in [*self._workers.items(), *(("retired", p) for p in self._retired)]:
+        threads = [(gid, thread) for gid, (_worker, thread) in self._workers.items()]
+        threads += [(gid, thread) for thread, (_worker, gid) in self._retired.items()]
+        for generator_id, thread in threads:
             thread.quit()
             remaining = max(0, int((deadline - time.monotonic()) * 1000))
             if not thread.wait(remaining):

@@ -157,7 +157,6 @@ class GeneratorWorker(QObject):
             generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event, token=services.hf_token,
             on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"),
             check=False)
-        usage.note_use(generator.id, job.model)  # the model manager's "last used"; at most once a minute per model
         ctx.raise_if_cancelled()
         device = pick_device(generator.devices, services.device_preference)
         job.device = ctx.device = device
@@ -165,14 +164,11 @@ class GeneratorWorker(QObject):
                               allow_pickle=services.allow_pickle)
         key = CacheKey(generator.id, str(path or ""), device, options.key())
         label = f"{job.model} for {generator.name}" if job.model else generator.name
-
-        def load() -> Any:  # only on a cache miss: a model in memory is not re-checked on every job
-            if path is not None:
-                check_model_files(path, allow_pickle=services.allow_pickle)
-            return generator.load(path, device, options)
-
-        with services.cache.lease(key, generator, load,
+        if path is not None and not services.cache.has(key):  # a model in memory is not re-checked on every job;
+            check_model_files(path, allow_pickle=services.allow_pickle)  # checked before the cache makes room
+        with services.cache.lease(key, generator, lambda: generator.load(path, device, options),
                                   estimate=lambda: weights_size(path), label=label) as handle:
+            usage.note_use(generator.id, job.model)  # the model manager's "last used": loaded fine; once a minute
             job.timings["load_s"] = time.monotonic() - started
             ctx.raise_if_cancelled()
             self._set_state(job, JobState.RUNNING)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop import paths
 from desktop.api import Generator, RecommendedModel, StudioloError
 from desktop.api.errors import JobCancelled
-from desktop.api.weights import PICKLE_SUFFIXES
+from desktop.engine.memory import human_bytes
 from desktop.models.demo import ensure_demo_model
 from desktop.models.resolver import imported_models_dir
+from desktop.models.store import demo_models_dir
 
 if TYPE_CHECKING:
     from desktop.plugins import PluginManager
@@ -42,12 +42,8 @@ class Offer:
 
     @property
     def total_bytes(self) -> int:
-        """The known sizes added up (a model without a size counts 0; see :attr:`sizes_known`)."""
+        """The known sizes added up (a model without a size counts 0)."""
         return total_bytes(self.models)
-
-    @property
-    def sizes_known(self) -> bool:
-        return all(m.size_bytes is not None for m in self.models)
 
 
 def total_bytes(models: Iterable[RecommendedModel]) -> int:
@@ -59,17 +55,9 @@ def total_bytes(models: Iterable[RecommendedModel]) -> int:
 
 
 def size_text(n: int | None) -> str:
-    """A size as the hub and the model cards write it (decimal units): ``5.2 GB``, ``145 MB``; ``?`` when unknown."""
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(value) < 1000:
-            break
-        value /= 1000
-    else:
-        unit = "TB"
-    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    """A size as the rest of Studiolo writes it (the model manager, ``studiolo models list``): ``1.5 GB``;
+    ``?`` when unknown."""
+    return "?" if n is None else human_bytes(n)
 
 
 # -- is this the first run? ------------------------------------------------------------------------------------
@@ -100,8 +88,7 @@ def _hub_has_model() -> bool:
 
 def has_any_model() -> bool:
     """Whether any model is on this machine: a demo model built, a model imported, or a hub model downloaded."""
-    demo_root = paths.data_dir() / "models" / "demo"
-    return (_has_visible_entry(demo_root, depth=2) or _has_visible_entry(imported_models_dir())
+    return (_has_visible_entry(demo_models_dir(), depth=2) or _has_visible_entry(imported_models_dir())
             or _hub_has_model())
 
 
@@ -178,8 +165,9 @@ def download_models(models: Sequence[RecommendedModel], on_progress: DownloadPro
     stops (what arrived is kept: the next try resumes) and no other starts. Call it on a worker thread.
     """
     from desktop.models import hub
+    from desktop.models.inventory import pickle_ignore_patterns
 
-    ignore = None if allow_pickle else [f"*{suffix}" for suffix in PICKLE_SUFFIXES]
+    ignore = pickle_ignore_patterns(allow_pickle)
     failures: list[str] = []
     unique = list({m.ref: m for m in models}.values())
     for index, model in enumerate(unique):

@@ -20,8 +20,6 @@ GUI thread. :func:`installed_refs` skips the measuring, for a model chooser.
 from __future__ import annotations
 
 import logging
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,14 +49,6 @@ class RecommendedStatus:
     @property
     def ref(self) -> str:
         return self.model.ref
-
-    @property
-    def repo_id(self) -> str:
-        return self.model.ref.partition("@")[0]
-
-    @property
-    def revision(self) -> str | None:
-        return self.model.ref.partition("@")[2] or None
 
     @property
     def name(self) -> str:
@@ -104,9 +94,6 @@ class GeneratorModels:
         """Bytes on disk of this generator's installed models."""
         return sum(m.size_bytes for m in self.installed)
 
-    def installed_refs(self) -> list[str]:
-        return [m.ref for m in self.installed]
-
     def recommended_status(self, ref: str) -> RecommendedStatus | None:
         return next((r for r in self.recommended if r.ref == ref), None)
 
@@ -130,19 +117,6 @@ def _looks_like_hub_id(ref: str) -> bool:
 def hub_repo_folder(repo_id: str) -> Path:
     """The folder of ``repo_id`` in the Hugging Face cache (whether it exists or not)."""
     return hub.hub_cache_dir() / ("models--" + repo_id.replace("/", "--"))
-
-
-def _tree_size(path: Path) -> int:
-    """Bytes of the files under ``path``; links count nothing (a snapshot's files are links to its blobs)."""
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                info = os.lstat(os.path.join(root, name))
-            except OSError:
-                continue
-            total += 0 if stat.S_ISLNK(info.st_mode) else info.st_size
-    return total
 
 
 def _has_downloaded_bytes(folder: Path) -> bool:
@@ -191,7 +165,7 @@ def _hub_installed(repo_id: str, revision: str | None, allow_pickle: bool) -> In
         return None
     folder = hub_repo_folder(repo_id)
     ref = f"{repo_id}@{revision}" if revision else repo_id
-    return InstalledModel(ref, "hub", folder, _tree_size(folder))
+    return InstalledModel(ref, "hub", folder, disk_size(folder))
 
 
 # -- per generator --------------------------------------------------------------------------------------------
@@ -253,7 +227,7 @@ def models_for(generator: Generator, *, allow_pickle: bool = False) -> Generator
             continue
         state = hub_state(repo, revision or None, allow_pickle=allow_pickle)
         folder = hub_repo_folder(repo)
-        on_disk = _tree_size(folder) if state != ABSENT else 0
+        on_disk = disk_size(folder) if state != ABSENT else 0
         recommended.append(RecommendedStatus(model, state, on_disk,
                                              listed_size(repo, revision or None, allow_pickle=allow_pickle)))
     return GeneratorModels(generator.id, installed, recommended)
@@ -293,8 +267,8 @@ def hub_model_folders() -> list[Path]:
 def total_disk_bytes() -> int:
     """Bytes on disk of every model: demo and imported models, and every model repo in the Hugging Face cache
     (partial downloads included; the cache is shared with other tools). Walks the folders: a worker's job."""
-    return (_tree_size(demo_models_dir()) + _tree_size(imported_models_dir())
-            + sum(_tree_size(folder) for folder in hub_model_folders()))
+    return (disk_size(demo_models_dir()) + disk_size(imported_models_dir())
+            + sum(disk_size(folder) for folder in hub_model_folders()))
 
 
 def label_for_path(path: str | Path) -> str:

@@ -8,22 +8,28 @@ used a model and when comes from :mod:`desktop.models.usage`; the per-generator 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from desktop import paths
-from desktop.api import Generator, ModelNotFoundError, StudioloError
-from desktop.engine.memory import human_bytes
+from desktop.api import DiskFullError, Generator, ModelNotFoundError, StudioloError
 from desktop.api.weights import check_model_files
+from desktop.engine.memory import human_bytes
 from desktop.models import usage
 from desktop.models.demo import ensure_demo_model
 from desktop.models.resolver import imported_models_dir
 
 NAME = re.compile(r"[A-Za-z0-9][\w.-]{0,99}")
+
+_importing: set[str] = set()  # names being imported now (two imports under one name must not replace each other)
+_importing_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,23 @@ class InstalledModel:
 
 
 def disk_size(path: Path) -> int:
-    """Bytes of the file, or of the files under the folder (links not followed nor counted); 0 if unreadable."""
+    """Bytes of the file, or of the files under the folder; links count nothing (a hub snapshot's files are links
+    to its blobs) and are not followed. A file that vanishes or cannot be read while it is measured (a download
+    renaming its parts) counts 0; a missing path is 0."""
     try:
         if path.is_file():
             return path.stat().st_size
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
     except OSError:
         return 0
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            total += 0 if stat.S_ISLNK(info.st_mode) else info.st_size
+    return total
 
 
 def demo_models_dir() -> Path:
@@ -108,31 +124,62 @@ def import_model(source: Path, *, name: str | None = None, allow_pickle: bool = 
     check_model_files(source, allow_pickle=allow_pickle)
     dest_root = imported_models_dir()
     dest = dest_root / name
-    if dest.exists():
-        raise StudioloError(f"A model named {name!r} is already imported.",
-                            hint="Choose another name with --name, or remove the old one first.")
-    dest_root.mkdir(parents=True, exist_ok=True)
-    needed = disk_size(source)
-    free = shutil.disk_usage(dest_root).free
-    if needed > free:
-        from desktop.api import DiskFullError
-
-        raise DiskFullError(f"Importing {source.name} needs {human_bytes(needed)}, but only {human_bytes(free)} "
-                            f"is free in {dest_root}.", hint="Free some disk space and try again.")
-    tmp = Path(tempfile.mkdtemp(prefix=".importing-", dir=dest_root))
+    with _importing_lock:
+        if dest.exists():
+            raise _already_imported(name)
+        if name in _importing:
+            raise StudioloError(f"A model named {name!r} is being imported right now.",
+                                hint="Wait for that import to finish, or choose another name with --name.")
+        _importing.add(name)
     try:
-        staged = tmp / name
-        if source.is_dir():
-            shutil.copytree(source, staged)
-        else:
-            shutil.copy2(source, staged)
-        staged.rename(dest)
+        _copy_into(source, dest)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with _importing_lock:
+            _importing.discard(name)
     if generator_id:
         usage.tag(generator_id, name)
     return InstalledModel(name, "imported", dest, disk_size(dest), generator_id=generator_id,
                           used_by=(generator_id,) if generator_id else ())
+
+
+def _already_imported(name: str) -> StudioloError:
+    return StudioloError(f"A model named {name!r} is already imported.",
+                         hint="Choose another name with --name, or remove the old one first.")
+
+
+def _copy_into(source: Path, dest: Path) -> None:
+    """Copy ``source`` to ``dest`` through a hidden staging folder beside it (all or nothing; an existing ``dest``
+    is never replaced)."""
+    dest_root = dest.parent
+    try:
+        dest_root.mkdir(parents=True, exist_ok=True)
+        needed = disk_size(source)
+        free = shutil.disk_usage(dest_root).free
+    except OSError as exc:
+        raise StudioloError(f"Could not prepare Studiolo's model folder {dest_root}: {exc}",
+                            hint="Check that the folder can be written to, then try again.") from exc
+    if needed > free:
+        raise DiskFullError(f"Importing {source.name} needs {human_bytes(needed)}, but only {human_bytes(free)} "
+                            f"is free in {dest_root}.", hint="Free some disk space and try again.")
+    tmp: Path | None = None
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".importing-", dir=dest_root))
+        staged = tmp / dest.name
+        if source.is_dir():
+            shutil.copytree(source, staged)
+        else:
+            shutil.copy2(source, staged)
+        with _importing_lock:
+            if dest.exists():  # made by another program meanwhile: never replace it
+                raise _already_imported(dest.name)
+            staged.rename(dest)
+    except OSError as exc:
+        raise StudioloError(f"Could not copy {source} into {dest_root}: {exc}",
+                            hint="Check that the source can be read and that the disk has room, then try "
+                                 "again; nothing was imported.") from exc
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def remove_model(ref: str) -> int:
@@ -145,17 +192,13 @@ def remove_model(ref: str) -> int:
 
 def _remove_files(ref: str) -> int:
     if ref.startswith("demo:"):
-        folder = paths.data_dir() / "models" / "demo" / ref.removeprefix("demo:")
+        folder = demo_models_dir() / ref.removeprefix("demo:")
         if not NAME.fullmatch(ref.removeprefix("demo:")) or not folder.is_dir():
-            raise ModelNotFoundError(f"There is no demo model {ref!r}.")
-        size = disk_size(folder)
-        shutil.rmtree(folder)
-        return size
+            raise ModelNotFoundError(f"There is no demo model {ref!r}.",
+                                     hint="`studiolo models list` shows the installed ones.")
+        return _delete(folder, ref)
     if NAME.fullmatch(ref) and (imported_models_dir() / ref).exists():
-        path = imported_models_dir() / ref
-        size = disk_size(path)
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-        return size
+        return _delete(imported_models_dir() / ref, ref)
     if "/" in ref:
         from desktop.models import hub
 
@@ -163,5 +206,21 @@ def _remove_files(ref: str) -> int:
     raise ModelNotFoundError(f"No installed model {ref!r}.", hint="`studiolo models list` shows the installed ones.")
 
 
+def _delete(path: Path, ref: str) -> int:
+    """Delete a model file or folder; returns the bytes freed."""
+    size = disk_size(path)
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError as exc:
+        raise StudioloError(f"Could not delete the model {ref} ({path}): {exc}",
+                            hint="Close programs that may be using it and check the folder's permissions, then "
+                                 "try again.") from exc
+    return size
+
+
 def build_demo_models(generators: Iterable[Generator]) -> list[tuple[Generator, Path]]:
+    """Build (or keep) the demo model of each of ``generators`` that has one; returns (generator, folder) pairs."""
     return [(g, ensure_demo_model(g)) for g in generators if g.has_demo_model]

@@ -28,6 +28,8 @@ def studiolo_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     home = tmp_path_factory.mktemp("studiolo-home")
     monkeypatch.setenv("STUDIOLO_HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE", "HF_XET_CACHE"):
+        monkeypatch.delenv(variable, raising=False)  # each would win over HF_HOME: the user's real cache
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("STUDIOLO_LOAD_PLUGINS", raising=False)
     return home

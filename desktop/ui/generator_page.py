@@ -48,9 +48,9 @@ class _InstalledScan(QObject, QRunnable):
 
         try:
             refs = installed_refs(self.generator, allow_pickle=self.allow_pickle)
-        except Exception:  # noqa: BLE001 - the chooser keeps its static entries
+        except Exception:  # noqa: BLE001 - the chooser keeps what it lists
             log.warning("could not list the installed models of %s", self.generator.id, exc_info=True)
-            return
+            refs = None
         self.found.emit(refs)
 
 
@@ -68,36 +68,53 @@ class ModelChooser(QComboBox):
         self.setObjectName("model_chooser")
         self.setAccessibleName(self.tr("Model"))
         self.setToolTip(self.tr("A Hugging Face repo id, a local folder or file, or 'demo'."))
-        seen: set[str] = set()
-
-        def add(label: str, ref: str) -> None:
-            if ref not in seen:
-                seen.add(ref)
-                self.addItem(label, ref)
-
+        self._static: list[tuple[str, str]] = []  # (label, ref): the default, the demo, the recommended models
         if generator.default_model:
-            add(self._label(generator, generator.default_model), generator.default_model)
+            self._static.append((self._label(generator, generator.default_model), generator.default_model))
         if generator.has_demo_model:
-            add(self._label(generator, DEMO_MODEL), DEMO_MODEL)
-        for model in generator.recommended_models:
-            add(f"{model.name} — {model.ref}", model.ref)
+            self._static.append((self._label(generator, DEMO_MODEL), DEMO_MODEL))
+        self._static += [(f"{model.name} — {model.ref}", model.ref) for model in generator.recommended_models]
+        self._fill([])
+
+    def _fill(self, installed: list[tuple[str, str]]) -> None:
+        """List the static entries (those installed marked so), then the other installed models; the choice (or
+        the typed text) is kept."""
+        typed = self.currentText() if self.currentIndex() < 0 or self.itemText(self.currentIndex()) != \
+            self.currentText() else None
+        current = self.itemData(self.currentIndex()) if self.currentIndex() >= 0 else None
+        installed_refs = {ref for _label, ref in installed}
+        entries, seen = [], set()
+        for label, ref in self._static:
+            if ref not in seen:
+                marked = ref != DEMO_MODEL and ref in installed_refs
+                entries.append((self.tr("%1 (installed)").replace("%1", label) if marked else label, ref))
+                seen.add(ref)
+        entries += [(label, ref) for label, ref in installed if ref not in seen]
+        self.blockSignals(True)
+        try:
+            self.clear()
+            for label, ref in entries:
+                self.addItem(label, ref)
+            index = self.findData(current) if current is not None else -1
+            if index >= 0:
+                self.setCurrentIndex(index)
+            if typed is not None:
+                self.setEditText(typed)
+        finally:
+            self.blockSignals(False)
 
     def refresh_installed(self, allow_pickle: bool = False) -> None:
-        """List the installed models in the background; they are added (or marked installed) when found."""
+        """List the installed models again in the background (after a download, import or removal)."""
         scan = _InstalledScan(self.generator, allow_pickle)
         scan.found.connect(self._on_installed)  # self's slot: runs on the GUI thread
         self._scans.append(scan)
         QThreadPool.globalInstance().start(scan)
 
     @Slot(object)
-    def _on_installed(self, refs: list[tuple[str, str]]) -> None:
+    def _on_installed(self, refs: list[tuple[str, str]] | None) -> None:
         self._scans = [s for s in self._scans if s is not self.sender()]
-        for label, ref in refs:
-            index = self.findData(ref)
-            if index < 0:
-                self.addItem(self.tr("%1 (installed)").replace("%1", label), ref)
-            elif ref != DEMO_MODEL and not self.itemText(index).endswith(self.tr("(installed)")):
-                self.setItemText(index, self.itemText(index) + " " + self.tr("(installed)"))
+        if refs is not None:
+            self._fill(refs)
         self.installed_listed.emit()
 
     def _label(self, generator: Generator, ref: str) -> str:

@@ -138,16 +138,16 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu(self.tr("&View"))
         view_menu.addAction(self.activity_dock.toggleViewAction())
-        plugins_action = QAction(self.tr("&Plugins"), self)
-        plugins_action.triggered.connect(lambda: self.show_page(PLUGINS_PAGE))
-        view_menu.addAction(plugins_action)
-        gallery_action = QAction(self.tr("&Gallery"), self)
-        gallery_action.setShortcut(QKeySequence("Ctrl+G"))
-        gallery_action.triggered.connect(lambda: self.show_page(GALLERY_PAGE))
-        view_menu.addAction(gallery_action)
-        models_action = QAction(self.tr("&Models"), self)
-        models_action.triggered.connect(lambda: self.show_page(MODELS_PAGE))
-        view_menu.addAction(models_action)
+        self.page_actions: list[QAction] = []  # off while the welcome page is up (it ends the first run)
+        for text, page_id, shortcut in ((self.tr("&Gallery"), GALLERY_PAGE, "Ctrl+G"),
+                                        (self.tr("&Models"), MODELS_PAGE, None),
+                                        (self.tr("&Plugins"), PLUGINS_PAGE, None)):
+            action = QAction(text, self)
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(lambda _checked=False, page_id=page_id: self.show_page(page_id))
+            view_menu.addAction(action)
+            self.page_actions.append(action)
         help_menu = self.menuBar().addMenu(self.tr("&Help"))
         self.diagnostics_action = QAction(self.tr("&Copy diagnostics"), self)
         self.diagnostics_action.triggered.connect(self.copy_diagnostics)
@@ -245,10 +245,14 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.welcome)
         self.stack.setCurrentWidget(self.welcome)
         self.sidebar.setEnabled(False)
+        for action in self.page_actions:
+            action.setEnabled(False)
 
     @Slot()
     def _on_welcome_finished(self) -> None:
         self.sidebar.setEnabled(True)  # the page stays in the stack: its downloads may still be running
+        for action in self.page_actions:
+            action.setEnabled(True)
         item = self.sidebar.currentItem()
         page_id = item.data(0, ROLE_ID) if item is not None else None
         if page_id:

@@ -182,9 +182,7 @@ class ModelsView(QWidget):
         self.generator_combo = QComboBox(self)
         self.generator_combo.setObjectName("models_generator")
         self.generator_combo.setAccessibleName(self.tr("Generator"))
-        generators = sorted(self.plugins.generators.values(), key=lambda g: (g.kind, g.name.lower()))
-        for generator in generators:
-            self.generator_combo.addItem(generator.name, generator.id)
+        self._fill_generators()
         self.generator_combo.currentIndexChanged.connect(lambda _index: self.refresh())
         self.refresh_button = self._button("refresh", self.tr("Refresh"), self.tr("Scan the models on disk again"),
                                            self.refresh)
@@ -315,6 +313,28 @@ class ModelsView(QWidget):
         else:
             self.generator_combo.setCurrentIndex(index)  # refreshes
         return True
+
+    def _fill_generators(self) -> bool:
+        """List the plugins' generators in the combo box (kept as they are when unchanged); True if it changed."""
+        combo = self.generator_combo
+        generators = sorted(self.plugins.generators.values(), key=lambda g: (g.kind, g.name.lower()))
+        if [g.id for g in generators] == [combo.itemData(i) for i in range(combo.count())]:
+            return False
+        current = combo.currentData()
+        combo.blockSignals(True)
+        combo.clear()
+        for generator in generators:
+            combo.addItem(generator.name, generator.id)
+        combo.setCurrentIndex(max(0, combo.findData(current)))
+        combo.blockSignals(False)
+        return True
+
+    def sync_generators(self) -> None:
+        """Follow plugins enabled or disabled while the app runs: the generator list is rebuilt when it changed (a
+        generator that went away is replaced by the first one), then the models are listed again. Also done each
+        time the page is shown."""
+        if self._fill_generators():
+            self.refresh()
 
     def _generator(self) -> Any:
         generator_id = self.generator_id()
@@ -579,9 +599,6 @@ class ModelsView(QWidget):
 
     # -- downloading -----------------------------------------------------------------------------------------
 
-    def is_downloading(self, ref: str) -> bool:
-        return ref in self._downloads
-
     def download(self, ref: str) -> bool:
         """Start downloading the hub model ``ref`` (resuming what is already there) on a worker. False when it
         cannot start (offline, already downloading); the reason is shown."""
@@ -813,7 +830,7 @@ class ModelsView(QWidget):
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
         self.loaded_timer.start()
-        if self._dirty:
+        if self._fill_generators() or self._dirty:
             self.refresh()
         else:
             self.refresh_loaded()

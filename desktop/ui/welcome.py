@@ -48,7 +48,6 @@ class FirstRunResult:
 
     demo_failures: list[str] = field(default_factory=list)
     download_failures: list[str] = field(default_factory=list)
-    downloads: int = 0
     cancelled: bool = False
 
     @property
@@ -77,7 +76,7 @@ class FirstRunWorker(QObject):
         self.cancel = cancel
         self.token = token
         self.allow_pickle = allow_pickle
-        self.result = FirstRunResult(downloads=len(self.models))
+        self.result = FirstRunResult()
 
     @Slot()
     def run(self) -> None:
