@@ -8,11 +8,13 @@ import json
 import shutil
 import socket
 import sys
+import sysconfig
 import threading
+from importlib import metadata
 from pathlib import Path
 
 import pytest
-from pip_env import PipEnv, Wheels, clean_environ, pip_env, pip_session, wheels  # noqa: F401 (fixtures)
+from pip_env import PipEnv, Wheels, clean_environ, pip_env, pip_session, wheels, write_project  # noqa: F401
 
 from desktop import __version__, paths
 from desktop.install import (
@@ -31,6 +33,8 @@ from desktop.install import (
 from desktop.install.blocklist import shipped_path
 from desktop.install.pip_messages import OFFLINE, explain_failure
 
+PLUGGY = metadata.version("pluggy")  # copied into the throwaway environment from this one
+
 
 class NoPip(PipRunner):
     """A runner that fails the test if anything would run in the environment."""
@@ -40,6 +44,20 @@ class NoPip(PipRunner):
 
     def python_json(self, *args, **kwargs):
         raise AssertionError("the environment was inspected")
+
+
+class ConstraintsSeen(PipRunner):
+    """A runner that keeps, for each pip run, the constraints file pip was given, as {name: version}."""
+
+    def __init__(self, plain: PipRunner) -> None:
+        super().__init__(plain.python, index_args=plain.index_args, env=plain.env)
+        self.constraints: list[dict[str, str]] = []
+
+    def run(self, args, **kwargs):
+        if "--constraint" in args:
+            text = Path(args[list(args).index("--constraint") + 1]).read_text(encoding="utf-8")
+            self.constraints.append(dict(line.split("==", 1) for line in text.splitlines()))
+        return super().run(args, **kwargs)
 
 
 # -- the environment's freeze -------------------------------------------------------------------------------
@@ -57,7 +75,11 @@ def test_freeze_pins_the_editable_studiolo_by_version():
 def test_the_throwaway_environment_is_not_the_developers(pip_env: PipEnv):
     frozen = pip_env.freeze()
     assert set(frozen) == {"pip", "setuptools", "pluggy", "studiolo"} and frozen["studiolo"] == __version__
-    assert Path(sys.prefix).resolve() not in pip_env.python.parents
+    ours = Path(sysconfig.get_paths()["purelib"]).resolve()  # the .venv's site-packages
+    code = "import json, sys, sysconfig\nprint(json.dumps([sys.prefix, sysconfig.get_paths()['purelib'], sys.path]))"
+    theirs = json.loads(pip_env.run_python(code))
+    assert Path(theirs[0]).resolve() != Path(sys.prefix).resolve() and Path(theirs[1]).resolve() != ours
+    assert ours not in {Path(p).resolve() for p in theirs[2] if p}  # it cannot see, nor install into, the .venv
 
 
 # -- installs that work -----------------------------------------------------------------------------------
@@ -72,6 +94,7 @@ def test_install_from_a_wheel(pip_env: PipEnv, wheels: Wheels):
     assert [(p.name, p.version, p.requested, p.direct) for p in plan.packages] == \
         [("studiolo-hello", "1.0", True, True)]
     assert plan.studiolo_version == __version__ and plan.pins["studiolo"] == __version__
+    assert plan.pins == before  # every installed distribution is pinned at its installed version
     assert pip_env.freeze() == before  # planning changed nothing
     assert any("Would install studiolo-hello-1.0" in line for line in lines)
 
@@ -113,6 +136,16 @@ def test_install_by_name_brings_new_dependencies_and_uninstall_leaves_them(pip_e
     assert "helper-lib" in after and "helper_user" not in pip_env.entry_points()
 
 
+def test_pip_gets_every_installed_distribution_pinned(pip_env: PipEnv, wheels: Wheels):
+    runner = ConstraintsSeen(pip_env.runner(wheels.main))
+    installer = Installer(runner, build_isolation=False)
+    before = pip_env.freeze()
+    assert installer.install(installer.plan("studiolo-helper-user")).ok
+    planned, installed = runner.constraints
+    assert planned == before  # the dry run: everything installed, at its version
+    assert installed == {**before, "studiolo-helper-user": "1.0", "helper-lib": "1.0"}  # and exactly the plan
+
+
 def test_installing_what_is_installed_does_nothing(pip_env: PipEnv, wheels: Wheels):
     installer = pip_env.installer(wheels.main)
     assert installer.install(installer.plan("studiolo-hello")).ok
@@ -129,7 +162,7 @@ def test_update_changes_only_that_plugin(pip_env: PipEnv, wheels: Wheels):
     plan = installer.plan_update("hello")
     assert plan.ok and plan.upgrade, plan.reasons
     assert plan.summary() == ["studiolo-hello 1.0 → 1.1 (the plugin)"]
-    assert "studiolo-hello" not in plan.pins and plan.pins["pluggy"] == "1.7.0"
+    assert plan.pins == {k: v for k, v in before.items() if k != "studiolo-hello"}  # all pinned but the plugin
     result = installer.install(plan)
     assert result.ok and result.changed == {"studiolo-hello": ("1.0", "1.1")}, result.message
     assert pip_env.freeze() == {**before, "studiolo-hello": "1.1"}
@@ -147,7 +180,7 @@ def test_a_constraint_violation_is_refused_with_nothing_changed(pip_env: PipEnv,
     before = pip_env.freeze()
     plan = installer.plan(str(wheels.wheel("studiolo-old-pluggy")))
     assert not plan.ok
-    assert plan.reasons == ["studiolo-old-pluggy 1.0 needs pluggy<0.1, but pluggy 1.7.0 is installed."]
+    assert plan.reasons == [f"studiolo-old-pluggy 1.0 needs pluggy<0.1, but pluggy {PLUGGY} is installed."]
     assert "does not change packages that are already installed" in (plan.hint or "")
     assert len(plan.log) > len(plan.reasons)  # pip's whole log stays available; the reasons are the summary
     with pytest.raises(PluginInstallError, match="needs pluggy<0.1"):
@@ -173,9 +206,19 @@ def test_a_package_that_does_not_depend_on_studiolo_is_refused(pip_env: PipEnv, 
     assert pip_env.freeze() == before
 
 
+def test_a_plugin_that_depends_on_studiolo_without_a_range_is_refused(pip_env: PipEnv, tmp_path: Path):
+    before = pip_env.freeze()
+    folder = write_project(tmp_path, "studiolo-any-version", dependencies=["studiolo"])
+    plan = pip_env.installer().plan(str(folder))
+    assert not plan.ok and plan.reasons == [
+        "studiolo-any-version 1.0 does not say which Studiolo versions it supports: it depends on studiolo without "
+        "a version range (a plugin declares one, like studiolo>=0.1,<0.2)."]
+    assert pip_env.freeze() == before
+
+
 def test_asking_for_another_version_of_an_installed_package_is_refused(pip_env: PipEnv, wheels: Wheels):
     plan = pip_env.installer(wheels.main).plan("pluggy==0.5")
-    assert not plan.ok and plan.reasons == ["You asked for pluggy==0.5, but pluggy 1.7.0 is installed."]
+    assert not plan.ok and plan.reasons == [f"You asked for pluggy==0.5, but pluggy {PLUGGY} is installed."]
     with pytest.raises(PluginInstallError, match="Studiolo itself is not a plugin"):
         pip_env.installer(wheels.main).plan("studiolo==0.2")
 
@@ -311,8 +354,6 @@ def test_uninstall_takes_only_plugins(pip_env: PipEnv, wheels: Wheels):
 
 def test_a_plugin_another_one_needs_is_not_uninstalled(pip_env: PipEnv, tmp_path: Path):
     # A dependency that is itself a plugin: taking it out would break the plugin that needs it.
-    from pip_env import write_project
-
     base = write_project(tmp_path, "studiolo-base")
     user = write_project(tmp_path, "studiolo-on-base", dependencies=["studiolo>=0.1,<0.2", "studiolo-base"])
     installer = pip_env.installer()

@@ -15,7 +15,16 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QPlainTextEdit
 
 from desktop import __version__
-from desktop.install import RIGHTS_NOTICE, Installer, PipRunner, acknowledge_notice, notice_acknowledged
+from desktop.install import (
+    RIGHTS_NOTICE,
+    Installer,
+    PipRunner,
+    Plan,
+    PlannedPackage,
+    acknowledge_notice,
+    notice_acknowledged,
+    parse_spec,
+)
 from desktop.plugins import PluginManager
 from desktop.settings import Settings
 from desktop.ui.plugin_install import TaskThreads
@@ -23,11 +32,17 @@ from desktop.ui.plugins_view import PluginsView
 
 PIP_WAIT_MS = 120_000  # a generous limit for one pip step on a slow machine (a step takes about a second)
 
+
+def no_installer() -> Installer:
+    """The installer of pages that must not install: the default one would change this test run's own .venv."""
+    raise AssertionError("this page was not meant to run pip")
+
+
 @pytest.fixture
 def view(qtbot, studiolo_site):
     install_markov(studiolo_site)
     install_broken(studiolo_site, ["import_error", "raising_hook"])
-    widget = PluginsView(PluginManager(Settings()).load())
+    widget = PluginsView(PluginManager(Settings()).load(), installer_factory=no_installer)
     qtbot.addWidget(widget)
     widget.show()
     return widget
@@ -309,6 +324,26 @@ def test_cancel_while_planning_installs_nothing(make_view, qtbot, pip_env: PipEn
     assert "Would install" not in view.installs.log_view.toPlainText()
     assert not view.installs.is_busy() and not view.installs.confirm_button.isVisible()
     assert pip_env.freeze() == before
+
+
+class PlanAfterCancel(Installer):
+    """A dry run that has ended (a plan is ready, no pip needed) but is reported only after the user's Cancel."""
+
+    def plan(self, spec, *, on_line=None, cancel=None):
+        on_line("the dry run has ended")
+        cancel.wait(PIP_WAIT_MS / 1000)  # the test presses Cancel now
+        return Plan(parse_spec(spec), True, packages=[PlannedPackage("studiolo-x", "1.0", requested=True)])
+
+
+def test_cancel_pressed_as_the_dry_run_ends_drops_the_plan(make_view, qtbot, pip_env: PipEnv):
+    acknowledge_notice()
+    view = make_view(lambda: PlanAfterCancel(pip_env.runner()))
+    with qtbot.assertNotEmitted(view.plan_ready), qtbot.waitSignal(view.message, timeout=10_000) as said:
+        assert view.start_install("studiolo-x")
+        qtbot.waitUntil(lambda: "the dry run has ended" in view.installs.log_view.toPlainText(), timeout=10_000)
+        view.installs.cancel_button.click()
+    assert said.args == ["Cancelled; nothing was changed.", False]
+    assert not view.installs.is_busy() and not view.installs.confirm_button.isVisible() and not view.confirm_install()
 
 
 def test_the_rights_notice_is_shown_once(make_view, qtbot):

@@ -125,8 +125,3 @@ def load_blocklist(shipped: Path | None = None, user: Path | None = None) -> Blo
         base.warnings.append(f"The plugin blocklist at {user} was ignored: {exc}")
         return base
     return base.merged_with(newer)
-
-
-def check(name: str, version: str | None = None) -> str | None:
-    """Why ``name`` (at ``version``) is refused by the list in effect, or None."""
-    return load_blocklist().check(name, version)

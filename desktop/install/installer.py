@@ -567,6 +567,9 @@ def _studiolo_requirement_problem(package: PlannedPackage, studiolo_version: str
     if not ranges:
         return (f"{package.name} {package.version} is not a Studiolo plugin: it does not depend on studiolo "
                 "(a plugin declares the Studiolo versions it supports, like studiolo>=0.1,<0.2).")
+    if not any(req.specifier for req in ranges):
+        return (f"{package.name} {package.version} does not say which Studiolo versions it supports: it depends "
+                "on studiolo without a version range (a plugin declares one, like studiolo>=0.1,<0.2).")
     for req in ranges:
         if req.specifier and not req.specifier.contains(studiolo_version, prereleases=True):
             return (f"{package.name} {package.version} is made for Studiolo {req.specifier}, but this is "

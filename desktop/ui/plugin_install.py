@@ -52,7 +52,7 @@ from desktop.install import (
     acknowledge_notice,
     notice_acknowledged,
 )
-from desktop.install.pip_runner import JSON_MARK
+from desktop.install.pip_runner import _PRELUDE, JSON_MARK
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,7 @@ Work = Callable[[LineCallback, threading.Event], Any]
 InstallerFactory = Callable[[], Installer]
 
 # Read in the target environment after an install: the metadata the page shows for a plugin it cannot load yet.
-DISTRIBUTION_SCRIPT = """
-import sys
-sys.path[:] = [p for p in sys.path if p]
+DISTRIBUTION_SCRIPT = _PRELUDE + """
 import json
 from importlib import metadata
 dist = metadata.distribution(sys.argv[1])
@@ -234,7 +232,7 @@ class InstallPanel(QGroupBox):
         self._installer: Installer | None = None
         self._verb = "install"
         self._cancel = threading.Event()
-        self._after_notice: Callable[[], None] | None = None
+        self._after_notice: Callable[[bool], None] | None = None
         self.notice_box: QMessageBox | None = None
         self._notice_continue: QPushButton | None = None
         self.uninstall_box: QMessageBox | None = None
@@ -423,7 +421,7 @@ class InstallPanel(QGroupBox):
             self.refuse(PluginInstallError(self.tr("Type the name of a package to install, or choose a file or "
                                                    "folder.")))
             return False
-        self._with_notice(lambda: self._start_plan(spec.strip(), update=False))
+        self._with_notice(lambda acknowledge: self._start_plan(spec.strip(), update=False, acknowledge=acknowledge))
         return True
 
     def start_update(self, name: str) -> bool:
@@ -432,7 +430,7 @@ class InstallPanel(QGroupBox):
         if self._busy_refusal():
             return False
         self._drop_plan()
-        self._with_notice(lambda: self._start_plan(name, update=True))
+        self._with_notice(lambda acknowledge: self._start_plan(name, update=True, acknowledge=acknowledge))
         return True
 
     def start_uninstall(self, name: str, confirm: bool = False, shown: str | None = None) -> bool:
@@ -472,9 +470,11 @@ class InstallPanel(QGroupBox):
 
     # -- the rights notice -------------------------------------------------------------------------------------
 
-    def _with_notice(self, action: Callable[[], None]) -> None:
+    def _with_notice(self, action: Callable[[bool], None]) -> None:
+        """Run ``action(acknowledge)`` now when the notice was accepted before, else once the user accepts it
+        (``acknowledge`` true: the worker remembers the acceptance, so the GUI thread writes no file)."""
         if notice_acknowledged():
-            action()
+            action(False)
             return
         box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Before you install a plugin"), self.tr(RIGHTS_NOTICE),
                           QMessageBox.StandardButton.Cancel, self)
@@ -506,16 +506,12 @@ class InstallPanel(QGroupBox):
         if not accepted:
             self._report(self.tr("Not installing: the notice was not accepted. Nothing was changed."), False)
             return
-        try:
-            acknowledge_notice()
-        except OSError as exc:  # it is shown again next time; the install goes on
-            log.warning("could not remember the accepted plugin notice: %s", exc)
         if action is not None:
-            action()
+            action(True)
 
     # -- planning --------------------------------------------------------------------------------------------
 
-    def _start_plan(self, spec: str, update: bool) -> None:
+    def _start_plan(self, spec: str, update: bool, acknowledge: bool = False) -> None:
         self._verb = "update" if update else "install"
         self.log_view.clear()
         self.log_view.show()
@@ -526,6 +522,11 @@ class InstallPanel(QGroupBox):
         factory = self.installer_factory
 
         def work(on_line: LineCallback, cancel: threading.Event) -> tuple[Installer, Plan]:
+            if acknowledge:
+                try:
+                    acknowledge_notice()
+                except OSError as exc:  # it is shown again next time; the install goes on
+                    log.warning("could not remember the accepted plugin notice: %s", exc)
             installer = factory()
             for warning in installer.blocklist.warnings:
                 on_line(f"warning: {warning}")
@@ -538,6 +539,8 @@ class InstallPanel(QGroupBox):
     @Slot(object, object)
     def _on_planned(self, result: Any, error: StudioloError | None) -> None:
         self._set_phase(Phase.IDLE)
+        if error is None and self._cancel.is_set():
+            error = InstallCancelled()  # Cancel was pressed as the dry run ended: the plan is dropped, as asked
         if error is not None:
             if isinstance(error, InstallCancelled):
                 self._report(self.tr("Cancelled; nothing was changed."), False)

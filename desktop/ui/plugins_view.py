@@ -36,7 +36,7 @@ from desktop.api import PluginError
 from desktop.install import InstallResult, PluginInstallError, UninstallResult
 from desktop.install.specs import canonical
 from desktop.plugins import PluginManager, PluginRecord, Status
-from desktop.ui.plugin_install import DistributionInfo, InstallerFactory, InstallPanel
+from desktop.ui.plugin_install import SHUTDOWN_WAIT_MS, DistributionInfo, InstallerFactory, InstallPanel
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
 COLUMN_KEYS = ("name", "version", "author", "summary", "generators", "status")
@@ -413,10 +413,11 @@ class PluginsView(QWidget):
             self.installs.refuse(refusal)
             return False
         target = record.distribution if record and record.distribution else name
-        shown = f"{target} (plugin {record.name})" if record and record.name != target else target
+        shown = (self.tr("%1 (plugin %2)").replace("%1", target).replace("%2", record.name)
+                 if record and record.name != target else target)
         return self.installs.start_uninstall(target, confirm=confirm, shown=shown)
 
-    def shutdown(self, timeout_ms: int = 120_000) -> bool:
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
         """Cancel a dry run and wait for the install threads to end. True when none runs any more."""
         return self.installs.shutdown(timeout_ms)
 
@@ -480,12 +481,12 @@ class PluginsView(QWidget):
                                   summary=info.summary if info is not None else None,
                                   author=info.author if info is not None else None, status=INSTALLED)
             if loaded is not None:
-                record.status, record.error = Status.FAILED, (
-                    f"another plugin is already named {plugin_name!r} (from {loaded.distribution}); uninstall one "
-                    "of them")
+                record.status, record.error = Status.FAILED, self.tr(
+                    "another plugin is already named %1 (from %2); uninstall one of them").replace(
+                    "%1", repr(plugin_name)).replace("%2", loaded.distribution or "?")
             elif plugin_name in result.import_errors:
                 record.status = Status.FAILED
-                record.error = f"import failed: {result.import_errors[plugin_name]}"
+                record.error = self.tr("import failed: %1").replace("%1", result.import_errors[plugin_name])
                 record.traceback = result.tracebacks.get(plugin_name)
             self._new[listed] = record
             first = first or listed
