@@ -6,21 +6,23 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 import time
 import wave
 from pathlib import Path
 
 import pytest
 from library_items import fill_library
-from PySide6.QtCore import QDate, QMimeData, QModelIndex, Qt, QUrl
+from PySide6.QtCore import QCoreApplication, QDate, QMimeData, QModelIndex, Qt, QUrl
 from PySide6.QtGui import QColor, QGuiApplication, QImage
 from PySide6.QtWidgets import QMessageBox
 
 from desktop.library.db import Item, Library, NewItem, Query
-from desktop.library.gallery import Gallery
+from desktop.library.gallery import Gallery, ItemDetails
 from desktop.ui.gallery import GalleryView
 from desktop.ui.gallery.delegate import FAVOURITE_BADGE, MISSING_BADGE, TileDelegate
-from desktop.ui.gallery.details import PREVIEW_SIZE
+from desktop.ui.gallery.details import PREVIEW_SIZE, DetailsPane
+from desktop.ui.gallery.loader import GalleryLoader
 from desktop.ui.gallery.model import EXISTS_ROLE, ITEM_ROLE, THUMBNAIL_ROLE
 from desktop.ui.gallery.thumbnails import (
     BROKEN,
@@ -180,6 +182,7 @@ def test_kind_generator_and_favourite_filters_change_what_is_listed(make_view, l
     view = make_view()
     bar = view.filters
 
+    assert bar.kind.itemText(bar.kind.findData("audio")) == "Audio"  # shown translated, filtered by its id
     bar.kind.setCurrentIndex(bar.kind.findData("audio"))
     audio = expected_ids(library, Query(kinds=("audio",)))
     assert audio and len(audio) < len(ids)
@@ -190,6 +193,8 @@ def test_kind_generator_and_favourite_filters_change_what_is_listed(make_view, l
     wait_ids(qtbot, view, expected_ids(library))
     generator = library.get(ids[0]).generator_id
     qtbot.waitUntil(lambda: bar.generator.findData(generator) > 0)  # the facets arrived
+    bar.set_facets({"kind": ["audio", "video"], "generator_id": [generator]})  # a plugin's own kind joins
+    assert [bar.kind.itemText(i) for i in range(1, bar.kind.count())] == ["Images", "Texts", "Audio", "video"]
     bar.generator.setCurrentIndex(bar.generator.findData(generator))
     wait_ids(qtbot, view, expected_ids(library, Query(generator_id=generator)))
     assert all(item.generator_id == generator for item in listed(view))
@@ -284,6 +289,14 @@ def test_corrupt_files_give_broken_tiles_without_an_exception(make_view, library
 
 def test_tiles_render_off_the_gui_thread_and_once_per_file(qtbot, files):
     service = ThumbnailService(files / "cache")
+    drawn_on: list[int] = []
+    render = service.render
+
+    def recording(*args):  # type: ignore[no-untyped-def]
+        drawn_on.append(threading.get_ident())
+        return render(*args)
+
+    service.render = recording
     path = files / "x.png"
     image = QImage(300, 100, QImage.Format.Format_RGB32)
     image.fill(RED)
@@ -294,6 +307,7 @@ def test_tiles_render_off_the_gui_thread_and_once_per_file(qtbot, files):
         pass
     assert ready.args == [str(path), 64]
     assert service.requests == 1
+    assert len(drawn_on) == 1 and drawn_on[0] != threading.get_ident()  # drawn once, on a pool thread
     tile = service.get(path, 64)
     assert (tile.image.width(), tile.image.height()) == (64, 21)  # scaled while decoding, aspect kept
     cache = ThumbnailDiskCache(files / "cache")
@@ -303,7 +317,99 @@ def test_tiles_render_off_the_gui_thread_and_once_per_file(qtbot, files):
     service.shutdown()
 
 
+def test_the_loader_runs_work_in_order_off_the_gui_thread_and_answers_on_it(qtbot):
+    loader = GalleryLoader()
+    gui = threading.get_ident()
+    ran: list[tuple[int, int]] = []
+    answered: list[tuple[int, int]] = []
+    failures: list[tuple[type, int]] = []
+    for n in range(5):
+        loader.submit(lambda n=n: ran.append((n, threading.get_ident())) or n,
+                      lambda result: answered.append((result, threading.get_ident())))
+    loader.submit(lambda: 1 / 0, None, lambda exc: failures.append((type(exc), threading.get_ident())))
+    qtbot.waitUntil(lambda: loader.pending() == 0)
+    assert [n for n, _ in ran] == list(range(5)) and all(thread != gui for _, thread in ran)
+    assert answered == [(n, gui) for n in range(5)]
+    assert failures == [(ZeroDivisionError, gui)]
+    loader.shutdown()
+    assert loader.submit(lambda: 1) == -1 and loader.pending() == 0
+
+
+def release_when_waited_for(pool, release: threading.Event) -> None:
+    """Let the blocked work go on once ``pool.waitForDone`` is called (shutdown must wait for it)."""
+    real_wait = pool.waitForDone
+
+    def wait(*args):  # type: ignore[no-untyped-def]
+        release.set()
+        return real_wait(*args)
+
+    pool.waitForDone = wait
+
+
+def test_shutdown_waits_for_the_tile_being_drawn_and_draws_no_more(qtbot, files):
+    # A pool destroyed with a drawing under way waits for it holding the GIL, which the drawing needs: a deadlock.
+    service = ThumbnailService(files / "cache", settle_ms=0)
+    started, release = threading.Event(), threading.Event()
+    drawn: list[Path] = []
+
+    def slow(path, kind, size, cache):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(timeout=10)
+        drawn.append(path)
+        return render_thumbnail(path, kind, size)
+
+    service.render = slow
+    service.request(files / "a.png", "image", 64)
+    qtbot.waitUntil(started.is_set)
+    release_when_waited_for(service._pool, release)
+    assert service.shutdown()
+    assert drawn == [files / "a.png"] and service._pool.activeThreadCount() == 0
+    assert service.request(files / "b.png", "image", 64) is None  # nothing more is drawn
+    assert not service.settle_timer.isActive() and service.pending() == 0
+
+
+def test_loader_shutdown_waits_for_the_work_under_way_and_drops_its_answer(qtbot):
+    loader = GalleryLoader()
+    started, release = threading.Event(), threading.Event()
+    done: list[str] = []
+    answered: list[object] = []
+
+    def work() -> str:
+        started.set()
+        release.wait(timeout=10)
+        done.append("work")
+        return "result"
+
+    loader.submit(work, answered.append)
+    loader.submit(lambda: done.append("queued"), answered.append)  # not started yet: dropped
+    qtbot.waitUntil(started.is_set)
+    release_when_waited_for(loader._pool, release)
+    assert loader.shutdown()
+    assert done == ["work"] and loader._pool.activeThreadCount() == 0
+    QCoreApplication.processEvents()  # an answer the finished work queued would be delivered now
+    assert answered == [] and loader.pending() == 0
+
+
 # -- details -----------------------------------------------------------------------------------------------------
+
+
+def test_a_preview_dropped_for_a_newer_batch_of_tiles_is_asked_for_again(qtbot, files):
+    service = ThumbnailService(files / "cache", batch=1)  # one tile per batch: the newest request only
+    pane = DetailsPane(service)
+    qtbot.addWidget(pane)
+    paths = [files / "preview.png", files / "tile.png"]
+    for path in paths:
+        image = QImage(40, 40, QImage.Format.Format_RGB32)
+        image.fill(RED)
+        assert image.save(str(path))
+    item = Item(id=1, job_id=None, generator_id="image.test", generator_version=None, kind="image", model=None,
+                prompt="p", path=paths[0], created=0.0, seed=None, partial=False, metadata={})
+    pane.show_details(ItemDetails(item=item, tags=[], exists=True, size_bytes=1))
+    assert pane.preview_pixmap().isNull()
+    service.request(paths[1], "image", 64)  # scrolling on at once: a newer request buries the preview's
+    qtbot.waitUntil(lambda: not pane.preview_pixmap().isNull())
+    assert service.get(paths[1], 64) is not None and service.requests == 2
+    service.shutdown()
 
 
 def test_the_details_pane_shows_metadata_tags_and_favourite(make_view, library, files, qtbot):
@@ -486,6 +592,8 @@ def test_copy_puts_the_image_or_the_text_on_the_clipboard(make_view, library, fi
 def test_open_reveal_and_play_go_to_the_system_or_the_player(make_view, library, files, qtbot):
     audio = add_wav(library, files, "o.wav", created=2.0)
     view = make_view()
+    if view.player.available():
+        view.player._output.setMuted(True)  # the test plays the clip: not out loud on a developer's machine
     view.select_item(audio)
     assert view.open_selected()
     assert view.opened[-1] == QUrl.fromLocalFile(str(files / "o.wav"))

@@ -176,6 +176,52 @@ def test_reads_from_another_thread_see_committed_writes(library: Library):
     assert seen and getattr(seen[0], "id", None) == item_id
 
 
+def test_reads_from_many_threads_share_a_few_connections_closed_with_the_library(monkeypatch: pytest.MonkeyPatch):
+    # Qt's pool threads get a new Python thread state per task: connections kept per thread would pile up.
+    opened: list[sqlite3.Connection] = []
+    real_connect = db._connect
+
+    def tracking(path: Path, *, read_only: bool) -> sqlite3.Connection:
+        conn = real_connect(path, read_only=read_only)
+        if read_only:
+            opened.append(conn)
+        return conn
+
+    def is_open(conn: sqlite3.Connection) -> bool:
+        try:
+            conn.execute("SELECT 1")
+        except sqlite3.ProgrammingError:
+            return False
+        return True
+
+    monkeypatch.setattr(db, "_connect", tracking)
+    lib = Library()
+    lib.add(new_item()).result(timeout=WAIT)
+    for _ in range(30):  # one short-lived thread after another
+        reader = threading.Thread(target=lib.count)
+        reader.start()
+        reader.join(timeout=WAIT)
+    assert len(opened) == 1 and lib.count() == 1
+
+    threads = 10
+    start = threading.Barrier(threads)
+    counts: list[int] = []
+
+    def read() -> None:
+        start.wait(timeout=WAIT)
+        counts.extend(lib.count() for _ in range(20))
+
+    workers = [threading.Thread(target=read) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=WAIT)
+    assert counts == [1] * threads * 20
+    assert sum(is_open(conn) for conn in opened) <= db._IDLE_READERS  # the others were closed when given back
+    assert lib.close(timeout=WAIT)
+    assert not any(is_open(conn) for conn in opened)
+
+
 def test_writer_errors_come_back_through_the_future_and_the_writer_lives(library: Library):
     def broken(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO items (generator_id, kind, path, created, metadata) VALUES ('g', 'k', 'p', 1, '{}')")

@@ -5,7 +5,7 @@
 * :mod:`desktop.library.store` — :class:`OutputStore`, which writes encoded outputs atomically in dated folders,
   with a JSON sidecar when the file cannot carry its metadata;
 * :mod:`desktop.library.db` — :class:`Library`, the SQLite index (one writer thread, futures for writes,
-  read-only connections per thread for reads, schema migrations with a backup first, newer libraries refused
+  a small pool of read-only connections for reads, schema migrations with a backup first, newer libraries refused
   untouched): :class:`Query` filters, full-text search, favourites, tags and the trash;
 * :mod:`desktop.library.gallery` — :class:`Gallery`, items and their files together (details, export, trash,
   delete), shared by the window's gallery and ``studiolo gallery``.

@@ -14,8 +14,10 @@
 * A library written by a newer Studiolo is refused untouched (its version is read through a read-only
   connection before anything could write); a file that is not a SQLite database is refused and left as it is.
 * One writer thread owns the only write connection; every write goes through its queue and answers with a
-  :class:`~concurrent.futures.Future` (errors come back through it; the thread lives on). Reads use a read-only
-  connection per thread and are safe from any thread.
+  :class:`~concurrent.futures.Future` (errors come back through it; the thread lives on). Reads are safe from any
+  thread: each borrows a read-only connection from a small pool for the one statement and gives it back (not one
+  per thread: Qt pool threads get a new Python thread state for every task, so per-thread connections would pile
+  up, one per query, until the library closed).
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ _INSERT = (
     "metadata, favourite, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
 )
 _CHUNK = 500  # ids per statement in bulk updates (well under SQLite's limit on bound variables)
+_IDLE_READERS = 4  # read-only connections kept open between reads; more concurrent readers open and close their own
 _WORD = re.compile(r"[^\W_]")  # a chunk of the search with none of these holds no word for the FTS tokenizer
 _BACKUP_SUFFIX = ".backup-"
 _STOP = object()
@@ -240,8 +243,7 @@ class Library:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._idle_readers: list[sqlite3.Connection] = []
         self._thread = threading.Thread(target=self._run, name="studiolo-library-writer", daemon=True)
         self._thread.start()
 
@@ -267,7 +269,9 @@ class Library:
             try:
                 conn.execute("INSERT OR IGNORE INTO tags (item_id, tag) VALUES (?, ?)", (item_id, tag))
             except sqlite3.IntegrityError as exc:
-                raise LibraryError(f"There is no library item {item_id} to tag.") from exc
+                raise LibraryError(f"There is no library item {item_id} to tag.",
+                                   hint="It was deleted meanwhile (in another window, or from the command line); "
+                                   "refresh the gallery.") from exc
 
         return self._submit(write)
 
@@ -397,21 +401,31 @@ class Library:
         return [row[0] for row in self._read("SELECT tag FROM tags WHERE item_id = ? ORDER BY tag", (item_id,))]
 
     def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        conn = self._borrow_reader()
         try:
-            return self._reader().execute(sql, args).fetchall()
+            return conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
+        finally:
+            self._give_back_reader(conn)
 
-    def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+    def _borrow_reader(self) -> sqlite3.Connection:
         with self._lock:
             if self._closed:
                 raise LibraryClosedError(f"The library at {self.path} is closed.")
-            if conn is None:
-                conn = _connect(self.path, read_only=True)
-                self._local.conn = conn
-                self._readers.append(conn)
-        return conn
+            if self._idle_readers:
+                return self._idle_readers.pop()
+        try:
+            return _connect(self.path, read_only=True)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def _give_back_reader(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle_readers) < _IDLE_READERS:
+                self._idle_readers.append(conn)
+                return
+        conn.close()
 
     # -- life ------------------------------------------------------------------------------------------------
 
@@ -424,14 +438,14 @@ class Library:
 
         Returns True when the writer has stopped (False: it is still busy and stops once the queue is done).
         Later writes and reads raise :class:`LibraryClosedError` (a read running in another thread at that very
-        moment fails with :class:`LibraryError`). Closing twice is harmless.
+        moment finishes, and its connection is closed then). Closing twice is harmless.
         """
         with self._lock:
             if not self._closed:
                 self._closed = True
                 self._queue.put(_STOP)
-            readers, self._readers = self._readers, []
-        for conn in readers:
+            idle, self._idle_readers = self._idle_readers, []
+        for conn in idle:
             conn.close()
         self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -717,7 +731,11 @@ def _translate(exc: BaseException, path: Path) -> BaseException:
             hint="Free some disk space, or point STUDIOLO_HOME to a disk with more room.",
         )
     elif isinstance(exc, (sqlite3.Error, OSError)):
-        error = LibraryError(f"Could not use the library at {path}: {exc}.")
+        error = LibraryError(
+            f"Could not use the library at {path}: {exc}.",
+            hint=f"Check that {path.parent} is still there and that you can read and write it, then try again; "
+            "if it keeps failing, restart Studiolo.",
+        )
     else:
         return exc
     error.__cause__ = exc

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engine.memory import human_bytes
 from desktop.ui.gallery.model import date_text
-from desktop.ui.gallery.thumbnails import ThumbnailService
+from desktop.ui.gallery.thumbnails import Thumbnail, ThumbnailService
 
 if TYPE_CHECKING:
     from desktop.library.gallery import ItemDetails
@@ -59,6 +59,7 @@ class DetailsPane(QWidget):
         self.setObjectName("gallery_details")
         self.thumbnails = thumbnails
         self.details: ItemDetails | None = None
+        self._preview_wanted: tuple[Path, str] | None = None  # the preview asked for and not shown yet
         self._build()
         thumbnails.ready.connect(self._on_thumbnail)
         self.show_details(None)
@@ -162,6 +163,7 @@ class DetailsPane(QWidget):
         self.favourite.blockSignals(False)
         self.tags.clear()
         self.metadata.clear()
+        self._preview_wanted = None
         if details is None:
             self.preview.clear()
             self.preview.setText(self.tr("Select an item to see its details."))
@@ -206,19 +208,30 @@ class DetailsPane(QWidget):
 
     def _show_preview(self, path: Path, kind: str, exists: bool) -> None:
         thumbnail = self.thumbnails.request(path, kind, PREVIEW_SIZE) if exists else None
-        if thumbnail is not None and not thumbnail.image.isNull():
-            self.preview.setPixmap(QPixmap.fromImage(thumbnail.image))
+        if thumbnail is not None:
+            self._set_preview(thumbnail)
         elif exists:
             self.preview.setText(self.tr("Loading the preview…"))
+            self._preview_wanted = (path, kind)
         else:
             self.preview.setText(self.tr("⚠ No preview: the file is missing."))
 
     @Slot(str, int)
-    def _on_thumbnail(self, path: str, size: int) -> None:
-        if size != PREVIEW_SIZE or self.details is None or str(self.details.item.path) != path:
+    def _on_thumbnail(self, _path: str, _size: int) -> None:
+        """A tile is ready: show the preview if it is ours. Asked for again on any other tile: the service drops
+        requests buried under a newer batch (scrolling right after selecting), and then draws those newer tiles."""
+        wanted = self._preview_wanted
+        if wanted is None:
             return
-        thumbnail = self.thumbnails.get(path, size)
-        if thumbnail is not None and not thumbnail.image.isNull():
+        thumbnail = self.thumbnails.request(wanted[0], wanted[1], PREVIEW_SIZE)  # no second drawing while pending
+        if thumbnail is not None:
+            self._preview_wanted = None
+            self._set_preview(thumbnail)
+
+    def _set_preview(self, thumbnail: Thumbnail) -> None:
+        if thumbnail.image.isNull():
+            self.preview.setText(self.tr("No preview."))
+        else:
             self.preview.setPixmap(QPixmap.fromImage(thumbnail.image))
 
     def preview_pixmap(self) -> QPixmap:

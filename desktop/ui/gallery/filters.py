@@ -49,8 +49,9 @@ class FilterBar(QWidget):
         self.search.returnPressed.connect(self._search_now)
 
         self.kind = self._combo("gallery_kind", self.tr("Kind"), self.tr("All kinds"))
+        self._kind_labels = {"image": self.tr("Images"), "text": self.tr("Texts"), "audio": self.tr("Audio")}
         for kind in KNOWN_KINDS:
-            self.kind.addItem(kind, kind)
+            self.kind.addItem(self._kind_labels[kind], kind)
         self.generator = self._combo("gallery_generator", self.tr("Generator"), self.tr("All generators"))
         self.model = self._combo("gallery_model", self.tr("Model"), self.tr("All models"))
 
@@ -132,12 +133,12 @@ class FilterBar(QWidget):
     def set_facets(self, facets: dict[str, list[str]]) -> None:
         """Offer the kinds, generators and models the library holds (keeping the current choices)."""
         kinds = [k for k in facets.get("kind", []) if k not in KNOWN_KINDS]
-        self._fill(self.kind, [*KNOWN_KINDS, *kinds])
+        self._fill(self.kind, [*KNOWN_KINDS, *kinds], self._kind_labels)
         self._fill(self.generator, facets.get("generator_id", []))
         self._fill(self.model, facets.get("model", []))
 
     @staticmethod
-    def _fill(combo: QComboBox, values: list[str]) -> None:
+    def _fill(combo: QComboBox, values: list[str], labels: dict[str, str] | None = None) -> None:
         current = combo.currentData()
         wanted = list(dict.fromkeys(v for v in values if v))
         if current is not None and current not in wanted:
@@ -150,7 +151,7 @@ class FilterBar(QWidget):
             while combo.count() > 1:
                 combo.removeItem(1)
             for value in wanted:
-                combo.addItem(value, value)
+                combo.addItem((labels or {}).get(value, value), value)  # a plugin's own kind: its name as it is
             index = combo.findData(current) if current is not None else 0
             combo.setCurrentIndex(max(0, index))
         finally:

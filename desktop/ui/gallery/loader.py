@@ -3,8 +3,8 @@
 The GUI thread hands it a function; a :class:`QRunnable` on the loader's own single-thread :class:`QThreadPool`
 calls it, and the result (or the exception) comes back through a queued signal to the callback given with it.
 One thread means the work runs in the order it was submitted — a write, then a query, sees the write — and the
-GUI thread never waits for any of it. (A pool rather than a bare QThread: deleting the loader, even with work
-running, can never abort the process; the running piece finishes and its result is dropped.)
+GUI thread never waits for any of it, except in :meth:`GalleryLoader.shutdown` when the window closes (a pool
+rather than a bare QThread: the piece running finishes and its result is dropped; nothing is aborted).
 """
 
 from __future__ import annotations
@@ -49,12 +49,7 @@ class _Task(QRunnable):
 
 
 class GalleryLoader(QObject):
-    """Submit blocking work with :meth:`submit`; its callbacks run later on the GUI thread.
-
-    ``idle`` is emitted whenever the last outstanding piece of work has reported back.
-    """
-
-    idle = Signal()
+    """Submit blocking work with :meth:`submit`; its callbacks run later on the GUI thread."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -84,31 +79,32 @@ class GalleryLoader(QObject):
         """How many submitted pieces of work have not reported back yet."""
         return len(self._callbacks)
 
-    def shutdown(self) -> None:
-        """Take no more work and drop what has not started; the piece running finishes, its result ignored."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self._pool.clear()
-        self._callbacks.clear()
-        try:
-            self._relay.finished.disconnect(self._on_finished)
-        except (RuntimeError, TypeError):
-            pass
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Take no more work, drop what has not started and wait (at most ``timeout_ms``) for the piece running,
+        its result ignored. True when nothing is left running.
+
+        (The pool must not be destroyed with work running: its destructor waits, possibly holding the GIL, for
+        work that needs the GIL. ``waitForDone`` called from Python releases it.)
+        """
+        if not self._stopped:
+            self._stopped = True
+            self._pool.clear()
+            self._callbacks.clear()
+            try:
+                self._relay.finished.disconnect(self._on_finished)
+            except (RuntimeError, TypeError):
+                pass
+        return self._pool.waitForDone(timeout_ms)
 
     @Slot(int, object, object)
     def _on_finished(self, ticket: int, result: Any, error: BaseException | None) -> None:
         if ticket not in self._callbacks:
             return
         on_done, on_error = self._callbacks.pop(ticket)
-        try:
-            if error is None:
-                if on_done is not None:
-                    on_done(result)
-            elif on_error is not None:
-                on_error(error)
-            else:
-                log.warning("gallery work failed: %s", error, exc_info=error)
-        finally:
-            if not self._callbacks:
-                self.idle.emit()
+        if error is None:
+            if on_done is not None:
+                on_done(result)
+        elif on_error is not None:
+            on_error(error)
+        else:
+            log.warning("gallery work failed: %s", error, exc_info=error)

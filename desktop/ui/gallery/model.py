@@ -155,12 +155,12 @@ class GalleryModel(QAbstractListModel):
         self._requested.clear()
         self._row_of_id.clear()
         self._rows_of_path.clear()
-        self._store_page(0, first)
+        self._store_page(0, first[:count])  # an item added between the count and the page: not a row past the end
         self._requested.add(0)
         self.endResetModel()
         self.counted.emit(count)
-        if first:
-            self.page_loaded.emit(0, len(first) - 1)
+        if first and count:
+            self.page_loaded.emit(0, min(len(first), count) - 1)
 
     def _on_error(self, error: BaseException) -> None:
         self.failed.emit(str(error))
@@ -169,9 +169,6 @@ class GalleryModel(QAbstractListModel):
 
     def loaded_pages(self) -> list[int]:
         return sorted(self._pages)
-
-    def loaded_rows(self) -> int:
-        return sum(len(rows) for rows in self._pages.values())
 
     def _ensure_page(self, page: int) -> None:
         if page in self._pages or page in self._requested:
@@ -234,10 +231,6 @@ class GalleryModel(QAbstractListModel):
         page, offset = divmod(row, self.page_size)
         rows = self._pages.get(page)
         return rows[offset] if rows is not None and 0 <= offset < len(rows) and row < self._count else None
-
-    def item_at(self, row: int) -> Item | None:
-        loaded = self.row_at(row)
-        return loaded.item if loaded is not None else None
 
     def row_of(self, item_id: int) -> int | None:
         """The row of a loaded item, or None."""

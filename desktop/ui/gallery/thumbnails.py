@@ -471,6 +471,7 @@ class ThumbnailService(QObject):
         self._memory: OrderedDict[tuple[str, int], Thumbnail] = OrderedDict()
         self._memory_items = max(16, memory_items)
         self._pending: set[tuple[str, int]] = set()
+        self._stopped = False
         self._priority = 0
         self.requests = 0
         self.render: Callable[[Path, str, int, ThumbnailDiskCache | None], Thumbnail] = load_or_render
@@ -491,7 +492,7 @@ class ThumbnailService(QObject):
     def request(self, path: Path | str, kind: str, size: int = THUMB_SIZE) -> Thumbnail | None:
         """The tile if it is in memory; else queue its drawing (once) and return None — ``ready`` follows."""
         thumbnail = self.get(path, size)
-        if thumbnail is not None:
+        if thumbnail is not None or self._stopped:
             return thumbnail
         key = (str(path), size)
         if key in self._pending:
@@ -504,6 +505,8 @@ class ThumbnailService(QObject):
     @Slot()
     def _start_wanted(self) -> None:
         """The requests settled: draw the newest ``batch`` of them, newest first; forget the rest."""
+        if self._stopped:
+            return
         wanted, self._wanted = list(self._wanted.items()), OrderedDict()
         for key, _ in wanted[:-self.batch]:
             self._pending.discard(key)
@@ -516,13 +519,15 @@ class ThumbnailService(QObject):
     def pending(self) -> int:
         return len(self._pending)
 
-    def forget(self, path: Path | str) -> None:
-        """Drop the in-memory tiles of ``path`` (after it was deleted or replaced)."""
-        for key in [k for k in self._memory if k[0] == str(path)]:
-            del self._memory[key]
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Draw nothing more: drop the queued drawings and wait (at most ``timeout_ms``) for those under way,
+        their results ignored. True when none is left running.
 
-    def shutdown(self) -> None:
-        """Drop the queued drawings (those running finish on their own; their results are ignored)."""
+        The wait matters: a pool destroyed while a drawing still runs waits for it in its destructor, which can run
+        with the GIL held (a deferred delete inside a Qt call made from Python) while the drawing needs the GIL to
+        go on — a deadlock. ``waitForDone`` called from Python releases the GIL.
+        """
+        self._stopped = True
         self._pool.clear()
         self.settle_timer.stop()
         self._wanted.clear()
@@ -531,6 +536,7 @@ class ThumbnailService(QObject):
         except (RuntimeError, TypeError):
             pass
         self._pending.clear()
+        return self._pool.waitForDone(timeout_ms)
 
     @Slot(str, int, object)
     def _on_done(self, path: str, size: int, thumbnail: Thumbnail) -> None:

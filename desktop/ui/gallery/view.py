@@ -714,7 +714,9 @@ class GalleryView(QWidget):
     # -- life -------------------------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Stop playing and drop queued work (the window calls it when closing)."""
+        """Stop playing, drop queued work and wait for the work under way (the window calls it when closing;
+        the view must not be destroyed with work running on its pools)."""
         self.player.stop()
+        self.filters.search_timer.stop()
         self.loader.shutdown()
         self.thumbnails.shutdown()
