@@ -42,7 +42,6 @@ import os
 import queue
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import threading
@@ -407,14 +406,9 @@ def remove_cached(repo_id: str) -> int:
     if folder is None or not folder.is_dir():
         raise ModelNotFoundError(f"{repo_id} is not in the Hugging Face cache ({hub_cache_dir()}).",
                                  hint="It may have been removed already; refresh the list of models.")
-    freed = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                info = os.lstat(os.path.join(root, name))
-            except OSError:
-                continue
-            freed += 0 if stat.S_ISLNK(info.st_mode) else info.st_size  # a link frees nothing of its target
+    from desktop.models.store import disk_size
+
+    freed = disk_size(folder)  # links count nothing: a snapshot's link frees nothing of its blob
     try:
         shutil.rmtree(folder)
     except OSError as exc:
