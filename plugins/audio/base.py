@@ -10,7 +10,11 @@ from desktop.api import AudioOutput, Generator
 
 class AudioGenerator(Generator):
     """Base of the speech and music generators: outputs saved as FLAC with Vorbis comments (Studiolo's JSON among
-    them), parameters read back from a FLAC or WAV file, and the audio panel built from ``Params``."""
+    them), parameters read back from a FLAC or WAV file, the audio panel built from ``Params``, and the size of a
+    loaded model (each handle has ``size_bytes()``)."""
+
+    def handle_size(self, handle: Any) -> int | None:
+        return handle.size_bytes()
 
     def encode_output(self, output: Any, metadata: dict[str, Any]) -> Any:
         from plugins.audio.metadata import encode

@@ -111,9 +111,6 @@ class MusicGenGenerator(AudioGenerator):
             raise ModelNotFoundError("No model was given.", hint="Choose a MusicGen model, or 'demo'.")
         return load_music_model(Path(model_path), device, options)
 
-    def handle_size(self, handle: Any) -> int | None:
-        return handle.size_bytes()
-
     # -- jobs ----------------------------------------------------------------------------------------------
 
     def generate(self, handle: MusicModel, params: MusicParams, ctx: RunContext) -> list[AudioOutput]:

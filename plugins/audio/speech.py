@@ -94,9 +94,6 @@ class VitsSpeechGenerator(AudioGenerator):
             raise ModelNotFoundError("No model was given.", hint="Choose a text-to-speech voice, or 'demo'.")
         return load_speech_model(Path(model_path), device, options)
 
-    def handle_size(self, handle: Any) -> int | None:
-        return handle.size_bytes()
-
     # -- jobs ----------------------------------------------------------------------------------------------
 
     def generate(self, handle: SpeechModel, params: SpeechParams, ctx: RunContext) -> list[AudioOutput]:
