@@ -23,7 +23,6 @@ from typing import Any
 
 from desktop.api import (
     AudioOutput,
-    InsufficientMemoryError,
     JobCancelled,
     LoadOptions,
     ModelFormatError,
