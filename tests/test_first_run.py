@@ -240,11 +240,13 @@ def test_cancelling_the_demo_build_stops_after_the_current_one(fast_demos, make_
     finished: list[bool] = []
     page.finished.connect(lambda: finished.append(True))
     qtbot.mouseClick(page.demo_button, Qt.MouseButton.LeftButton)
-    assert page.is_busy() and not page.demo_button.isEnabled() and page.cancel_button.isVisible()
-    qtbot.waitUntil(entered.is_set, timeout=WAIT)
-    assert "Building the demo model of" in page.status_label.text()
-    qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
-    release.set()
+    try:
+        assert page.is_busy() and not page.demo_button.isEnabled() and page.cancel_button.isVisible()
+        qtbot.waitUntil(entered.is_set, timeout=WAIT)
+        qtbot.waitUntil(lambda: "Building the demo model of" in page.status_label.text(), timeout=WAIT)  # queued
+        qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    finally:
+        release.set()  # never leave the worker waiting, whatever failed above
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=WAIT)
     assert len(built) == 1 and len(demos_built(fast_demos)) == 1
     assert not finished and not Settings.load().first_run_done

@@ -505,7 +505,19 @@ class WelcomePage(QWidget):
             return True
         self.cancel_event.set()
         thread.quit()  # its event loop runs only after the work: quit then takes effect
-        return thread.wait(timeout_ms)
+        if thread.wait(timeout_ms):
+            return True
+        # Still inside one demo build or download step (they end at the next check of the cancel): a QThread
+        # destroyed while it runs aborts the process, so it leaves the page and lives until it ends.
+        thread.setParent(None)
+        _UNFINISHED.append((thread, self.worker))
+        thread.finished.connect(lambda pair=(thread, self.worker): _UNFINISHED.remove(pair)
+                                if pair in _UNFINISHED else None)
+        return False
+
+
+_UNFINISHED: list[tuple[QThread, object]] = []
+"""Work threads that outlived their page's shutdown (kept referenced until they finish)."""
 
 
 def first_run_offline() -> bool:
