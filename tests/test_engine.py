@@ -307,3 +307,40 @@ def test_runs_from_another_thread_never_touch_the_engine_thread(make_engine, qtb
     with qtbot.waitSignal(engine.job_finished, timeout=WAIT):
         engine.submit("test.noise", {"steps": 5})
     assert threads and set(threads) == {threading.main_thread()}
+
+
+DROP_ENGINES = """
+import gc
+from PySide6.QtCore import QCoreApplication, QEventLoop
+from desktop.engine.cache import ModelCache
+from desktop.engine.engine import Engine
+from desktop.plugins import PluginManager
+from desktop.settings import Settings
+
+app = QCoreApplication([])
+for round in range(20):
+    engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), store=None, library=None,
+                    cache=ModelCache(), min_interval=0.002)  # deliveries held back by timers
+    loop = QEventLoop()
+    engine.job_finished.connect(loop.quit)
+    engine.submit("text.markov", {"words": 3000}, seed=round)
+    loop.exec()
+    assert engine.shutdown(timeout=30)
+    del engine, loop
+    gc.collect()
+    print("ok", flush=True)
+"""
+
+
+def test_engines_dropped_after_shutdown_never_crash_the_process(studiolo_site, studiolo_home):
+    import subprocess
+
+    from helpers import ROOT
+
+    install_markov(studiolo_site)
+    env = studiolo_site.env()
+    env["PYTHONPATH"] += f"{__import__('os').pathsep}{ROOT}"
+    result = subprocess.run([sys.executable, "-c", DROP_ENGINES], capture_output=True, text=True, env=env,
+                            timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["ok"] * 20

@@ -263,8 +263,17 @@ class Engine(QObject):
         if job_id not in self._timers:
             timer = self._timers[job_id] = QTimer(self)
             timer.setSingleShot(True)
-            timer.timeout.connect(lambda job_id=job_id: self._deliver(job_id))
+            timer.setProperty("job_id", job_id)
+            # A slot of the engine, not a lambda: a lambda's hidden receiver object outliving the engine
+            # crashed the process when an engine was dropped ("shared QObject was deleted directly").
+            timer.timeout.connect(self._on_timer)
             timer.start(max(1, int(wait * 1000)))
+
+    @Slot()
+    def _on_timer(self) -> None:
+        timer = self.sender()
+        if timer is not None:
+            self._deliver(str(timer.property("job_id")))
 
     def _deliver(self, job_id: str) -> None:
         timer = self._timers.pop(job_id, None)
