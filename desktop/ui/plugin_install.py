@@ -237,6 +237,7 @@ class InstallPanel(QGroupBox):
         self._notice_continue: QPushButton | None = None
         self.uninstall_box: QMessageBox | None = None
         self._uninstall_yes: QPushButton | None = None
+        self._uninstall_name: str | None = None
         self.file_dialog: QFileDialog | None = None
         self.folder_dialog: QFileDialog | None = None
         self._build()
@@ -449,14 +450,18 @@ class InstallPanel(QGroupBox):
         box.setObjectName("uninstall_confirm")
         self._uninstall_yes = box.addButton(self.tr("Uninstall"), QMessageBox.ButtonRole.AcceptRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.finished.connect(lambda _result, box=box, name=name: self._on_uninstall_answered(box, name))
-        self.uninstall_box = box
+        box.finished.connect(self._on_uninstall_answered)  # a slot, not a lambda: the box is deleted later
+        self.uninstall_box, self._uninstall_name = box, name
         box.open()
         return True
 
-    def _on_uninstall_answered(self, box: QMessageBox, name: str) -> None:
+    @Slot(int)
+    def _on_uninstall_answered(self, _result: int) -> None:
+        box, name = self.uninstall_box, self._uninstall_name
+        if box is None or name is None:
+            return
         accepted = box.clickedButton() is self._uninstall_yes
-        self.uninstall_box = self._uninstall_yes = None
+        self.uninstall_box = self._uninstall_yes = self._uninstall_name = None
         box.deleteLater()
         if accepted and not self._busy_refusal():
             self._start_uninstall(name)
