@@ -326,7 +326,6 @@ class PluginManager:
         self.settings.save()
         return before != (name in disabled)
 
-
     def apply_enabled(self, name: str) -> tuple[list[str], list[str]]:
         """Make the running app follow the saved choice for plugin ``name`` at once, without a restart: a plugin
         now disabled has its hooks unregistered and its generators removed; one now enabled is loaded (like at

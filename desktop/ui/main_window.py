@@ -139,9 +139,9 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu(self.tr("&View"))
         view_menu.addAction(self.activity_dock.toggleViewAction())
         self.page_actions: list[QAction] = []  # off while the welcome page is up (it ends the first run)
-        for text, page_id, shortcut in ((self.tr("&Gallery"), GALLERY_PAGE, "Ctrl+G"),
-                                        (self.tr("&Models"), MODELS_PAGE, None),
-                                        (self.tr("&Plugins"), PLUGINS_PAGE, None)):
+        pages = [(self.tr("&Gallery"), GALLERY_PAGE, "Ctrl+G")] if self.engine.library is not None else []
+        pages += [(self.tr("&Models"), MODELS_PAGE, None), (self.tr("&Plugins"), PLUGINS_PAGE, None)]
+        for text, page_id, shortcut in pages:  # (no library, no gallery: an engine that saves nothing)
             action = QAction(text, self)
             if shortcut:
                 action.setShortcut(QKeySequence(shortcut))
