@@ -42,6 +42,7 @@ class _InstalledScan(QObject, QRunnable):
         QRunnable.__init__(self)
         self.setAutoDelete(False)
         self.generator, self.allow_pickle = generator, allow_pickle
+        self.done = False
 
     def run(self) -> None:
         from desktop.models.inventory import installed_refs
@@ -51,7 +52,15 @@ class _InstalledScan(QObject, QRunnable):
         except Exception:  # noqa: BLE001 - the chooser keeps what it lists
             log.warning("could not list the installed models of %s", self.generator.id, exc_info=True)
             refs = None
-        self.found.emit(refs)
+        try:
+            self.found.emit(refs)  # to a chooser that may be gone: then nobody is connected
+        finally:
+            self.done = True
+
+
+_SCANS: list[_InstalledScan] = []
+"""Scans, referenced here rather than by their chooser (which may be deleted while one runs); the finished ones are
+let go on the GUI thread, at the next scan."""
 
 
 class ModelChooser(QComboBox):
@@ -63,7 +72,6 @@ class ModelChooser(QComboBox):
     def __init__(self, generator: Generator, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.generator = generator
-        self._scans: list[_InstalledScan] = []
         self.setEditable(True)
         self.setObjectName("model_chooser")
         self.setAccessibleName(self.tr("Model"))
@@ -107,12 +115,11 @@ class ModelChooser(QComboBox):
         """List the installed models again in the background (after a download, import or removal)."""
         scan = _InstalledScan(self.generator, allow_pickle)
         scan.found.connect(self._on_installed)  # self's slot: runs on the GUI thread
-        self._scans.append(scan)
+        _SCANS[:] = [s for s in _SCANS if not s.done] + [scan]
         QThreadPool.globalInstance().start(scan)
 
     @Slot(object)
     def _on_installed(self, refs: list[tuple[str, str]] | None) -> None:
-        self._scans = [s for s in self._scans if s is not self.sender()]
         if refs is not None:
             self._fill(refs)
         self.installed_listed.emit()
