@@ -12,15 +12,13 @@ that noise floor — the same direct call against itself, alternated the same wa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.stats import summary
+from benchmarks.stats import save_results, summary
 
-ROOT = Path(__file__).resolve().parent.parent
 _app = None
 # Twelve sentences: a job long enough (~0.3 s on 2 cores with the demo voice) that the machine's drift between two
 # back-to-back runs does not swamp the comparison.
@@ -42,9 +40,7 @@ def main() -> None:
         os.environ.setdefault("STUDIOLO_HOME", str(Path(tmp) / "home"))
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         results = run(args)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "audio_engine.json").write_text(json.dumps(results, indent=2))
+    save_results("audio_engine", results)
 
 
 def run(args) -> dict:

@@ -10,7 +10,6 @@ so the number depends on what is installed; the example plugin is installed for 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.stats import describe, summary
+from benchmarks.stats import describe, save_results, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,9 +53,7 @@ def main() -> None:
     base = results["python -c pass (baseline)"]["median"]
     for name, stats in results.items():
         print(describe(name, stats) + f"   ×{stats['median'] / base:.1f} baseline")
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "cli_startup.json").write_text(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=2))
+    save_results("cli_startup", {"cpus": os.cpu_count(), "results": results})
 
 
 if __name__ == "__main__":

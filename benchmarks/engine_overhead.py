@@ -11,15 +11,13 @@ after the cancel. Saving outputs is off here (measured on its own by the library
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.stats import describe, summary
+from benchmarks.stats import describe, save_results, summary
 
-ROOT = Path(__file__).resolve().parent.parent
 _app = None  # the QCoreApplication lives as long as the process
 
 TICKS = '''
@@ -61,9 +59,7 @@ def main() -> None:
         site.activate()
         results = run(args.runs, args.events)
         site.deactivate()
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "engine_overhead.json").write_text(json.dumps(results, indent=2))
+    save_results("engine_overhead", results)
 
 
 def run(runs: int, events: int) -> dict:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.stats import describe, percentile, summary
+from benchmarks.stats import describe, percentile, save_results, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 _app = None
@@ -175,9 +174,7 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         paint = first_paint(args.runs, library, env)
         stall = scrolling(library)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "gallery.json").write_text(json.dumps({"first_paint": paint, "scrolling": stall}, indent=2))
+    save_results("gallery", {"first_paint": paint, "scrolling": stall})
 
 
 if __name__ == "__main__":

@@ -10,16 +10,14 @@ GUI thread's longest stalls (5 ms heartbeat) while the window shows images gener
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.stats import summary
+from benchmarks.stats import save_results, summary
 
-ROOT = Path(__file__).resolve().parent.parent
 _app = None
 
 
@@ -34,9 +32,7 @@ def main() -> None:
         os.environ.setdefault("STUDIOLO_HOME", str(Path(tmp) / "home"))
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         results = run(args)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "image_engine.json").write_text(json.dumps(results, indent=2))
+    save_results("image_engine", results)
 
 
 def run(args) -> dict:

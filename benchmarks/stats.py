@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -23,3 +28,11 @@ def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile (0–1) of ``values``, nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def save_results(name: str, results: Any) -> Path:
+    """Write ``results`` as ``benchmarks/results/NAME.json`` (the files the issue notes quote)."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2))
+    return path

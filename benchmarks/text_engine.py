@@ -11,7 +11,6 @@ while the writer's panel streams several generations into its editor (goal p99 â
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -19,9 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.stats import summary
+from benchmarks.stats import save_results, summary
 
-ROOT = Path(__file__).resolve().parent.parent
 _app = None
 PROMPT = "The boats went out in the morning and"
 
@@ -36,9 +34,7 @@ def main() -> None:
         os.environ.setdefault("STUDIOLO_HOME", str(Path(tmp) / "home"))
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         results = run(args)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "text_engine.json").write_text(json.dumps(results, indent=2))
+    save_results("text_engine", results)
 
 
 def run(args) -> dict:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -21,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.stats import describe, percentile, summary
+from benchmarks.stats import describe, percentile, save_results, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 _app = None
@@ -159,9 +158,7 @@ def main() -> None:
         startup = time_to_window(args.runs, env)
         site.activate()
         stall = stalls(args.jobs)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "window.json").write_text(json.dumps({"startup": startup, "stalls": stall}, indent=2))
+    save_results("window", {"startup": startup, "stalls": stall})
 
 
 if __name__ == "__main__":
