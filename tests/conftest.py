@@ -16,3 +16,22 @@ def _isolated_home(studiolo_home: Path) -> Path:
     """No test reads or writes the developer's own settings, library or model cache."""
     return studiolo_home
 
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """``small_disk(size_kb)`` -> a folder on a filesystem of that size (a tmpfs; root only)."""
+    from disk import can_mount, mounted_tmpfs
+
+    stack = []
+
+    def make(size_kb: int = 256) -> Path:
+        if not can_mount():
+            pytest.skip("mounting a small filesystem needs root; the injected-ENOSPC tests cover this machine")
+        context = mounted_tmpfs(tmp_path / f"disk{len(stack)}", size_kb)
+        stack.append(context)
+        return context.__enter__()
+
+    yield make
+    for context in reversed(stack):
+        context.__exit__(None, None, None)

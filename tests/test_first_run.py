@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from hub_server import HubServer, hub_server  # noqa: F401 - the fixture
-
 from PySide6.QtCore import Qt
 
 from desktop.api import RecommendedModel

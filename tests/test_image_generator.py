@@ -5,7 +5,6 @@ through the entry point, the engine and the command line."""
 from __future__ import annotations
 
 import shutil
-import sys
 
 import numpy as np
 import pytest

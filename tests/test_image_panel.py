@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -21,17 +21,15 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QPlainTextEdit,
-    QToolButton,
     QWidget,
 )
 
-from desktop.api import ImageOutput, PanelHost, ParamError, validate
-from desktop.storage import JsonPanelStorage
+from desktop.api import ImageOutput, ParamError, validate
 from desktop.testing.panel_host import RecordingPanelHost
 from plugins.image import panel as panel_module
 from plugins.image.panel import PARAMS_KEY, ImagePanel, create_panel
-from plugins.image.widgets import join_lora, split_lora
 from plugins.image.params import ImageParams
+from plugins.image.widgets import join_lora, split_lora
 
 PLUGIN_DIR = Path(panel_module.__file__).parent
 

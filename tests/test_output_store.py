@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from desktop import paths
-from desktop.api import files as fileio
 from desktop.api import AudioOutput, DiskFullError, EncodedOutput, ImageOutput, Output, StudioloError, TextOutput
+from desktop.api import files as fileio
 from desktop.library import OutputStore, default_encode, metadata_for, read_png_metadata, sidecar_path
 from desktop.library.encoders import encode_wav
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 
-from desktop.settings import Settings
 from desktop.paths import default_output_dir
+from desktop.settings import Settings
 from desktop.ui.settings_dialog import SettingsDialog
 
 

@@ -11,12 +11,11 @@ import ast
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextCursor
 from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QPlainTextEdit, QWidget
 
-from desktop.api import PanelHost, TextOutput, to_json
-from desktop.storage import JsonPanelStorage
+from desktop.api import TextOutput, to_json
 from desktop.testing.panel_host import RecordingPanelHost
 from plugins.text import panel as panel_module
 from plugins.text.document_editor import GENERATED_PROPERTY

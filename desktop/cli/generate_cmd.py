@@ -76,9 +76,9 @@ def _run(plugins, generator, params, args) -> int:
     from PySide6.QtCore import QCoreApplication, QTimer
 
     from desktop.api import ParamError
+    from desktop.api.files import atomic_write_bytes
     from desktop.cli.progress import ProgressBar
     from desktop.engine.engine import Engine
-    from desktop.api.files import atomic_write_bytes
 
     global _app
     app = _app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])

@@ -19,8 +19,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop import __version__
 from desktop.api import (
-    Generator,
     GenerationError,
+    Generator,
     InsufficientMemoryError,
     JobCancelled,
     LoadOptions,

@@ -10,7 +10,7 @@
   first install.
 """
 
-from desktop.install.blocklist import Blocklist, BlockEntry, load_blocklist
+from desktop.install.blocklist import BlockEntry, Blocklist, load_blocklist
 from desktop.install.errors import InstallCancelled, PluginInstallError
 from desktop.install.installer import (
     InstalledPlugin,

@@ -8,7 +8,7 @@ import sys
 import threading
 import traceback
 
-from PySide6.QtCore import QObject, Qt, QtMsgType, QTimer, Signal, qInstallMessageHandler
+from PySide6.QtCore import QObject, Qt, QTimer, QtMsgType, Signal, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 

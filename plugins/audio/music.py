@@ -31,11 +31,10 @@ from desktop.api import (
     RecommendedModel,
     RunContext,
 )
-
-from plugins.audio.params import MusicParams
-from plugins.audio.resample import resample
 from plugins.audio.base import AudioGenerator
 from plugins.audio.loading import check_model_folder, first_line, load_pretrained
+from plugins.audio.params import MusicParams
+from plugins.audio.resample import resample
 
 __all__ = ["MusicGenGenerator", "MusicModel", "load_music_model", "decode_tokens", "PROGRESS_BLOCK"]
 

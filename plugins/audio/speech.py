@@ -31,7 +31,6 @@ from desktop.api import (
     RecommendedModel,
     RunContext,
 )
-
 from plugins.audio.base import AudioGenerator
 from plugins.audio.loading import check_model_folder, first_line, load_pretrained
 from plugins.audio.params import SpeechParams

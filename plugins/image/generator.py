@@ -28,7 +28,6 @@ from desktop.api import (
     RecommendedModel,
     RunContext,
 )
-
 from plugins.image.params import ImageParams
 
 __all__ = ["DiffusersImageGenerator", "SCHEDULERS"]

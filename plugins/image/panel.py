@@ -13,7 +13,7 @@ from dataclasses import is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -43,7 +43,7 @@ from desktop.api.widgets import FileDropMixin
 from plugins.image.image_view import ImageViewer, ResultStrip, is_pil_image, png_bytes, save_png
 from plugins.image.mask_painter import MaskEditor
 from plugins.image.params import ImageParams
-from plugins.image.widgets import LoraEditor, Collapsible
+from plugins.image.widgets import Collapsible, LoraEditor
 
 log = logging.getLogger(__name__)
 

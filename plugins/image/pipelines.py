@@ -30,7 +30,6 @@ from desktop.api import (
     safetensors_header,
 )
 from desktop.api import check_model_files as api_check_model_files
-
 from plugins.image.loras import LoraSet
 
 __all__ = ["ImageModel", "load_model", "check_model_files", "config_folder_for"]

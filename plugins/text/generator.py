@@ -35,7 +35,6 @@ from desktop.api import (
     check_model_files,
     from_json,
 )
-
 from plugins.text.params import TextParams
 from plugins.text.prompting import build_prompt, fit_context, truncation_notice
 

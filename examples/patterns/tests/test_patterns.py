@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from studiolo_patterns import DEMO_PALETTE, PATTERNS
 
 from desktop.api import ImageOutput, ModelFormatError, ParamError
-from studiolo_patterns import DEMO_PALETTE, PATTERNS
 
 GENERATOR_ID = "image.patterns"
 PALETTE = {tuple(bytes.fromhex(colour[1:])) for colour in DEMO_PALETTE}

@@ -12,9 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from studiolo_tinyvae import CONFIG_FILE, DEMO_CONFIG, WEIGHTS_FILE
 
 from desktop.api import ImageOutput, ModelFormatError, ParamError, safetensors_header
-from studiolo_tinyvae import CONFIG_FILE, DEMO_CONFIG, WEIGHTS_FILE
 
 GENERATOR_ID = "image.tinyvae"
 SIDE = DEMO_CONFIG["latent_size"] * 2 ** DEMO_CONFIG["upsamples"]  # the decoder's image size: 32 pixels
