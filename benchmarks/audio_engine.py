@@ -15,6 +15,7 @@ import argparse
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from benchmarks.stats import save_results, summary
@@ -120,11 +121,11 @@ def run(args) -> dict:
             handle_tokens = int(round(frames)) + musicgen.decoder.num_codebooks - 1
         for seed in range(args.runs + 1):
             if name == "speech":
-                engine_run = lambda: through_engine("audio.speech", {"text": TEXT}, speech_dir, seed)  # noqa: E731
-                direct_run = lambda: on_pool(direct_speech, seed)  # noqa: E731
+                engine_run = partial(through_engine, "audio.speech", {"text": TEXT}, speech_dir, seed)
+                direct_run = partial(on_pool, direct_speech, seed)
             else:
-                engine_run = lambda: through_engine("audio.music", music_params, music_dir, seed)  # noqa: E731
-                direct_run = lambda: on_pool(direct_music, seed, handle_tokens)  # noqa: E731
+                engine_run = partial(through_engine, "audio.music", music_params, music_dir, seed)
+                direct_run = partial(on_pool, direct_music, seed, handle_tokens)
             # Alternate which goes first, so a machine that speeds up or slows down favours neither.
             if seed % 2:
                 t_d, s_d, r_d = direct_run()

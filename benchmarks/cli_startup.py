@@ -42,7 +42,7 @@ def main() -> None:
             "studiolo plugins list": [studiolo, "plugins", "list"],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for name, cmd in commands.items():  # warm the file cache once
+        for cmd in commands.values():  # warm the file cache once
             subprocess.run(cmd, env=env, capture_output=True, check=True)
         for _ in range(args.runs):
             for name, cmd in commands.items():

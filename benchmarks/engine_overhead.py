@@ -115,15 +115,16 @@ def run(runs: int, events: int) -> dict:
     print(f"delivered progress signals per {events}-event job: {received['events'] / (runs + 1) / 2:.0f} "
           "(throttled to ≤ 30 Hz)")
 
+    state = {"job": None}  # the job of the current run
+
+    def cancel_first(job_id, *_args):
+        if state["job"] is not None and not state["job"].cancelled:
+            engine.cancel(job_id)
+
     latencies = []
     for _ in range(runs):
         loop = QEventLoop()
-        state = {"job": None}
-
-        def cancel_first(job_id, *_args):
-            if state["job"] is not None and not state["job"].cancelled:
-                engine.cancel(job_id)
-
+        state["job"] = None
         engine.job_progressed.connect(cancel_first)
         engine.job_cancelled.connect(loop.quit)
         state["job"] = engine.submit("bench.ticks", {"steps": 10_000_000}, seed=1)
@@ -133,8 +134,7 @@ def run(runs: int, events: int) -> dict:
         latencies.append(state["job"].steps_after_cancel)
     print(f"cancel latency: {max(latencies)} step(s) at most after the cancel over {runs} runs "
           f"(median {sorted(latencies)[len(latencies) // 2]})")
-    engine.shutdown()
-    del engine  # before the application object goes
+    engine.shutdown()  # the engine itself goes when this returns, long before the application object
     return {"per_job_ms": per_job * 1000, "per_event_us": per_event * 1e6, "cancel_steps_max": max(latencies),
             "raw": results}
 

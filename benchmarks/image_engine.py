@@ -139,8 +139,9 @@ def gui_stalls(plugins, engine, params, model, args) -> dict:
     ordered = sorted(gaps)
     result = {"p50_ms": statistics.median(ordered), "p99_ms": ordered[int(0.99 * (len(ordered) - 1))],
               "max_ms": ordered[-1], "beats": len(ordered)}
-    print(f"GUI stall while images generate with previews: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
-          f"max {result['max_ms']:.2f} ms ({len(ordered)} beats; goal p99 ≤ 16 ms, max ≤ 50 ms)")
+    print(f"GUI stall while images generate with previews: p50 {result['p50_ms']:.2f} ms, "
+          f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms "
+          f"({len(ordered)} beats; goal p99 ≤ 16 ms, max ≤ 50 ms)")
     return result
 
 

@@ -134,14 +134,15 @@ def run(args) -> dict:
     print(f"tokens/s engine/direct with TextIteratorStreamer: median {ratio['median']:.3f}, IQR {ratio['q1']:.3f}–"
           f"{ratio['q3']:.3f}, min {ratio['min']:.3f}, max {ratio['max']:.3f} (goal ≥ 0.97)")
     print(f"tokens/s engine/plain generate (no streaming): median {plain_ratio['median']:.3f}, IQR "
-          f"{plain_ratio['q1']:.3f}–{plain_ratio['q3']:.3f}, min {plain_ratio['min']:.3f}, max {plain_ratio['max']:.3f}")
+          f"{plain_ratio['q1']:.3f}–{plain_ratio['q3']:.3f}, min {plain_ratio['min']:.3f}, "
+          f"max {plain_ratio['max']:.3f}")
     print(f"first token: engine {statistics.median(first_engine) * 1000:.1f} ms, direct "
           f"{statistics.median(first_direct) * 1000:.1f} ms (medians): overhead {overhead_ms:.1f} ms (goal ≤ 5 ms)")
     print(f"identical text: {same}")
     stalls = gui_stalls(plugins, engine, model_dir, args)
     engine.shutdown()
-    return {"tokens_per_s_ratio": ratio, "tokens_per_s_ratio_vs_plain": plain_ratio, "first_token_overhead_ms": overhead_ms, "identical_text": same,
-            "stalls": stalls}
+    return {"tokens_per_s_ratio": ratio, "tokens_per_s_ratio_vs_plain": plain_ratio,
+            "first_token_overhead_ms": overhead_ms, "identical_text": same, "stalls": stalls}
 
 
 def gui_stalls(plugins, engine, model_dir, args) -> dict:

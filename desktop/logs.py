@@ -25,7 +25,7 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
     path = log_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        _handler = _QuietFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     except OSError:
         _handler = logging.NullHandler()
         path = None
@@ -34,3 +34,11 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
     root.setLevel(level)
     root.propagate = False
     return path
+
+
+class _QuietFileHandler(logging.handlers.RotatingFileHandler):
+    """The log file's handler: a record that cannot be written (a full disk) is dropped, never printed with a
+    traceback on the user's terminal (logging's default)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass

@@ -6,8 +6,25 @@ it does not import, it needs another Studiolo, its hook raises, it registers a m
 is recorded as failed with its traceback, and every other plugin keeps working. (pluggy's own
 ``load_setuptools_entrypoints`` and hook calls stop at the first failure; we do not use them for that reason.)
 
-Which plugins load: all of them, except those the user disabled (persisted in the settings) and, when the
-``STUDIOLO_LOAD_PLUGINS`` variable is set (a comma list; empty means none), third-party plugins not named in it.
+Which plugins load: all of them, except those the user disabled (persisted in the settings), those whose import
+stopped an earlier Studiolo (see below) and, when the ``STUDIOLO_LOAD_PLUGINS`` variable is set (a comma list;
+empty means none), third-party plugins not named in it.
+
+A plugin cannot take start-up down (:mod:`desktop.plugin_import`, :mod:`desktop.plugin_journal`): each import is
+journaled, runs on its own thread and is waited for at most ``STUDIOLO_PLUGIN_IMPORT_TIMEOUT`` seconds (default
+30, 0 for no bound; a plugin still importing then is skipped and listed as failed); anything it raises is a failure;
+what it prints goes to stderr; an import slower than ``STUDIOLO_PLUGIN_SLOW_IMPORT`` seconds (default 2) is
+reported with its time.
+A third-party plugin whose import never finished in an earlier process (it called ``os._exit()``, crashed, hung
+until killed) is skipped and listed as failed — "Studiolo stopped while loading this plugin" — until the user
+enables it again (``studiolo plugins enable NAME`` or *Enable* on the Plugins page).
+
+Built-in plugins are journaled the same way but never skipped: they are part of Studiolo, whose generators would be
+gone for good with no plugin of the user's to blame; a mark left by one is reported as a warning and cleared.
+
+The window loads in two steps (:meth:`PluginManager.load` with ``third_party=False``, then :meth:`import_pending`
+on a worker and :meth:`finish_import` on the GUI thread for each of :meth:`pending`), so that it is on screen while
+third-party plugins import; the CLI loads everything at once with :meth:`PluginManager.load`.
 """
 
 from __future__ import annotations
@@ -15,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
+import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -27,11 +44,17 @@ import pluggy
 from desktop import __version__, hookspecs
 from desktop.api import GENERATOR_ID_PATTERN, PROJECT_NAME, Generator, PluginError, RecommendedModel
 from desktop.api.params import schema
+from desktop.plugin_import import Clock, PluginImport, one_line, plugin_output_to_stderr
+from desktop.plugin_journal import LoadJournal, Mark
 from desktop.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ALLOW_ENV = "STUDIOLO_LOAD_PLUGINS"
+TIMEOUT_ENV = "STUDIOLO_PLUGIN_IMPORT_TIMEOUT"
+SLOW_ENV = "STUDIOLO_PLUGIN_SLOW_IMPORT"
+IMPORT_TIMEOUT_S = 30.0  # how long a plugin's import is waited for
+SLOW_IMPORT_S = 2.0  # an import slower than this is reported with its time
 DISTRIBUTION = "studiolo"
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 HEAVY_MODULES = ("torch", "diffusers", "transformers", "tensorflow", "jax")
@@ -42,6 +65,7 @@ class Status:
     DISABLED = "disabled"
     FAILED = "failed"
     SKIPPED = "skipped"  # not named in STUDIOLO_LOAD_PLUGINS
+    LOADING = "loading"  # still to be imported (the window imports third-party plugins after it shows)
 
 
 @dataclass
@@ -61,6 +85,8 @@ class PluginRecord:
     generators: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    import_seconds: float | None = None  # how long its import took (or had taken when Studiolo stopped waiting)
+    quarantined: bool = False  # skipped: its import stopped an earlier Studiolo; enabling it clears that
 
     def fail(self, error: str, tb: str | None = None) -> None:
         self.status, self.error, self.traceback = Status.FAILED, error, tb
@@ -88,6 +114,23 @@ def discover() -> list[metadata.EntryPoint]:
 def _is_builtin(ep: metadata.EntryPoint) -> bool:
     dist = getattr(ep, "dist", None)
     return dist is not None and _canonical(dist.metadata["Name"] or "") == DISTRIBUTION
+
+
+def _seconds_from_env(variable: str, default: float) -> float:
+    value = os.environ.get(variable, "").strip()
+    try:
+        seconds = float(value) if value else default
+    except ValueError:
+        log.warning("ignored %s=%r: not a number of seconds", variable, value)
+        return default
+    return seconds if seconds >= 0 else default
+
+
+def stopped_message(name: str, mark: Mark) -> str:
+    """The failure shown for a plugin skipped because its import never finished in an earlier process."""
+    why = f": {mark.reason}" if mark.reason else ""
+    return (f"Studiolo stopped while loading this plugin (at {mark.when()}){why}. It is skipped so that Studiolo "
+            f"starts; to try it again, run `studiolo plugins enable {name}` or press Enable on the Plugins page.")
 
 
 def _canonical(name: str) -> str:
@@ -147,42 +190,116 @@ def check_generator(generator: Any) -> None:
 class PluginManager:
     """Loads plugins and holds their generators.
 
-    ``entry_points`` (tests) replaces discovery; ``settings`` defaults to the user's settings file.
+    ``entry_points`` (tests) replaces discovery; ``settings`` defaults to the user's settings file; ``journal``
+    to the load journal of the config folder. ``import_timeout`` (seconds a plugin's import is waited for, 0: no
+    bound) and
+    ``slow_import`` (seconds above which an import is reported as slow) default to ``STUDIOLO_PLUGIN_IMPORT_TIMEOUT``
+    and ``STUDIOLO_PLUGIN_SLOW_IMPORT`` or 30 and 2; ``clock`` times the imports.
     """
 
     def __init__(self, settings: Settings | None = None,
-                 entry_points: Iterable[metadata.EntryPoint] | None = None) -> None:
+                 entry_points: Iterable[metadata.EntryPoint] | None = None, *,
+                 journal: LoadJournal | None = None, import_timeout: float | None = None,
+                 slow_import: float | None = None, clock: Clock = time.monotonic) -> None:
         self.settings = settings if settings is not None else Settings.load()
         self._entry_points = list(entry_points) if entry_points is not None else None
+        self.journal = journal if journal is not None else LoadJournal()
+        self.import_timeout = (import_timeout if import_timeout is not None
+                               else _seconds_from_env(TIMEOUT_ENV, IMPORT_TIMEOUT_S))
+        self.slow_import = slow_import if slow_import is not None else _seconds_from_env(SLOW_ENV, SLOW_IMPORT_S)
+        self.clock = clock
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginRecord] = {}
         self.generators: dict[str, Generator] = {}
         self._generator_owner: dict[str, str] = {}
-        self._loaded = False
+        self._pending: dict[str, metadata.EntryPoint] = {}  # to import, in loading order
+        self._imports: dict[str, PluginImport] = {}  # running now (any thread)
+        self.released: set[str] = set()  # plugins whose import stopped an earlier Studiolo, enabled again since
+        self._prepared = False
+        self._cancelled = False
 
     # -- loading ---------------------------------------------------------------------------------------------
 
-    def load(self) -> PluginManager:
-        """Discover and load every plugin (once). Never raises because of a plugin."""
-        if self._loaded:
-            return self
-        self._loaded = True
+    def load(self, third_party: bool = True) -> PluginManager:
+        """Discover the plugins and load them: every one, or only the built-in ones when ``third_party`` is False
+        (the others stay :meth:`pending`). Calling it again loads what is still pending. Never raises because of a
+        plugin."""
+        self.prepare()
+        for name in self.pending():
+            if third_party or self.plugins[name].builtin:
+                self.finish_import(name, self.import_pending(name))
+        return self
+
+    def prepare(self) -> None:
+        """Discover the plugins (once) and decide which are to be imported: not disabled, not left out by
+        ``STUDIOLO_LOAD_PLUGINS``, compatible, and not skipped because their import stopped an earlier Studiolo."""
+        if self._prepared:
+            return
+        self._prepared = True
         allowed = allow_list()
+        stopped = self.journal.stopped()
         eps = self._entry_points if self._entry_points is not None else discover()
         for ep in eps:
             record = self._record_for(ep)
             if record is None:
                 continue
+            mark = stopped.get(record.name)
             if record.name in self.settings.disabled_plugins:
                 record.status = Status.DISABLED
             elif allowed is not None and not record.builtin and record.name not in allowed:
                 record.status = Status.SKIPPED
                 record.error = f"not named in {ALLOW_ENV}"
-            else:
-                self._load_one(ep, record)
-        self._collect_generators()
-        return self
+            elif mark is not None and not record.builtin:
+                record.fail(stopped_message(record.name, mark))
+                record.quarantined = True
+            elif self._compatible(ep, record):
+                if mark is not None:  # a built-in: loaded anyway (see the module's docstring)
+                    record.warnings.append(f"Studiolo stopped while loading this plugin at {mark.when()}; it is part "
+                                           "of Studiolo, so it is loaded anyway")
+                    self.journal.release(record.name)
+                record.status = Status.LOADING
+                self._pending[record.name] = ep
+
+    def pending(self) -> list[str]:
+        """The plugins still to be imported, in loading order (built-ins first, then by name)."""
+        return list(self._pending)
+
+    def import_pending(self, name: str) -> PluginImport | None:
+        """Import the pending plugin ``name`` and wait for it (at most :attr:`import_timeout`). Safe on any thread:
+        it touches nothing but the import; :meth:`finish_import` then registers the result. None when the plugin
+        is no longer waiting to be imported (disabled meanwhile)."""
+        ep = self._pending.get(name)
+        record = self.plugins.get(name)
+        if ep is None or record is None or record.status != Status.LOADING or self._cancelled:
+            return None
+        attempt = PluginImport(ep, name, self.journal, clock=self.clock, heavy_modules=HEAVY_MODULES).start()
+        self._imports[name] = attempt
+        try:
+            attempt.wait(self.import_timeout or None)  # 0: no bound
+        finally:
+            self._imports.pop(name, None)
+        return attempt
+
+    def finish_import(self, name: str, attempt: PluginImport | None) -> list[str]:
+        """Register what :meth:`import_pending` imported (on the thread that owns the manager, the GUI thread in
+        the window) and collect its generators. Returns the generator ids added."""
+        ep = self._pending.pop(name, None)
+        record = self.plugins.get(name)
+        if ep is None or record is None or attempt is None or record.status != Status.LOADING:
+            return []
+        if attempt.abandoned and not attempt.finished:
+            record.fail("not loaded: Studiolo stopped waiting for its import (it was closing)")
+            return []
+        self._register(record, attempt)
+        return self._collect_generators(only=name) if record.status == Status.LOADED else []
+
+    def cancel_imports(self) -> None:
+        """Stop waiting for the imports running now and start no more (the window closes); the imports cut short
+        are not held against their plugins."""
+        self._cancelled = True
+        for attempt in list(self._imports.values()):
+            attempt.let_go()
 
     def _record_for(self, ep: metadata.EntryPoint) -> PluginRecord | None:
         dist = getattr(ep, "dist", None)
@@ -207,24 +324,38 @@ class PluginManager:
         self.plugins[ep.name] = record
         return record
 
-    def _load_one(self, ep: metadata.EntryPoint, record: PluginRecord) -> None:
+    @staticmethod
+    def _compatible(ep: metadata.EntryPoint, record: PluginRecord) -> bool:
         reason = incompatibility(getattr(ep, "dist", None))
         if reason:
             record.fail(f"incompatible: {reason}. Install a version of the plugin made for this Studiolo, or "
                         f"update Studiolo.")
+        return not reason
+
+    def _load_one(self, ep: metadata.EntryPoint, record: PluginRecord) -> None:
+        """Import and register one plugin now (its generators are collected by the caller)."""
+        if not self._compatible(ep, record):
             return
-        heavy_before = {m for m in HEAVY_MODULES if m in sys.modules}
-        try:
-            plugin = ep.load()
-        except BaseException as exc:  # an import may raise anything, SystemExit included
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            record.fail(f"import failed: {_one_line(exc)}", traceback.format_exc())
+        record.status = Status.LOADING
+        self._pending[record.name] = ep
+        attempt = self.import_pending(record.name)
+        self._pending.pop(record.name, None)
+        if attempt is not None:
+            self._register(record, attempt)
+
+    def _register(self, record: PluginRecord, attempt: PluginImport) -> None:
+        """Record how the import went and register the plugin's hooks; the record is LOADED when it worked."""
+        record.import_seconds = attempt.seconds
+        if attempt.error is not None:
+            record.fail(attempt.error, attempt.traceback)
             return
-        heavy = sorted(m for m in HEAVY_MODULES if m in sys.modules and m not in heavy_before)
-        if heavy:
-            record.warnings.append(f"imports {', '.join(heavy)} when it is loaded, which slows Studiolo's start; "
-                                   "import them inside load()/generate()")
+        if attempt.seconds is not None and attempt.seconds > self.slow_import:
+            record.warnings.append(f"imported in {attempt.seconds:.1f} s, which slows Studiolo's start")
+            log.warning("plugin %s imported in %.1f s", record.name, attempt.seconds)
+        plugin = attempt.plugin
+        if attempt.heavy:
+            record.warnings.append(f"imports {', '.join(attempt.heavy)} when it is loaded, which slows Studiolo's "
+                                   "start; import them inside load()/generate()")
         unknown = [name for name in dir(plugin) if self.pm.parse_hookimpl_opts(plugin, name) is not None
                    and not hasattr(self.pm.hook, name)]
         if unknown:
@@ -234,12 +365,14 @@ class PluginManager:
         try:
             self.pm.register(plugin, name=record.name)
         except Exception as exc:
-            record.fail(f"could not be registered: {_one_line(exc)}", traceback.format_exc())
+            record.fail(f"could not be registered: {one_line(exc)}", traceback.format_exc())
             return
         record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ())
         if not record.hooks:
             record.fail("implements no hooks; mark its functions with @desktop.api.hookimpl")
             self.pm.unregister(plugin)
+            return
+        record.status = Status.LOADED
 
     def _collect_generators(self, only: str | None = None) -> list[str]:
         """Call ``register_generators`` of every plugin (or of the plugin ``only``); returns the ids added."""
@@ -252,7 +385,8 @@ class PluginManager:
             record = self.plugins[impl.plugin_name]
             found: list[Any] = []
             try:
-                self._call_impl(impl, register=found.append)
+                with plugin_output_to_stderr():
+                    self._call_impl(impl, register=found.append)
                 for generator in found:
                     check_generator(generator)
                 ids = [g.id for g in found]
@@ -265,7 +399,7 @@ class PluginManager:
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     raise
-                record.fail(f"register_generators failed: {_one_line(exc)}", traceback.format_exc())
+                record.fail(f"register_generators failed: {one_line(exc)}", traceback.format_exc())
                 self.pm.unregister(name=record.name)
                 continue
             for generator in found:
@@ -303,7 +437,7 @@ class PluginManager:
             try:
                 results.append((impl.plugin_name, self._call_impl(impl, **kwargs)))
             except Exception as exc:
-                self.plugins[impl.plugin_name].fail(f"{hook_name} failed: {_one_line(exc)}", traceback.format_exc())
+                self.plugins[impl.plugin_name].fail(f"{hook_name} failed: {one_line(exc)}", traceback.format_exc())
         return results
 
     # -- enable / disable --------------------------------------------------------------------------------
@@ -313,8 +447,9 @@ class PluginManager:
         return sorted({ep.name for ep in eps})
 
     def set_enabled(self, name: str, enabled: bool) -> bool:
-        """Enable or disable a plugin by name, persisted in the settings; takes effect at the next load. Returns
-        whether anything changed. An unknown name raises :class:`PluginError` listing the known ones."""
+        """Enable or disable a plugin by name, persisted in the settings; takes effect at the next load. Enabling
+        also lifts the skip of a plugin whose import stopped an earlier Studiolo. Returns whether anything changed.
+        An unknown name raises :class:`PluginError` listing the known ones."""
         known = self.known_names()
         if name not in known:
             raise PluginError(f"No plugin named {name!r}.",
@@ -324,7 +459,10 @@ class PluginManager:
         (disabled.discard if enabled else disabled.add)(name)
         self.settings.disabled_plugins = sorted(disabled)
         self.settings.save()
-        return before != (name in disabled)
+        released = enabled and self.journal.release(name)
+        if released:
+            self.released.add(name)
+        return released or before != (name in disabled)
 
     def apply_enabled(self, name: str) -> tuple[list[str], list[str]]:
         """Make the running app follow the saved choice for plugin ``name`` at once, without a restart: a plugin
@@ -361,11 +499,6 @@ class PluginManager:
         if fresh.status == Status.FAILED:
             return [], []
         return self._collect_generators(only=name), []
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def load_plugins(settings: Settings | None = None) -> PluginManager:

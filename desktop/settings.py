@@ -67,7 +67,7 @@ class Settings:
             log.warning(message)
             return cls(warnings=[message])
         settings = cls()
-        for name, default in _TYPED.items():
+        for name in _TYPED:
             if name not in raw:
                 continue
             value = raw.pop(name)
@@ -79,9 +79,17 @@ class Settings:
         return settings
 
     def save(self) -> None:
+        """Write the settings atomically. A full disk, or a file where the config folder should be, raises
+        :class:`~desktop.destinations.WriteError` (also an ``OSError``) naming the file; the old file is kept."""
+        from desktop.destinations import write_error
+
         values = {name: getattr(self, name) for name in _TYPED}
         values["disabled_plugins"] = sorted(set(self.disabled_plugins))
-        atomic_write_json(self.path(), {**self.extra, **values})
+        path = self.path()
+        try:
+            atomic_write_json(path, {**self.extra, **values})
+        except OSError as exc:
+            raise write_error(exc, path, what="the settings") from exc
 
     def memory_budget_bytes(self) -> int | None:
         if self.memory_budget_mb is not None:
@@ -100,7 +108,9 @@ def _valid(name: str, value: Any) -> bool:
     if name == "disabled_plugins":
         return isinstance(value, list) and all(isinstance(n, str) for n in value)
     if name == "device":
-        return isinstance(value, str) and bool(value)
+        from desktop.engine.devices import is_device_name
+
+        return isinstance(value, str) and is_device_name(value)
     if name == "memory_budget_mb":
         return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
     if name == "idle_unload_minutes":

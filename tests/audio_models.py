@@ -6,8 +6,8 @@
   second + a 2-layer decoder, 16 kHz, at most 2.5 s — 128 positions, fewer than the demo's; 1 MB, about a second).
 
 Each is built on first call into a session temp folder and reused after. Do not modify them: copy first
-(``shutil.copytree``). Use the session fixtures ``tiny_vits`` / ``tiny_musicgen`` in a test module with
-``from audio_models import tiny_vits, tiny_musicgen``.
+(``shutil.copytree``). The session fixtures ``tiny_vits`` / ``tiny_musicgen`` are registered for every test by
+``tests/conftest.py`` (``pytest_plugins``): ask for them by name, do not import them.
 """
 
 from __future__ import annotations

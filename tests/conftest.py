@@ -10,6 +10,10 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+# The helper modules that define fixtures (tiny models, a local hub, pip environments), registered once for every test
+# file: a test asks for `tiny_sd` or `hub_server` by name and imports only the helpers' plain names.
+pytest_plugins = ["audio_models", "hub_server", "image_models", "pip_env", "text_models"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_home(studiolo_home: Path) -> Path:

@@ -6,7 +6,8 @@
 * :func:`write_single_file` — an SD 1.x diffusers folder as one original-layout (``model.diffusion_model.``,
   ``first_stage_model.``, ``cond_stage_model.transformer.``) ``.safetensors`` checkpoint, plus its config folder.
 
-Use the session fixtures ``tiny_sd``/``tiny_sdxl`` in a test module with ``from image_models import tiny_sd``.
+The session fixtures ``tiny_sd``/``tiny_sdxl`` are registered for every test by ``tests/conftest.py``
+(``pytest_plugins``): ask for them by name, do not import them.
 """
 
 from __future__ import annotations

@@ -100,7 +100,8 @@ def register_generators(register):
 
 
 def install_gate(site):
-    site.install("studiolo-test-gate", modules={"studiolo_test_gate": GATE}, entry_points={"gate": "studiolo_test_gate"})
+    site.install("studiolo-test-gate", modules={"studiolo_test_gate": GATE},
+                 entry_points={"gate": "studiolo_test_gate"})
 
 
 # Custom panels: one that raises while being built, one that works (a label and its own generate()).

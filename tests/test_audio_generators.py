@@ -15,10 +15,16 @@ import shutil
 import numpy as np
 import pytest
 import torch_plugin
-from audio_models import tiny_musicgen, tiny_vits  # noqa: F401 - the fixtures
 from helpers import run_cli, run_python
 
-from desktop.api import AudioOutput, LoadOptions, ModelFormatError, ModelNotFoundError, ParamError
+from desktop.api import (
+    AudioOutput,
+    InsufficientMemoryError,
+    LoadOptions,
+    ModelFormatError,
+    ModelNotFoundError,
+    ParamError,
+)
 from desktop.testing import run_generator
 from plugins.audio.music import PROGRESS_BLOCK, MusicGenGenerator, MusicModel, decode_tokens
 from plugins.audio.params import MusicParams, SpeechParams
@@ -335,6 +341,22 @@ def test_bad_model_folders_are_refused_naming_the_problem(tiny_vits, tiny_musicg
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
     with pytest.raises(ModelFormatError, match="pytorch_model.bin is a pickle-format weights file"):
         SPEECH.load(pickled, "cpu", LoadOptions())
+
+
+@pytest.mark.parametrize(("generator", "model_class", "fixture"), [
+    (SPEECH, "VitsModel", "tiny_vits"), (MUSIC, "MusicgenForConditionalGeneration", "tiny_musicgen")])
+def test_running_out_of_memory_while_loading_is_said_as_such(generator, model_class, fixture, request, monkeypatch):
+    import transformers
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(getattr(transformers, model_class), "from_pretrained", out_of_memory)
+    folder = request.getfixturevalue(fixture)
+    with pytest.raises(InsufficientMemoryError, match=f"not enough memory to load {folder.name}") as info:
+        generator.load(folder, "cpu", LoadOptions())
+    assert "smaller model" in info.value.hint
+    assert isinstance(info.value.__cause__, MemoryError)
 
 
 # --------------------------------------------------------------------------------------- the ways in

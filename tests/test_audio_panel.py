@@ -239,7 +239,8 @@ def test_clicking_and_dragging_on_the_waveform_asks_to_seek(qtbot):
 
 
 def test_playback_play_seek_and_stop(qtbot, panel, host):
-    # PySide6-Addons is a dependency and .ci/run installs libpulse0: playback must work here, never be skipped.
+    # PySide6-Addons comes with the audio extra and the bootstrap (scripts/system_deps.py) installs libpulse0:
+    # playback must work here, never be skipped.
     assert panel.player.available, panel.player.unavailable_reason
     player = panel.player
     assert player.available, player.unavailable_reason

@@ -23,7 +23,8 @@ def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    assert "plugins list, enable, disable, install, update, uninstall and write plugins" in text and "Without a command, opens the app" in text
+    assert "plugins list, enable, disable, install, update, uninstall and write plugins" in text
+    assert "Without a command, opens the app" in text
     result = run_cli("plugins", "--help")
     assert result.returncode == 0 and all(w in result.stdout for w in ("list", "enable", "disable", "install", "update",
                                                                  "uninstall", "new"))

@@ -7,7 +7,6 @@ import json
 import pytest
 import torch_plugin
 from helpers import install_markov, run_cli, run_python
-from hub_server import hub_server  # noqa: F401 - the fixture
 
 from desktop.library import Library, metadata_for, read_png_metadata
 

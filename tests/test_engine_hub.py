@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch_plugin
-from hub_server import HubServer, hub_server  # noqa: F401 - the fixture
+from hub_server import HubServer
 
 from desktop.engine.cache import ModelCache
 from desktop.engine.engine import Engine

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from hub_server import HubServer, hub_server  # noqa: F401 - the fixture
+from hub_server import HubServer
 from PySide6.QtCore import Qt
 
 from desktop.api import RecommendedModel

@@ -61,7 +61,7 @@ def test_list_prints_a_table_newest_first(capsys: pytest.CaptureFixture[str], it
     assert lines[0].split() == ["ID", "DATE", "KIND", "GENERATOR", "MODEL", "PROMPT"]
     rows = lines[1:13]
     assert [int(row.split()[0]) for row in rows] == [i.id for i in expected]
-    for row, item in zip(rows, expected):
+    for row, item in zip(rows, expected, strict=True):
         assert item.kind in row and item.generator_id in row and (item.model or "-")[:31] in row
         assert " ".join((item.prompt or "").split())[:40] in row
         assert "⚠" not in row

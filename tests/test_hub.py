@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_server import HubServer, hub_server  # noqa: F401 - the fixture
+from hub_server import HubServer
 
 from desktop.api.errors import DiskFullError, DownloadError, JobCancelled, ModelNotFoundError
 from desktop.models import hub

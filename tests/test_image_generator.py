@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 from helpers import run_cli, run_python
-from image_models import make_lora, tiny_sd, tiny_sdxl, write_single_file  # noqa: F401 - fixtures
+from image_models import make_lora, write_single_file
 from PIL import Image
 
 from desktop.api import ImageOutput, LoadOptions, ModelFormatError, ParamError, to_json, validate
@@ -113,15 +113,47 @@ def test_the_same_seed_gives_the_same_pixels_as_calling_diffusers_directly(sd, t
                                              guidance_scale=5.0))
 
 
-def test_a_batch_gives_each_image_its_own_seed_and_the_pixels_of_a_single_run(sd):
+# Single run vs the same seed inside a batch: the same picture, but not always the same bits. A batch runs the
+# UNet and text encoder on a tensor of another shape, and the CPU's matrix products then add in another order (as
+# do other thread counts): a few values round to the neighbouring 8-bit level. Worst measured (tiny SD, 64x64,
+# 3 steps; 8 runs from seeds 1, 7, 9, 40, 100, 555, 2024, 31337 with batch size 1-4, and 2 runs of 1 and of 2;
+# 1, 2 and 4 torch threads, each in its own process; AMD EPYC, AVX2, torch 2.13 CPU): 1 level, 2 of 12,288 values
+# for single vs batched at one thread count, 6 of 12,288 across thread counts; the issue's machine: 1 level,
+# 4 values. The bound below leaves room for other CPUs and still fails on another seed's picture, where 99% of
+# the values differ, by up to 230 levels.
+BATCH_MAX_LEVELS = 2  # no value further than this from the single run's
+BATCH_MAX_DIFFERING = 0.01  # fraction of values that may differ at all (measured at most 0.05%)
+
+
+def assert_same_picture(batched: np.ndarray, single: np.ndarray, what: str) -> None:
+    """``batched`` is ``single`` up to the rounding a different batch shape or thread count gives (see above)."""
+    assert batched.shape == single.shape, what
+    diff = np.abs(batched - single)
+    assert diff.max() <= BATCH_MAX_LEVELS, f"{what}: a value differs by {diff.max()} levels"
+    assert (diff > 0).mean() <= BATCH_MAX_DIFFERING, f"{what}: {(diff > 0).sum()} of {diff.size} values differ"
+
+
+def test_a_batch_gives_each_image_its_own_seed_and_the_picture_of_a_single_run(sd):
+    """Image k of a batch is the single run with seed 40 + k: no value more than 2 levels off, at most 1% of values
+    off at all (measured worst: 1 level, 6 of 12,288 values; see the note above)."""
     result = run(sd, seed=40, batch_size=2, batch_count=2)
     assert len(result.outputs) == 4
     assert [o.metadata["seed"] for o in result.outputs] == [40, 41, 42, 43]
     assert [o.metadata["batch_index"] for o in result.outputs] == [0, 1, 2, 3]
     assert [p[:2] for p in result.progress] == [(i, 6) for i in range(1, 7)]  # counted across the whole batch
     for k, output in enumerate(result.outputs):
-        assert np.array_equal(pixels(output), image_of(sd, seed=40 + k)), f"image {k}"
+        assert_same_picture(pixels(output), image_of(sd, seed=40 + k), f"image {k} of the batch")
     assert not np.array_equal(pixels(result.outputs[0]), pixels(result.outputs[1]))
+
+
+def test_the_same_batch_or_single_run_twice_gives_identical_pixels(sd):
+    """Same model, parameters, seed *and* batch shape (and thread count): bit-identical, every time."""
+    first = [pixels(o) for o in run(sd, seed=40, batch_size=2, batch_count=2).outputs]
+    again = [pixels(o) for o in run(sd, seed=40, batch_size=2, batch_count=2).outputs]
+    assert len(first) == len(again) == 4
+    for k, (a, b) in enumerate(zip(first, again, strict=True)):
+        assert np.array_equal(a, b), f"image {k} of the batch"
+    assert np.array_equal(image_of(sd, seed=42), image_of(sd, seed=42))
 
 
 # --------------------------------------------------------------------------------------- img2img, inpaint

@@ -420,7 +420,8 @@ def test_text_chunks_beyond_pillow_s_limit(tmp_path: Path, monkeypatch: pytest.M
                 with Image.open(io.BytesIO(data)) as im:
                     im.load()
         assert reuse_bytes(data, tmp_path).params.prompt == big.prompt  # type: ignore[union-attr]
-    monkeypatch.setattr("desktop.api.png.MAX_TEXT_CHUNK", 1024 * 1024)  # over the limit: ignored, the next source is used
+    # over the limit: ignored, the next source is used
+    monkeypatch.setattr("desktop.api.png.MAX_TEXT_CHUNK", 1024 * 1024)
     for compressed in (True, False):
         data = with_chunks(base, itxt_chunk("studiolo", metadata, compressed=compressed))
         assert reuse_bytes(data, tmp_path).params.prompt == "small"  # type: ignore[union-attr]

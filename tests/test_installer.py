@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from pip_env import PipEnv, Wheels, clean_environ, pip_env, pip_session, wheels, write_project  # noqa: F401
+from pip_env import PipEnv, Wheels, clean_environ, write_project
 
 from desktop import __version__, paths
 from desktop.install import (

@@ -175,7 +175,7 @@ def test_invalid_input_is_marked_before_submit_and_nothing_is_queued(make_window
 
 def test_esc_cancels_the_running_job(make_window, qtbot):
     window = make_window()
-    page = start_long_job(window, qtbot)
+    start_long_job(window, qtbot)
     with qtbot.waitSignal(window.engine.job_cancelled, timeout=WAIT):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
 
@@ -360,7 +360,7 @@ def test_state_is_restored_on_restart(make_window, qtbot):
 
 def test_quitting_with_a_running_job(make_window, qtbot):
     window = make_window()
-    page = start_long_job(window, qtbot)
+    start_long_job(window, qtbot)
     job = window.engine.jobs()[-1]
     window.close()
     assert job.state is JobState.CANCELLED

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_server import HubServer, hub_server  # noqa: F401 - the fixture
+from hub_server import HubServer
 
 from desktop.api import DownloadError, Generator, JobCancelled, RecommendedModel, StudioloError
 from desktop.cli import models_cmd
@@ -109,7 +109,7 @@ def test_an_unwritable_usage_file_is_logged_not_raised(caplog: pytest.LogCapture
 def test_recording_from_many_threads_loses_nothing() -> None:
     def record(worker: int) -> None:
         for i in range(8):
-            usage.record_use(f"gen.{worker}", f"acme/model-{i}", clock=lambda: float(worker * 100 + i))
+            usage.record_use(f"gen.{worker}", f"acme/model-{i}", clock=lambda i=i: float(worker * 100 + i))
 
     threads = [threading.Thread(target=record, args=(w,)) for w in range(4)]
     for t in threads:

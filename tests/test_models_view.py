@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import install_markov
-from hub_server import HubServer, hub_server  # noqa: F401 - the fixture
+from hub_server import HubServer
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 

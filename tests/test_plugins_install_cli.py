@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from helpers import ROOT
-from pip_env import PipEnv, Wheels, clean_environ, pip_env, pip_session, wheels  # noqa: F401 (fixtures)
+from pip_env import PipEnv, Wheels, clean_environ
 
 from desktop import __version__
 from desktop.install import acknowledge_notice, notice_acknowledged

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from helpers import install_markov
-from pip_env import PipEnv, Wheels, pip_env, pip_session, wheels  # noqa: F401 (fixtures)
+from pip_env import PipEnv, Wheels
 from plugin_sources import echo, install_broken
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QPlainTextEdit

@@ -241,7 +241,7 @@ def test_hostile_export_files_never_raise(tmp_path):
     rng = random.Random(20240501)
     target = tmp_path / "hostile"
     checked = 0
-    for round_ in range(400):
+    for _ in range(400):
         data = bytearray(rng.choice(corpus))
         for _ in range(rng.randint(0, 8)):
             op = rng.randrange(4)

@@ -9,7 +9,6 @@ import shutil
 import pytest
 import torch_plugin
 from helpers import run_cli, run_python
-from text_models import tiny_lm  # noqa: F401 - the fixture
 
 from desktop.api import GenerationError, LoadOptions, ModelFormatError, ParamError, TextOutput, to_json
 from desktop.testing import run_generator

@@ -4,7 +4,8 @@
   byte-level BPE tokenizer and a chat template; 0.7 MB, about a second), built on first call into a session temp
   folder and reused after. Do not modify it: copy it first (``shutil.copytree``).
 
-Use the session fixture ``tiny_lm`` in a test module with ``from text_models import tiny_lm``.
+The session fixture ``tiny_lm`` is registered for every test by ``tests/conftest.py`` (``pytest_plugins``): ask
+for it by name, do not import it.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ What is here:
 * :class:`PanelHost` / :class:`PanelStorage` — what a custom panel gets from the window;
 * :class:`ImageOutput`, :class:`TextOutput`, :class:`AudioOutput` — what generators return;
 * the :class:`StudioloError` hierarchy — errors a person can act on;
-* weight-file checks (:func:`check_model_files`, :func:`safetensors_header`, :func:`pickle_refused`) and a safe
-  PNG text-chunk reader (:func:`png_text_chunks`);
+* weight-file checks (:func:`check_model_files`, :func:`safetensors_header`, :func:`pickle_refused`), safe
+  reading of a model's own files (:func:`read_json_object`, :func:`read_model_text`: never a pipe or a device,
+  sizes checked first) and a safe PNG text-chunk reader (:func:`png_text_chunks`);
 * atomic file writes (:func:`atomic_write_bytes`, :func:`atomic_write_json`) for drafts, presets and the like;
 * :data:`API_VERSION` — the plugin API's version.
 
@@ -37,11 +38,12 @@ from __future__ import annotations
 import pluggy
 
 from desktop import __version__
-from desktop.api import context, errors, files, generator, models, outputs, panel, params, png, weights
+from desktop.api import context, errors, files, generator, model_files, models, outputs, panel, params, png, weights
 from desktop.api.context import *  # noqa: F403  (each submodule's __all__ is part of the API)
 from desktop.api.errors import *  # noqa: F403
 from desktop.api.files import *  # noqa: F403
 from desktop.api.generator import *  # noqa: F403
+from desktop.api.model_files import *  # noqa: F403
 from desktop.api.models import *  # noqa: F403
 from desktop.api.outputs import *  # noqa: F403
 from desktop.api.panel import *  # noqa: F403
@@ -59,6 +61,6 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Decorator marking a function as a Studiolo hook implementation."""
 
 __all__ = ["API_VERSION", "PROJECT_NAME", "hookimpl"] + [
-    name for module in (generator, context, panel, models, params, outputs, errors, weights, png, files)
+    name for module in (generator, context, panel, models, params, outputs, errors, weights, model_files, png, files)
     for name in module.__all__
 ]

@@ -65,5 +65,5 @@ class RunContext(ABC):
         Keep the block as short as the library call: other jobs that need it wait.
         """
 
-    def warn(self, message: str) -> None:
+    def warn(self, message: str) -> None:  # noqa: B027 - optional for hosts: one that shows no notes drops them
         """Tell the user something about this job that is not an error (e.g. "prompt truncated to 2048 tokens")."""

@@ -187,7 +187,7 @@ def _schema(params_type: type) -> tuple[ParamField, ...]:
         if spec.choices is not None:
             for choice in spec.choices:
                 try:
-                    _coerce(field, choice, kind if kind != "list" else item_kind)  # type: ignore[arg-type]
+                    _coerce(field, choice, kind if kind != "list" else item_kind)
                 except ParamError as exc:
                     raise ParamSchemaError(f"{params_type.__qualname__}.{f.name}: choice {choice!r} is not a "
                                            f"{kind}.") from exc
@@ -258,12 +258,15 @@ def _normalise(field: ParamField, value: Any) -> Any:
     if field.kind == "list":
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise ParamError(field.name, value, f"expected a list of {field.item_kind} values")
-        return [_coerce(field, item, field.item_kind) for item in value]  # type: ignore[arg-type]
+        return [_coerce(field, item, field.item_kind) for item in value]
     return _coerce(field, value, field.kind)
 
 
-def _coerce(field: ParamField, value: Any, kind: str) -> Any:
-    """Accept a Python value of the right type (ints for floats, str for paths); reject anything else."""
+def _coerce(field: ParamField, value: Any, kind: str | None) -> Any:
+    """Accept a Python value of the right type (ints for floats, str for paths); reject anything else.
+
+    ``kind`` is None only for the items of a list field without an item kind: nothing is accepted then.
+    """
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -329,11 +332,13 @@ def _range_text(spec: ParamSpec) -> str:
     def fmt(x: float) -> str:
         return str(int(x)) if float(x).is_integer() else str(x)
 
-    if spec.min is not None and spec.max is not None:
-        return f"must be between {fmt(spec.min)} and {fmt(spec.max)}"
-    if spec.min is not None:
-        return f"must be at least {fmt(spec.min)}"
-    return f"must be at most {fmt(spec.max)}"  # type: ignore[arg-type]
+    low = None if spec.min is None else fmt(spec.min)
+    high = None if spec.max is None else fmt(spec.max)
+    if low is not None and high is not None:
+        return f"must be between {low} and {high}"
+    if low is not None:
+        return f"must be at least {low}"
+    return f"must be at most {high}"
 
 
 def _describe_kind(kind: str | None) -> str:
@@ -372,7 +377,7 @@ def parse_value(field: ParamField, text: str) -> Any:
             value = [_parse_json_item(field, item) for item in items]
         else:
             value = [] if not stripped else [_parse_scalar(field, part.strip(), field.item_kind) for part in
-                                             text.split(",")]  # type: ignore[arg-type]
+                                             text.split(",")]
     else:
         value = _parse_scalar(field, text, field.kind)
     return validate_value(field, value)
@@ -380,11 +385,12 @@ def parse_value(field: ParamField, text: str) -> Any:
 
 def _parse_json_item(field: ParamField, item: Any) -> Any:
     if isinstance(item, str) and field.item_kind not in ("str", "path"):
-        return _parse_scalar(field, item, field.item_kind)  # type: ignore[arg-type]
+        return _parse_scalar(field, item, field.item_kind)
     return item
 
 
-def _parse_scalar(field: ParamField, text: str, kind: str) -> Any:
+def _parse_scalar(field: ParamField, text: str, kind: str | None) -> Any:
+    """Parse one value's text as ``kind`` (None, a list without an item kind, parses nothing)."""
     if kind in ("str", "path"):
         return text
     word = text.strip()

@@ -49,3 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `studiolo plugins list | head`
         return 0
+    except KeyboardInterrupt:  # Ctrl+C outside a job (a job handles its own: desktop.cli.interrupt)
+        print("\nstudiolo: cancelled", file=sys.stderr)
+        return 130

@@ -70,11 +70,30 @@ def _count(text: str) -> int:
 
 
 def _run(action: Any) -> int:
-    """Open the library, run ``action(gallery)``, close the library."""
+    """Open the library, tidy what an interrupted save left, run ``action(gallery)``, close the library."""
     from desktop.library import Gallery, Library
 
     with Library() as library:
+        _reconcile(library)
         return int(action(Gallery(library)) or 0)
+
+
+def _reconcile(library: Any) -> None:
+    """Tidy the outputs folder (``desktop.library.reconciliation``: cheap when nothing is wrong), with a note on
+    stderr when something was; failing to tidy is a warning, never the command's failure."""
+    from desktop import paths
+    from desktop.api import StudioloError
+    from desktop.library import reconcile
+    from desktop.settings import Settings
+
+    output_dir = Settings.load().output_dir
+    try:
+        report = reconcile(library, Path(output_dir) if output_dir else paths.default_output_dir())
+    except (StudioloError, OSError) as exc:
+        print(f"warning: could not tidy the library: {exc}", file=sys.stderr)
+        return
+    if report.changed:
+        print(report.summary(), file=sys.stderr)
 
 
 # -- commands ------------------------------------------------------------------------------------------------
@@ -213,12 +232,14 @@ def _print_table(items: list[Item], exists: dict[int, bool]) -> None:
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     for row in rows:
-        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), *(c.ljust(w) for c, w in zip(row[2:6], widths[2:]))]
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]),
+                 *(c.ljust(w) for c, w in zip(row[2:6], widths[2:], strict=True))]
         print("  ".join(cells) + "  " + row[6])
 
 
 def _print_details(details: ItemDetails) -> None:
     from desktop.engine.memory import human_bytes
+    from desktop.library import RECOVERED_TAG
 
     item = details.item
     if details.exists:
@@ -235,6 +256,8 @@ def _print_details(details: ItemDetails) -> None:
         ("seed", "-" if item.seed is None else str(item.seed)),
         ("file", file_line),
         ("tags", ", ".join(details.tags) or "-"),
+        *([("recovered", "yes: indexed again from its file after Studiolo stopped while saving it")]
+          if RECOVERED_TAG in details.tags else []),
         ("favourite", "yes" if item.favourite else "no"),
     ]
     if item.trashed_at is not None:

@@ -1,15 +1,17 @@
 """``studiolo generate GENERATOR_ID [--model REF] [--param k=v …] [--seed N] [--output PATH]``: one job, headless.
 
 Runs the same engine the window uses, with a Qt event loop but no window. Progress goes to stderr; the text of
-text outputs to stdout, and the path of every saved output to stderr. Exit status: 0 done, 1 the job failed,
-2 a usage error (unknown generator, invalid parameter), 130 cancelled with Ctrl+C.
+text outputs to stdout, and the path of every saved output to stderr. Exit status: 0 done, 1 the job failed (or
+its copy could not be written; the library keeps the output), 2 a usage error (unknown generator, invalid
+parameter or device, an ``--output`` that cannot be written), 130 cancelled with Ctrl+C (see
+:mod:`desktop.cli.interrupt`). The copy made with ``--output`` is written by :mod:`desktop.cli.output_copy`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
+import os
 import sys
 from pathlib import Path
 
@@ -26,7 +28,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter (repeatable); `--param help` lists them")
     p.add_argument("--seed", type=int, default=None, help="seed (default: random; the seed used is printed)")
-    p.add_argument("--output", "-o", type=Path, metavar="PATH", help="also copy the output(s) here")
+    p.add_argument("--output", "-o", type=Path, metavar="PATH",
+                   help="also copy the output(s) here: a folder, or a file name whose extension picks the format "
+                        "(.txt/.md, .png/.jpg/.webp, .wav/.flac/.ogg)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: from Settings)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout instead")
     p.set_defaults(handler=generate)
@@ -49,34 +53,64 @@ def _param_help(generator) -> str:
 
 def generate(args: argparse.Namespace) -> int:
     from desktop.api import ParamError, PluginError, parse_assignments
+    from desktop.cli.output_copy import OutputFormatError, check_output
+    from desktop.destinations import WriteError
+    from desktop.engine.devices import DeviceError, check_device
     from desktop.plugins import PluginManager
 
     plugins = PluginManager().load()
     try:
         generator = plugins.generator(args.generator_id)
     except PluginError as exc:
-        print(f"studiolo: error: {exc.message}\n{exc.hint}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(exc, EXIT_USAGE)
     if args.param == ["help"]:
         print(_param_help(generator))
         return 0
-    try:
-        params = parse_assignments(generator.Params, args.param)
-    except ParamError as exc:
-        print(f"studiolo: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.device:
-        plugins.settings.device = args.device
+    try:  # everything that can be refused is refused before the job runs
+        params = parse_assignments(generator.Params, _checked_utf8(args.param))
+        if args.device:
+            plugins.settings.device = check_device(args.device)
+        if args.output:
+            check_output(args.output, generator.kind)
+    except (ParamError, DeviceError, OutputFormatError, WriteError) as exc:
+        return _error(exc, EXIT_USAGE)
     return _run(plugins, generator, params, args)
 
 
-def _run(plugins, generator, params, args) -> int:
-    import os
+def _checked_utf8(assignments: list[str]) -> list[str]:
+    """``assignments`` as given, or :class:`ParamError` naming the first one that is not valid UTF-8 (Python
+    hands undecodable bytes of the command line over as lone surrogates, which no file or database can hold)."""
+    from desktop.api import ParamError
 
-    from PySide6.QtCore import QCoreApplication, QTimer
+    for assignment in assignments:
+        if _is_utf8(assignment):
+            continue
+        name, _, value = assignment.partition("=")
+        if not _is_utf8(name):
+            name, value = "--param", assignment
+        raise ParamError(name.strip(), os.fsencode(value), "not valid UTF-8 text",
+                         hint="Give the text in UTF-8 (check the encoding of your terminal or script).")
+    return assignments
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _error(exc, code: int) -> int:
+    print(f"studiolo: error: {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""), file=sys.stderr)
+    return code
+
+
+def _run(plugins, generator, params, args) -> int:
+    from PySide6.QtCore import QCoreApplication
 
     from desktop.api import ParamError
-    from desktop.api.files import atomic_write_bytes
+    from desktop.cli.interrupt import CtrlC
     from desktop.cli.progress import ProgressBar
     from desktop.engine.engine import Engine
 
@@ -86,41 +120,27 @@ def _run(plugins, generator, params, args) -> int:
     bar = ProgressBar(generator.id)
     outcome: dict = {}
 
-    def ended(state: str, job_id: str, payload) -> None:
-        outcome.update(state=state, payload=payload)
+    def ended(state: str) -> None:
+        outcome["state"] = state
         app.quit()
 
     engine.job_progressed.connect(lambda _id, done, total, message: bar.update(done, total or None, message))
     engine.job_warned.connect(lambda _id, message: print(f"\nnote: {message}", file=sys.stderr))
-    engine.job_finished.connect(lambda job_id, outputs: ended("done", job_id, outputs))
-    engine.job_failed.connect(lambda job_id, message: ended("failed", job_id, message))
-    engine.job_cancelled.connect(lambda job_id, partial: ended("cancelled", job_id, partial))
-    try:
-        job = engine.submit(generator.id, params, model=args.model, seed=args.seed)
-    except ParamError as exc:
-        engine.shutdown()
-        print(f"studiolo: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    previous = signal.signal(signal.SIGINT, lambda *_: engine.cancel(job.id))
-    wake = QTimer()  # lets Python run the Ctrl+C handler while Qt's loop waits
-    wake.start(200)
-    try:
-        app.exec()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        wake.stop()
+    engine.job_finished.connect(lambda *_: ended("done"))
+    engine.job_failed.connect(lambda *_: ended("failed"))
+    engine.job_cancelled.connect(lambda *_: ended("cancelled"))
+    code = EXIT_FAILED
+    try:  # the engine is shut down on every way out: a Qt thread left running aborts the process
+        with CtrlC(engine, before_message=bar.finish) as ctrl_c:
+            job = engine.submit(generator.id, params, model=args.model, seed=args.seed)
+            ctrl_c.job_id = job.id
+            app.exec()
         bar.finish()
-    state = outcome.get("state", "failed")
-    copies = _copy_outputs(job.saved, args.output, atomic_write_bytes) if args.output and job.saved else []
-    if args.json:
-        print(json.dumps({"job_id": job.id, "state": state, "seed": job.seed, "model": job.model,
-                          "device": job.device, "error": job.error, "saved": [str(p) for p in job.saved],
-                          "copies": [str(p) for p in copies], "timings": job.timings}, indent=2))
-    else:
-        _report(job, state, copies, generator)
-    stopped = engine.shutdown(timeout=10)
-    del engine  # before the application object: Qt objects must go before their QCoreApplication
-    code = {"done": 0, "cancelled": EXIT_CANCELLED}.get(state, EXIT_FAILED)
+        code = _finish(job, outcome.get("state", "failed"), args)
+    except ParamError as exc:
+        code = _error(exc, EXIT_USAGE)
+    finally:
+        stopped = engine.shutdown(timeout=10)
     if not stopped:  # a generator ignoring cancel: do not wait for it forever
         sys.stdout.flush()
         sys.stderr.flush()
@@ -128,7 +148,34 @@ def _run(plugins, generator, params, args) -> int:
     return code
 
 
-def _report(job, state: str, copies: list[Path], generator) -> None:
+def _finish(job, state: str, args) -> int:
+    """Copy the outputs to ``--output``, report, and return the exit status."""
+    from desktop.api import StudioloError
+    from desktop.cli.output_copy import OutputFormatError, copy_outputs
+
+    code = {"done": 0, "cancelled": EXIT_CANCELLED}.get(state, EXIT_FAILED)
+    copies, problem = [], None
+    if args.output and job.saved:
+        try:
+            for copy in copy_outputs(job.saved, job.saved_metadata, args.output):
+                copies.append(copy)
+        except StudioloError as exc:
+            problem = exc
+            code = EXIT_USAGE if isinstance(exc, OutputFormatError) else EXIT_FAILED
+    if args.json:
+        print(json.dumps({"job_id": job.id, "state": state, "seed": job.seed, "model": job.model,
+                          "device": job.device, "error": job.error, "saved": [str(p) for p in job.saved],
+                          "copies": [str(c.path) for c in copies], "copy_error": str(problem) if problem else None,
+                          "timings": job.timings}, indent=2))
+    else:
+        _report(job, state, copies)
+    if problem is not None:
+        _error(problem, code)
+        print("The output is kept in the library: " + ", ".join(map(str, job.saved)), file=sys.stderr)
+    return code
+
+
+def _report(job, state: str, copies) -> None:
     from desktop.api import TextOutput
 
     if state == "failed":
@@ -143,24 +190,12 @@ def _report(job, state: str, copies: list[Path], generator) -> None:
             print(output.text)
     for path in job.saved:
         print(f"saved {path}", file=sys.stderr)
-    for path in copies:
-        print(f"copied to {path}", file=sys.stderr)
-    print(f"seed {job.seed}" + (" (cancelled: partial output kept)" if state == "cancelled" else ""),
-          file=sys.stderr)
-
-
-def _copy_outputs(saved: list[Path], target: Path, write) -> list[Path]:
-    """Copy saved outputs to ``target``: a folder (kept names), or a file name (numbered if several)."""
-    copies = []
-    for index, path in enumerate(saved):
-        if target.is_dir():
-            dest = target / path.name
-        elif len(saved) == 1:
-            dest = target
-        else:
-            dest = target.with_name(f"{target.stem}-{index + 1}{target.suffix or path.suffix}")
-        if not dest.suffix:
-            dest = dest.with_suffix(path.suffix)
-        write(dest, path.read_bytes())
-        copies.append(dest)
-    return copies
+    for copy in copies:
+        print(f"copied to {copy.path}", file=sys.stderr)
+        if copy.note:
+            print(f"note: {copy.note}", file=sys.stderr)
+    if state == "cancelled":
+        kept = "partial output kept" if job.saved else "nothing was saved"
+        print(f"seed {job.seed} (cancelled: {kept})", file=sys.stderr)
+    else:
+        print(f"seed {job.seed}", file=sys.stderr)

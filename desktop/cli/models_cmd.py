@@ -57,7 +57,8 @@ def list_models(args: argparse.Namespace) -> int:
     header = ("REF", "SOURCE", "SIZE", "GENERATOR", "LAST USED", "PATH")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
     for row in (header, *rows):
-        cells = [cell.rjust(w) if i == 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        padded = enumerate(zip(row[:-1], widths, strict=True))  # the last column (the path) is not padded
+        cells = [cell.rjust(w) if i == 2 else cell.ljust(w) for i, (cell, w) in padded]
         print("  ".join(cells + [row[-1]]))
     print(f"\n{len(models)} model(s), {human_bytes(sum(m.size_bytes for m in models))} on disk")
     return 0

@@ -94,7 +94,7 @@ def list_plugins(args: argparse.Namespace) -> int:
               ", ".join(r.generators) or "-") for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
     for record in records:
         _print_problems(record, args.verbose)
     if any(r.status == Status.FAILED for r in records) and not args.verbose:

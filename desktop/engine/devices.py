@@ -8,11 +8,56 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 import sys
 
 from desktop.api import StudioloError
 
 AUTO = "auto"
+DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+"""The device names there can be: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` and ``mps``."""
+
+
+class DeviceError(StudioloError):
+    """A device was asked for that this machine does not have (or that is not a device at all)."""
+
+
+def is_device_name(value: str) -> bool:
+    """Whether ``value`` has the form of a device name (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``). Never
+    imports torch: used when the settings are read."""
+    return DEVICE_NAME.fullmatch(value) is not None
+
+
+def device_choices() -> tuple[str, ...]:
+    """Every device that can be chosen here: ``auto``, ``cpu``, then ``cuda`` and ``cuda:N`` for each CUDA device
+    and ``mps`` when there are (imports torch if it is installed)."""
+    have = available_devices()
+    choices = ["auto", "cpu"]
+    if "cuda" in have:
+        choices += ["cuda", *(f"cuda:{index}" for index in range(_cuda_count()))]
+    if "mps" in have:
+        choices.append("mps")
+    return tuple(choices)
+
+
+def check_device(value: str) -> str:
+    """``value`` as a device this machine has, or :class:`DeviceError` listing the devices there are. ``auto``
+    and ``cpu`` are accepted without importing torch; a GPU name is checked against the GPUs found."""
+    name = value.strip().lower()
+    if name in (AUTO, "cpu"):
+        return name
+    choices = device_choices()
+    if name not in choices:
+        kind = "" if is_device_name(name) else " (not a device name)"
+        raise DeviceError(f"There is no device {value!r} on this machine{kind}.",
+                          hint="Choose one of: " + ", ".join(choices) + ".")
+    return name
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return int(torch.cuda.device_count())
 
 
 @functools.lru_cache(maxsize=1)

@@ -218,6 +218,13 @@ class Engine(QObject):
         if minutes > 0:
             QThreadPool.globalInstance().start(lambda: self.cache.unload_idle(minutes * 60))
 
+    def halt(self, timeout: float = 10.0) -> bool:
+        """Get ready for the process to end at once (the CLI's second Ctrl+C): let no save start, and wait at most
+        ``timeout`` seconds for the saves under way, so that no half-written file is left. Jobs are not cancelled
+        and workers not waited for (a generator ignoring cancel may never return). Takes no lock the engine's
+        thread may hold, so a signal handler may call it. Returns whether no save is still running."""
+        return self.services.saves.close(timeout)
+
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Cancel every job, stop the workers and wait for them at most ``timeout`` seconds in all. Returns
         False if a worker is still busy (a generator that ignores cancel); it is left to finish on its own.

@@ -57,6 +57,7 @@ class Job:
     progress: tuple[int, int | None, str] = (0, None, "")
     outputs: list[Output] = field(default_factory=list)
     saved: list[Path] = field(default_factory=list)
+    saved_metadata: list[dict[str, Any]] = field(default_factory=list)  # what each saved file records, in order
     item_ids: list[int] = field(default_factory=list)
     error: str | None = None
     error_detail: str | None = None

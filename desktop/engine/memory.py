@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".gguf", ".onnx", ".msgpack", ".h5")
+from desktop.api.errors import ModelError
+from desktop.api.weights import WEIGHT_SUFFIXES, model_folder_files
 
 
 def available_ram() -> int | None:
@@ -40,14 +41,15 @@ def process_rss() -> int | None:
 
 
 def weights_size(path: Path | None) -> int:
-    """Bytes of weight files at ``path`` (a file or a folder, searched recursively); 0 when there are none."""
+    """Bytes of weight files at ``path`` (a file, or a folder's :func:`~desktop.api.model_folder_files`: a few
+    levels of a model folder, only the top of any other); 0 when there are none or the folder cannot be read."""
     if path is None:
         return 0
     try:
         if path.is_file():
             return path.stat().st_size
-        return sum(p.stat().st_size for p in path.rglob("*") if p.suffix in WEIGHT_SUFFIXES and p.is_file())
-    except OSError:
+        return sum(p.stat().st_size for p in model_folder_files(path) if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+    except (OSError, ModelError):
         return 0
 
 

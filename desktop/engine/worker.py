@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -37,6 +36,7 @@ from desktop.engine.context import CallbackRunContext
 from desktop.engine.devices import pick_device
 from desktop.engine.jobs import Job, JobQueue, JobState
 from desktop.engine.memory import weights_size
+from desktop.engine.save_gate import SaveGate
 from desktop.engine.throttle import Mailbox
 from desktop.models import usage
 from desktop.models.resolver import ModelResolver
@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """What a worker needs besides its generator. ``store``/``library`` may be None (nothing is saved)."""
+    """What a worker needs besides its generator. ``store``/``library`` may be None (nothing is saved);
+    ``saves``: the gate every save goes through (shared by the engine's workers)."""
 
     resolver: ModelResolver
     cache: ModelCache
@@ -55,6 +56,7 @@ class Services:
     device_preference: str = "auto"
     allow_pickle: bool = False
     hf_token: str | None = None
+    saves: SaveGate = field(default_factory=SaveGate)
 
 
 class GeneratorWorker(QObject):
@@ -68,6 +70,8 @@ class GeneratorWorker(QObject):
         self.queue = queue
         self.services = services
         self.mailboxes = mailboxes
+        self._in_plugin = False  # the plugin's own code is running (see _plugin): its exceptions are the plugin's
+        self._step = "loading the model"  # what the host was doing, for a failure of the host's own
 
     @Slot()
     def run(self) -> None:
@@ -95,9 +99,13 @@ class GeneratorWorker(QObject):
         started = time.monotonic()
         job.timings["queued_s"] = time.time() - job.created
         ctx = self._context(job, mailbox)
+        self._in_plugin, self._step = False, "loading the model"
         try:
             self._set_state(job, JobState.LOADING)
             job.outputs = self._load_and_generate(job, ctx, started)
+            if job.cancelled:  # the generator finished without noticing the cancel: what it made is partial
+                raise JobCancelled(partial=job.outputs)
+            self._step = "saving the output"
             self._save(job, job.outputs)  # a disk-full error fails the job, its outputs still in memory
             job.state = JobState.DONE
         except JobCancelled as exc:
@@ -105,7 +113,7 @@ class GeneratorWorker(QObject):
             job.state = JobState.CANCELLED
             try:
                 self._save(job, job.outputs)
-            except StudioloError as save_error:
+            except Exception as save_error:  # the job was cancelled anyway: the partial output is only a bonus
                 log.warning("job %s: the partial output was not saved: %s", job.id, save_error)
         except StudioloError as exc:
             self._fail(job, str(exc))
@@ -118,10 +126,14 @@ class GeneratorWorker(QObject):
                 self._fail(job, str(InsufficientMemoryError(
                     f"{self.generator.name} ran out of GPU memory.",
                     hint="Use a smaller size or batch, enable the memory savers, or choose the CPU in Settings.")))
-            else:
+            elif self._in_plugin:
                 self._fail(job, str(GenerationError(
                     f"{self.generator.name} failed: {type(exc).__name__}: {exc}",
                     hint="This is probably a bug in the generator's plugin; the details are in the log.")))
+            else:  # the host's own step (resolving, checking, saving, indexing): not the plugin's fault
+                self._fail(job, str(StudioloError(
+                    f"Studiolo failed while {self._step} ({self.generator.name}): {type(exc).__name__}: {exc}",
+                    hint="This is a bug in Studiolo, not in the generator's plugin; the details are in the log.")))
             job.error_detail = traceback.format_exc()
             log.error("job %s (%s) failed\n%s", job.id, self.generator.id, job.error_detail)
         finally:
@@ -166,20 +178,40 @@ class GeneratorWorker(QObject):
         label = f"{job.model} for {generator.name}" if job.model else generator.name
         if path is not None and not services.cache.has(key):  # a model in memory is not re-checked on every job;
             check_model_files(path, allow_pickle=services.allow_pickle)  # checked before the cache makes room
-        with services.cache.lease(key, generator, lambda: generator.load(path, device, options),
+        with services.cache.lease(key, generator, lambda: self._plugin(generator.load, path, device, options),
                                   estimate=lambda: weights_size(path), label=label) as handle:
             usage.note_use(generator.id, job.model)  # the model manager's "last used": loaded fine; once a minute
             job.timings["load_s"] = time.monotonic() - started
             ctx.raise_if_cancelled()
             self._set_state(job, JobState.RUNNING)
+            self._step = "running the generator"
             run_start = time.monotonic()
-            outputs = generator.generate(handle, job.params, ctx)
+            outputs = self._plugin(generator.generate, handle, job.params, ctx)
             job.timings["generate_s"] = time.monotonic() - run_start
-        outputs = list(outputs or [])
+        return self._checked_outputs(job, outputs)
+
+    def _plugin(self, call: Any, *args: Any) -> Any:
+        """``call(*args)``, the plugin's own code. An exception escaping it leaves the blame on the plugin (the
+        flag is only cleared when it returns)."""
+        self._in_plugin = True
+        result = call(*args)
+        self._in_plugin = False
+        return result
+
+    def _checked_outputs(self, job: Job, returned: Any) -> list[Output]:
+        """What ``generate`` returned, as a list of outputs. Nothing at all fails the job (unless it was
+        cancelled), naming the generator; something that is not an output is a bug of the plugin's."""
+        generator = self.generator
+        outputs = list(returned or [])
         bad = [o for o in outputs if not isinstance(o, Output)]
         if bad:
             raise GenerationError(f"{generator.name} returned {type(bad[0]).__name__} instead of an output.",
                                   hint="This is a bug in the generator's plugin.")
+        if not outputs and not job.cancelled:
+            what = "None" if returned is None else "an empty list"
+            raise GenerationError(f"{generator.id} produced no output (its generate returned {what}); nothing "
+                                  "was saved.", hint="This is a bug in the generator's plugin; report it to its "
+                                  "author, or try other settings.")
         return outputs
 
     # -- saving ----------------------------------------------------------------------------------------------
@@ -206,23 +238,39 @@ class GeneratorWorker(QObject):
         }
 
     def _save(self, job: Job, outputs: list[Output]) -> None:
+        """Save and index ``outputs``: all of them or, when one fails, none (see the comment below)."""
         store, library = self.services.store, self.services.library
         if store is None:
             return
-        from desktop.library import NewItem, default_encode
+        from desktop.library import NewItem, OutputSaver, default_encode
 
-        for index, output in enumerate(outputs):
-            metadata = self.metadata(job, output)
-            encoded = self.generator.encode_output(output, metadata) or default_encode(output, metadata)
-            path: Path = store.save(encoded, metadata, generator_id=self.generator.id, job_id=job.id, index=index)
-            job.saved.append(path)
-            if library is not None:
-                item = NewItem(job_id=job.id, generator_id=self.generator.id,
-                               generator_version=self.generator.version, kind=self.generator.kind,
-                               model=job.model, prompt=metadata["prompt"], path=str(path), created=time.time(),
-                               seed=job.seed, partial=output.partial, metadata=metadata,
+        # Each file is saved with its row or not at all (OutputSaver); when one output fails, those of this job
+        # already saved are removed too (rows, files): a failed job leaves nothing in the library or on disk.
+        saver = OutputSaver(store, library)
+        first_saved, first_item = len(job.saved), len(job.item_ids)
+        try:
+            for index, output in enumerate(outputs):
+                self._step = "saving the output"
+                metadata = self.metadata(job, output)
+                encoded = (self._plugin(self.generator.encode_output, output, metadata)
+                           or default_encode(output, metadata))
+                item = NewItem(job_id=job.id, generator_id=self.generator.id, generator_version=self.generator.version,
+                               kind=self.generator.kind, model=job.model, prompt=metadata["prompt"], path="",
+                               created=time.time(), seed=job.seed, partial=output.partial, metadata=metadata,
                                text=output.text if isinstance(output, TextOutput) else None)
-                job.item_ids.append(library.add(item).result(timeout=60))
+                with self.services.saves.saving():  # a halting process waits for this file and its row
+                    saved = saver.save(encoded, metadata, item, generator_id=self.generator.id, job_id=job.id,
+                                       index=index)
+                job.saved.append(saved.path)
+                job.saved_metadata.append(metadata)
+                if saved.item_id is not None:
+                    job.item_ids.append(saved.item_id)
+        except JobCancelled:
+            raise  # Studiolo is stopping: what was saved is whole and indexed, and stays
+        except BaseException:
+            saver.rollback()
+            del job.saved[first_saved:], job.saved_metadata[first_saved:], job.item_ids[first_item:]
+            raise
 
 
 def _partial(output: Output) -> Output:

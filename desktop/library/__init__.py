@@ -8,7 +8,12 @@
   a small pool of read-only connections for reads, schema migrations with a backup first, newer libraries refused
   untouched): :class:`Query` filters, full-text search, favourites, tags and the trash;
 * :mod:`desktop.library.gallery` — :class:`Gallery`, items and their files together (details, export, trash,
-  delete), shared by the window's gallery and ``studiolo gallery``.
+  delete), shared by the window's gallery and ``studiolo gallery``;
+* :mod:`desktop.library.saving` — :class:`OutputSaver`, a file and its row together or neither (what a job's
+  worker saves through);
+* :mod:`desktop.library.reconciliation` — :func:`reconcile`, which tidies what a killed save left (temporary files,
+  outputs without a row, orphan sidecars) when the window starts and before ``studiolo gallery`` commands;
+* :mod:`desktop.library.embedded` — :func:`read_embedded_metadata`, the metadata a PNG, WAV or FLAC file carries.
 
 No Qt and no torch here.
 """
@@ -19,6 +24,7 @@ from desktop.library.db import (
     SCHEMA_VERSION,
     Item,
     Library,
+    LibraryBusyError,
     LibraryClosedError,
     LibraryError,
     LibraryVersionError,
@@ -26,27 +32,37 @@ from desktop.library.db import (
     Query,
     default_library_path,
 )
+from desktop.library.embedded import read_embedded_metadata
 from desktop.library.encoders import default_encode, metadata_to_json, output_kind, read_png_metadata
 from desktop.library.gallery import Gallery, ItemDetails
+from desktop.library.reconciliation import RECOVERED_TAG, ReconcileReport, reconcile
+from desktop.library.saving import OutputSaver, SavedOutput
 from desktop.library.store import OutputStore, metadata_for, sidecar_path
 
 __all__ = [
+    "RECOVERED_TAG",
     "SCHEMA_VERSION",
     "Gallery",
     "Item",
     "ItemDetails",
     "Library",
     "LibraryClosedError",
+    "LibraryBusyError",
     "LibraryError",
     "LibraryVersionError",
     "NewItem",
+    "OutputSaver",
     "OutputStore",
     "Query",
+    "ReconcileReport",
+    "SavedOutput",
     "default_encode",
     "default_library_path",
     "metadata_for",
     "metadata_to_json",
     "output_kind",
+    "read_embedded_metadata",
     "read_png_metadata",
+    "reconcile",
     "sidecar_path",
 ]

@@ -11,6 +11,10 @@
   a person types as a search (:func:`fts_query` turns it into words, the last one matched as a prefix).
 * Several processes (two Studiolo windows, the CLI) may share one library: every write is a ``BEGIN IMMEDIATE``
   transaction that waits for the other's lock (busy timeout) instead of failing.
+* The files lock (:meth:`Library.files_lock`, ``library.db.files-lock`` next to the database, an OS file lock the
+  kernel releases when its process dies, even by ``kill -9``) is held by whoever makes the files on disk and the
+  rows disagree for a moment — saving (file, then row), deleting (row, then file) — and by reconciliation
+  (:mod:`desktop.library.reconciliation`), so that it never takes another process's save under way for debris.
 * A library written by a newer Studiolo is refused untouched (its version is read through a read-only
   connection before anything could write); a file that is not a SQLite database is refused and left as it is.
 * One writer thread owns the only write connection; every write goes through its queue and answers with a
@@ -22,6 +26,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -35,10 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import filelock
+
 from desktop import paths
 from desktop.api.errors import DiskFullError, StudioloError
 from desktop.library.encoders import metadata_to_json
-from desktop.library.store import disk_full_errnos
+from desktop.library.store import disk_full_errnos, free_bytes
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -51,9 +58,11 @@ __all__ = [
     "LibraryError",
     "LibraryVersionError",
     "LibraryClosedError",
+    "LibraryBusyError",
     "backup_paths",
     "default_library_path",
     "fts_query",
+    "FILES_LOCK_TIMEOUT",
 ]
 
 T = TypeVar("T")
@@ -114,6 +123,9 @@ MIGRATIONS: Sequence[Sequence[str]] = (
 )
 """Entry *i* holds the statements that upgrade schema version *i* to *i + 1*."""
 
+FILES_LOCK_TIMEOUT = 60.0
+"""How long (seconds) a save or a delete waits for the files lock another process holds before giving up."""
+
 TEXT_PREVIEW_CHARS = 2000
 """How much of a text output's text :class:`Item` carries (the whole text is indexed for search)."""
 
@@ -130,6 +142,7 @@ _CHUNK = 500  # ids per statement in bulk updates (well under SQLite's limit on 
 _IDLE_READERS = 4  # read-only connections kept open between reads; more concurrent readers open and close their own
 _WORD = re.compile(r"[^\W_]")  # a chunk of the search with none of these holds no word for the FTS tokenizer
 _BACKUP_SUFFIX = ".backup-"
+_FILES_LOCK_SUFFIX = ".files-lock"
 _STOP = object()
 
 
@@ -145,10 +158,14 @@ class LibraryClosedError(LibraryError):
     """The library was closed; it takes no more reads or writes."""
 
 
+class LibraryBusyError(LibraryError):
+    """Another process held the library's files lock for longer than the caller would wait."""
+
+
 @dataclass
 class NewItem:
     """An output to index. ``created`` is unix time (now when None); ``metadata`` must be JSON-ready; ``text`` is
-    the generated text of a text output (indexed for full-text search)."""
+    the generated text of a text output (indexed for full-text search); ``tags`` are added with it."""
 
     generator_id: str
     kind: str
@@ -162,6 +179,7 @@ class NewItem:
     seed: int | None = None
     partial: bool = False
     text: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -400,6 +418,10 @@ class Library:
         """The item's tags, sorted."""
         return [row[0] for row in self._read("SELECT tag FROM tags WHERE item_id = ? ORDER BY tag", (item_id,))]
 
+    def paths(self) -> set[str]:
+        """The file path of every item, in the trash or not, as stored."""
+        return {row[0] for row in self._read("SELECT path FROM items", ())}
+
     def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         conn = self._borrow_reader()
         try:
@@ -426,6 +448,31 @@ class Library:
                 self._idle_readers.append(conn)
                 return
         conn.close()
+
+    # -- the files lock --------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def files_lock(self, timeout: float = FILES_LOCK_TIMEOUT) -> Iterator[None]:
+        """Hold the library's files lock (see the module's docstring) for the block; any thread, any process.
+
+        Waits at most ``timeout`` seconds for another holder, then raises :class:`LibraryBusyError`. Not re-entrant:
+        a thread that holds it and asks again waits for itself until the timeout.
+        """
+        lock = filelock.FileLock(self.path.with_name(self.path.name + _FILES_LOCK_SUFFIX), timeout=timeout)
+        try:
+            lock.acquire()
+        except filelock.Timeout as exc:
+            raise LibraryBusyError(
+                f"Another Studiolo process kept the library at {self.path} busy for {timeout:g} s "
+                "(saving or deleting files).",
+                hint="Try again in a moment; if it keeps happening, close the other Studiolo windows.",
+            ) from exc
+        except OSError as exc:
+            raise _translate(exc, self.path) from exc
+        try:
+            yield
+        finally:
+            lock.release()
 
     # -- life ------------------------------------------------------------------------------------------------
 
@@ -463,7 +510,9 @@ def _insert(conn: sqlite3.Connection, item: NewItem) -> int:
         item.job_id, item.generator_id, item.generator_version, item.kind, item.model, item.prompt, str(item.path),
         created, item.seed, int(bool(item.partial)), metadata_to_json(item.metadata), item.text,
     ))
-    return int(cursor.lastrowid or 0)
+    item_id = int(cursor.lastrowid or 0)
+    conn.executemany("INSERT OR IGNORE INTO tags (item_id, tag) VALUES (?, ?)", [(item_id, t) for t in item.tags])
+    return item_id
 
 
 def _where(query: Query) -> tuple[str, list[Any]]:
@@ -726,8 +775,12 @@ def _translate(exc: BaseException, path: Path) -> BaseException:
     if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or (
         isinstance(exc, OSError) and exc.errno in disk_full_errnos()
     ):
+        from desktop.engine.memory import human_bytes
+
+        free = free_bytes(path.parent)
         error: StudioloError = DiskFullError(
-            f"Not enough disk space to update the library in {path.parent}.",
+            f"Not enough disk space to update the library in {path.parent}"
+            + ("." if free is None else f" ({human_bytes(free)} free)."),
             hint="Free some disk space, or point STUDIOLO_HOME to a disk with more room.",
         )
     elif isinstance(exc, (sqlite3.Error, OSError)):

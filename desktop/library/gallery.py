@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.api.errors import DiskFullError, StudioloError
+from desktop.destinations import check_destination, write_error
 from desktop.library.db import Item, Library, LibraryError, Query
 from desktop.library.store import disk_full_errnos, sidecar_path
 
@@ -88,7 +89,11 @@ class Gallery:
                 f"(`studiolo gallery delete {item_id} --now`).",
             )
         dest = Path(dest).expanduser()
-        target = dest / source.name if dest.is_dir() else dest
+        try:
+            target = dest / source.name if dest.is_dir() else dest
+        except OSError as exc:  # a name too long to even look up
+            raise write_error(exc, dest) from exc
+        check_destination(target)  # a file on the way, a name too long, a device: refused before writing
         if not target.parent.is_dir():
             raise StudioloError(f"Cannot export to {target}: the folder {target.parent} does not exist.",
                                 hint="Create the folder first, or choose another destination.")
@@ -96,6 +101,7 @@ class Gallery:
         copies = [(source, target)]
         if side_source.is_file():
             copies.append((side_source, sidecar_path(target)))
+            check_destination(sidecar_path(target))  # ".json" added must still fit the file system's names
         for _, to in copies:
             if to.resolve() == source.resolve() or to.resolve() == side_source.resolve():
                 raise StudioloError(f"Cannot export item {item_id} onto its own file {to}.",
@@ -136,14 +142,22 @@ class Gallery:
             ids.extend(item.id for item in page)
             if len(page) < 1000:
                 break
-        return self._delete(self.library.purge(ids, trashed_only=True).result())
+        return self._delete(ids, trashed_only=True)
 
     def delete_now(self, item_ids: Sequence[int]) -> int:
         """Delete the items (in the trash or not) with their files and sidecars, skipping the trash; returns how
         many items were deleted. The rows go first: a file that cannot be deleted is logged, never listed again."""
-        return self._delete(self.library.purge(item_ids).result())
+        return self._delete(item_ids)
 
-    def _delete(self, purged: list[Item]) -> int:
+    def _delete(self, item_ids: Sequence[int], *, trashed_only: bool = False) -> int:
+        # Under the files lock: between the rows going and the files going, another process reconciling the
+        # library would otherwise take the files for outputs that lost their rows, and index them again.
+        with self.library.files_lock():
+            purged = self.library.purge(item_ids, trashed_only=trashed_only).result()
+            self._delete_files(purged)
+        return len(purged)
+
+    def _delete_files(self, purged: list[Item]) -> None:
         for item in purged:
             for path in (item.path, sidecar_path(item.path)):
                 try:
@@ -152,7 +166,6 @@ class Gallery:
                     pass
                 except OSError as exc:
                     log.warning("could not delete %s of library item %s: %s", path, item.id, exc)
-        return len(purged)
 
     def remove_missing(self, item_id: int) -> None:
         """Forget an item whose file is gone. Refused while the file is still there (delete it instead)."""
@@ -187,7 +200,7 @@ def _unlink_quietly(path: Path) -> None:
 def _atomic_copy(source: Path, dest: Path) -> None:
     """Copy ``source`` to ``dest`` through a temporary file in ``dest``'s folder, fsync'd, then renamed."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:60]}.", suffix=".tmp", dir=dest.parent)
     except OSError as exc:
         raise _export_error(exc, dest) from exc
     try:
@@ -204,6 +217,8 @@ def _atomic_copy(source: Path, dest: Path) -> None:
 
 
 def _export_error(exc: OSError, dest: Path) -> StudioloError:
+    if exc.errno in (errno.ENAMETOOLONG, errno.ENOTDIR):
+        return write_error(exc, dest)  # names the part too long, or the file in the way
     if exc.errno in disk_full_errnos():
         return DiskFullError(f"Not enough disk space to export to {dest.parent}; nothing was written there.",
                              hint="Free some disk space, or export to another disk.")

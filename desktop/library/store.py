@@ -3,7 +3,10 @@
 Layout: ``root/YYYY-MM-DD/<generator_id>/<HHMMSS>-<job_id>-<index><suffix>``, with ``-2``, ``-3``… added before the
 suffix rather than overwriting a file already there. A file whose bytes do not embed the metadata gets a JSON
 sidecar, ``<file>.json``, written first: a saved file never exists without its metadata. A full disk raises
-:class:`DiskFullError` and leaves nothing partial behind.
+:class:`DiskFullError` (naming the folder, the space needed and the space free) and leaves nothing partial behind.
+
+Saving *and indexing* is :mod:`desktop.library.saving`; what a killed process left half-done is tidied by
+:mod:`desktop.library.reconciliation`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -21,9 +25,10 @@ from desktop import paths
 from desktop.api import files as fileio
 from desktop.api.errors import DiskFullError, StudioloError
 from desktop.api.outputs import EncodedOutput
-from desktop.library.encoders import metadata_to_json, read_png_metadata
+from desktop.library.embedded import read_embedded_metadata
+from desktop.library.encoders import metadata_to_json
 
-__all__ = ["OutputStore", "SIDECAR_SUFFIX", "metadata_for", "sidecar_path", "disk_full_errnos"]
+__all__ = ["OutputStore", "SIDECAR_SUFFIX", "metadata_for", "sidecar_path", "disk_full_errnos", "free_bytes"]
 
 SIDECAR_SUFFIX = ".json"
 _SUFFIX_RE = re.compile(r"^(\.[A-Za-z0-9_-]{1,16}){1,3}$")
@@ -34,6 +39,17 @@ _NAME_LOCK = threading.Lock()  # choosing a free name and writing it is one step
 def disk_full_errnos() -> frozenset[int]:
     """The ``errno`` values that mean "no space left": ENOSPC and, where the platform has it, EDQUOT."""
     return frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+
+
+def free_bytes(folder: Path) -> int | None:
+    """The bytes free (for this user) on the disk holding ``folder``, or its nearest existing parent; None when
+    unknown."""
+    for candidate in (Path(folder), *Path(folder).parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return None
 
 
 def sidecar_path(path: Path) -> Path:
@@ -94,7 +110,7 @@ class OutputStore:
                 else:
                     fileio.atomic_write_bytes(path, encoded.data)
             except OSError as exc:
-                raise _save_error(exc, path) from exc
+                raise _save_error(exc, path, len(encoded.data) + len(sidecar_bytes or b"")) from exc
         return path
 
 
@@ -121,10 +137,14 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
-def _save_error(exc: OSError, path: Path) -> StudioloError:
+def _save_error(exc: OSError, path: Path, needed: int) -> StudioloError:
     if exc.errno in disk_full_errnos():
+        from desktop.engine.memory import human_bytes
+
+        free = free_bytes(path.parent)
         return DiskFullError(
-            f"Not enough disk space to save {path.name} in {path.parent}.",
+            f"Not enough disk space to save {path.name} in {path.parent}: it needs {human_bytes(needed)}"
+            + ("." if free is None else f", {human_bytes(free)} free."),
             hint="Free some disk space, or choose another output folder in Settings.",
         )
     reason = exc.strerror or str(exc) or type(exc).__name__
@@ -135,8 +155,9 @@ def _save_error(exc: OSError, path: Path) -> StudioloError:
 
 
 def metadata_for(path: Path | str) -> dict[str, Any] | None:
-    """The metadata saved with the output at ``path``: its JSON sidecar, else its PNG ``studiolo`` chunk; None
-    when there is none or it cannot be read. Never raises."""
+    """The metadata saved with the output at ``path``: its JSON sidecar, else what its bytes embed (PNG
+    ``studiolo`` chunk, WAV ``stdo`` chunk, FLAC ``STUDIOLO`` comment); None when there is none or it cannot be
+    read. Never raises."""
     path = Path(path)
     sidecar = sidecar_path(path)
     try:
@@ -145,6 +166,4 @@ def metadata_for(path: Path | str) -> dict[str, Any] | None:
             return value if isinstance(value, dict) else None
     except Exception:  # corrupt or unreadable sidecar: no metadata
         return None
-    if path.suffix.lower() == ".png":
-        return read_png_metadata(path)
-    return None
+    return read_embedded_metadata(path)

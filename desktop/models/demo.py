@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,9 +26,10 @@ def ensure_demo_model(generator: Generator) -> Path:
     if not generator.has_demo_model:
         raise ModelNotFoundError(f"{generator.name} has no demo model.",
                                  hint="Choose a downloaded model or a local model file instead.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=dest.parent))
+    tmp = None
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=dest.parent))
         generator.build_demo_model(tmp)
         try:
             tmp.rename(dest)
@@ -36,8 +39,30 @@ def ensure_demo_model(generator: Generator) -> Path:
     except StudioloError:
         raise
     except Exception as exc:
+        full = _disk_full_error(exc, dest)
+        if full is not None:  # the host's disk, not the plugin's bug
+            raise full from exc
         raise StudioloError(f"Building the demo model of {generator.name} failed: {exc}",
                             hint="This is a bug in the plugin; see the log for details.") from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _disk_full_error(exc: BaseException, dest: Path) -> StudioloError | None:
+    """The error to show when building failed because the disk is full: an ``OSError`` saying so anywhere in the
+    chain of exceptions (libraries wrap them), or no free space left where the model is built. None otherwise."""
+    from desktop.destinations import write_error
+
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return write_error(seen, dest, what="the demo model")
+        seen = seen.__cause__ or seen.__context__
+    folder = next((p for p in (dest, *dest.parents) if p.is_dir()), None)
+    if folder is not None and shutil.disk_usage(folder).free == 0:
+        return write_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), dest, what="the demo model")
+    return None

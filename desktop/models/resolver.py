@@ -7,14 +7,18 @@ file, the name of a model imported into Studiolo's model folder, or a Hugging Fa
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktop import paths
-from desktop.api import DEMO_MODEL, Generator, ModelNotFoundError, ModelSource
+from desktop.api import DEMO_MODEL, Generator, ModelFormatError, ModelNotFoundError, ModelSource
+from desktop.api.model_files import describe_file_type
 from desktop.api.weights import PICKLE_SUFFIXES, check_model_files
 from desktop.models.demo import ensure_demo_model
 
@@ -40,16 +44,27 @@ class ModelRef:
 
 
 def parse_ref(ref: str) -> ModelRef:
-    """Classify a reference (no network). Raises :class:`ModelNotFoundError` for one that cannot be a model."""
+    """Classify a reference (no network, nothing opened or searched). Raises :class:`ModelNotFoundError` for one
+    that cannot be a model (blank, or nothing there) and :class:`ModelFormatError` for a local path that is neither
+    a regular file nor a folder (a named pipe, a device: reading one would never end)."""
     text = ref.strip()
+    if not text:
+        raise ModelNotFoundError("The model reference is blank.",
+                                 hint="Give a model folder or file, a Hugging Face repo id like 'org/name', or "
+                                      "'demo'; or give none, for the generator's default model.")
     if text == DEMO_MODEL:
         return ModelRef(ModelSource.DEMO, text)
-    path = Path(text).expanduser()
-    if path.exists():
-        return ModelRef(ModelSource.FOLDER if path.is_dir() else ModelSource.FILE, str(path.resolve()))
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # ~someone who has no home folder here
+        path = Path(text)
+    source = _local_source(path)
+    if source is not None:
+        return ModelRef(source, str(path.resolve()))
     imported = imported_models_dir() / text
-    if "/" not in text and text and (imported.exists()):
-        return ModelRef(ModelSource.FOLDER if imported.is_dir() else ModelSource.FILE, str(imported))
+    source = _local_source(imported) if "/" not in text and "\\" not in text and text not in (".", "..") else None
+    if source is not None:
+        return ModelRef(source, str(imported))
     looks_like_path = text.startswith((".", "/", "~")) or "\\" in text or text.endswith(
         (".safetensors", *PICKLE_SUFFIXES))
     if text and not looks_like_path and HUB_ID.fullmatch(text):
@@ -58,6 +73,26 @@ def parse_ref(ref: str) -> ModelRef:
     raise ModelNotFoundError(f"No model found at {text!r}.",
                              hint="Give a model folder or file that exists, a Hugging Face repo id like "
                                   "'org/name', or 'demo'.")
+
+
+def _local_source(path: Path) -> str | None:
+    """``folder`` or ``file`` for a folder or regular file at ``path`` (links followed; ``stat`` only, nothing is
+    opened), None when nothing is there. :class:`ModelFormatError` naming it for anything else."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the reference
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+            return None
+        raise ModelNotFoundError(f"Cannot read the model at {path}: {exc.strerror or exc}.",
+                                 hint="Check the path and its permissions.") from exc
+    if stat.S_ISDIR(mode):
+        return ModelSource.FOLDER
+    if stat.S_ISREG(mode):
+        return ModelSource.FILE
+    raise ModelFormatError(f"{path} is {describe_file_type(mode)}, not a model file or folder.",
+                           hint="Give a model file or folder; pipes and devices cannot be read as models.")
 
 
 class ModelResolver:

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from desktop import paths
-from desktop.api import DiskFullError, Generator, ModelNotFoundError, StudioloError
-from desktop.api.weights import check_model_files
+from desktop.api import DiskFullError, Generator, ModelFormatError, ModelNotFoundError, StudioloError
+from desktop.api.model_files import describe_file_type
+from desktop.api.weights import MAX_FOLDER_ENTRIES, check_model_files
 from desktop.engine.memory import human_bytes
 from desktop.models import usage
 from desktop.models.demo import ensure_demo_model
@@ -153,7 +154,7 @@ def _copy_into(source: Path, dest: Path) -> None:
     dest_root = dest.parent
     try:
         dest_root.mkdir(parents=True, exist_ok=True)
-        needed = disk_size(source)
+        needed = _source_size(source)
         free = shutil.disk_usage(dest_root).free
     except OSError as exc:
         raise StudioloError(f"Could not prepare Studiolo's model folder {dest_root}: {exc}",
@@ -180,6 +181,36 @@ def _copy_into(source: Path, dest: Path) -> None:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _source_size(source: Path) -> int:
+    """Bytes that copying ``source`` writes (links followed, as the copy follows them). :class:`ModelFormatError`
+    naming what is wrong when ``source`` is a folder of more than :data:`MAX_FOLDER_ENTRIES` entries (not a model:
+    ``/`` or a home folder) or holds a named pipe, device or socket (copying one would never end)."""
+    if source.is_file():
+        return source.stat().st_size
+    total = count = 0
+    special: ModelFormatError | None = None  # reported once the whole folder is known to be small enough
+    for root, dirs, files in os.walk(source, followlinks=True):
+        count += len(dirs) + len(files)
+        if count > MAX_FOLDER_ENTRIES:
+            raise ModelFormatError(f"{source} holds more than {MAX_FOLDER_ENTRIES} files and folders: it does not "
+                                   "look like a model folder.",
+                                   hint="Import the folder that holds the model's files, or a model file.")
+        for name in files:
+            try:
+                info = os.stat(os.path.join(root, name))
+            except OSError:
+                continue  # a link to nothing: the copy names it
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+            elif special is None:
+                special = ModelFormatError(f"{os.path.join(root, name)} is {describe_file_type(info.st_mode)}, not a "
+                                           "file: a model folder holds only files and folders.",
+                                           hint="Remove it from the folder, or import another model.")
+    if special is not None:
+        raise special
+    return total
 
 
 def remove_model(ref: str) -> int:

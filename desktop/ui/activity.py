@@ -217,7 +217,7 @@ class ActivityView(QWidget):
         """Show the waiting jobs of a generator in queue order (the next to run highest, as they were added)."""
         waiting = [j.id for j in self.engine.waiting(generator_id)]
         rows = sorted(self.row_of(i) for i in waiting)
-        for row, job_id in zip(rows, waiting):
+        for row, job_id in zip(rows, waiting, strict=True):
             self._put_row(row, job_id)
         self._rebuild_index()
 

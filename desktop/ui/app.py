@@ -1,5 +1,5 @@
-"""Starting the app: Qt application, logging, error hooks, translations, theme, plugins, engine, window — then the
-heavy libraries, in the background, once the window is on screen."""
+"""Starting the app: Qt application, logging, error hooks, translations, theme, built-in plugins, engine, window —
+then, in the background once the window is on screen, the third-party plugins and the heavy libraries."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def run_app(argv: list[str] | None = None) -> int:
     tune_gil_for_gui()
     translators = install_translators(app)
     apply_theme(app)
-    plugins = PluginManager().load()
+    plugins = PluginManager().load(third_party=False)  # the others after the window shows (load_plugins)
     try:
         engine = Engine(plugins)
     except StudioloError as exc:  # e.g. a library database from a newer Studiolo: say so, change nothing
@@ -93,7 +93,7 @@ def run_app(argv: list[str] | None = None) -> int:
         window.report_error(warning, dialog=False)
     app.aboutToQuit.connect(lambda: engine.shutdown(timeout=10))  # also when quit without closing the window
     window.show()
-    QTimer.singleShot(0, window.preload_libraries)  # after the first paint
+    QTimer.singleShot(0, window.load_plugins)  # after the first paint: third-party plugins, then the libraries
     try:
         return app.exec()
     finally:

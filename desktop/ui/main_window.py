@@ -1,9 +1,14 @@
 """The main window: generators grouped by kind in a sidebar, each with its page; the activity of every job; the
-plugins; settings; and a status bar with the device, the loaded models and memory."""
+plugins; settings; and a status bar with the device, the loaded models and memory.
+
+The window may be built before the third-party plugins are imported (:meth:`MainWindow.load_plugins`): it is on
+screen at once, the sidebar and status bar say "Loading plugins…", and each plugin's generators arrive as its import
+ends — a plugin whose import hangs is skipped after the plugin manager's bound; it never leaves a blank screen."""
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
@@ -40,6 +45,8 @@ HOST_PAGES = (GALLERY_PAGE, PLUGINS_PAGE, MODELS_PAGE)
 
 class MainWindow(QMainWindow):
     error_reported = Signal(str)
+    plugins_loaded = Signal()  # the third-party plugins pending when the window was built are all imported
+    library_reconciled = Signal(object)  # the ReconcileReport of the library's tidying at start
 
     def __init__(self, manager: PluginManager, engine: Engine | None = None) -> None:
         super().__init__()
@@ -49,6 +56,10 @@ class MainWindow(QMainWindow):
         self.errors = ErrorLog()
         self.devices: list[str] | None = None
         self.pages: dict[str, QWidget] = {}
+        self.loading_plugins: list[str] = []  # third-party plugins being imported in the background
+        self.plugin_loader = None
+        self._wanted_page: str | None = None  # the last session's page, its plugin still loading
+        self._auto_page: str | None = None  # the page shown for it meanwhile (the user has not moved since)
         self.setWindowTitle(self.tr("Studiolo"))
         self.resize(1200, 780)
 
@@ -90,6 +101,7 @@ class MainWindow(QMainWindow):
         self.welcome = None
         if needs_first_run(self.plugins, self.engine.settings):  # a few directory listings: cheap
             self.show_welcome()
+        self.library_loader = self.reconcile_library()
 
     # -- building -------------------------------------------------------------------------------------------
 
@@ -115,14 +127,16 @@ class MainWindow(QMainWindow):
         self.memory_label.setObjectName("status_memory")
         self.libraries_label = QLabel(self)
         self.libraries_label.setObjectName("status_libraries")
+        self.plugins_label = QLabel(self)
+        self.plugins_label.setObjectName("status_plugins")
         self.errors_button = QPushButton(self)
         self.errors_button.setObjectName("status_errors")
         self.errors_button.setFlat(True)
         self.errors_button.setAccessibleName(self.tr("Recent errors"))
         self.errors_button.setVisible(False)
         self.errors_button.clicked.connect(self.show_errors)
-        for widget in (self.libraries_label, self.device_label, self.models_label, self.memory_label,
-                       self.errors_button):
+        for widget in (self.plugins_label, self.libraries_label, self.device_label, self.models_label,
+                       self.memory_label, self.errors_button):
             bar.addPermanentWidget(widget)
 
     def _build_menus(self) -> None:
@@ -175,7 +189,24 @@ class MainWindow(QMainWindow):
         models_item.setData(0, ROLE_ID, MODELS_PAGE)
         plugins_item = QTreeWidgetItem(manage, [self.tr("Plugins") + (f" ⚠ {failed}" if failed else "")])
         plugins_item.setData(0, ROLE_ID, PLUGINS_PAGE)
+        if self.loading_plugins:
+            loading = QTreeWidgetItem(self.sidebar, [self.tr("Loading plugins…")])
+            loading.setFlags(Qt.ItemFlag.NoItemFlags)
+            loading.setToolTip(0, ", ".join(self.loading_plugins))
         self.stack.setCurrentWidget(self.empty_page)
+
+    def _refill_sidebar(self) -> None:
+        """Fill the sidebar again (generators came or went), keeping the page on screen."""
+        current = self.stack.currentWidget()
+        current_id = self.current_page_id()
+        self.sidebar.blockSignals(True)
+        self.sidebar.clear()
+        self._fill_sidebar()
+        for item in self._items():
+            if current_id is not None and item.data(0, ROLE_ID) == current_id:
+                self.sidebar.setCurrentItem(item)
+        self.sidebar.blockSignals(False)
+        self.stack.setCurrentWidget(current)
 
     # -- pages ---------------------------------------------------------------------------------------------
 
@@ -281,10 +312,7 @@ class MainWindow(QMainWindow):
                 self.stack.removeWidget(page)
                 page.deleteLater()
         current = self.current_page_id()
-        self.sidebar.blockSignals(True)
-        self.sidebar.clear()
-        self._fill_sidebar()
-        self.sidebar.blockSignals(False)
+        self._refill_sidebar()
         self.show_page(current if current is not None else PLUGINS_PAGE)
         view = self.pages.get(PLUGINS_PAGE)
         if view is not None:
@@ -414,6 +442,75 @@ class MainWindow(QMainWindow):
         self.refresh_status()
         self.show_message(self.tr("Settings saved."))
 
+    # -- third-party plugins, after the window shows ---------------------------------------------------------
+
+    def load_plugins(self) -> None:
+        """Import the plugins the manager has pending, one after the other off the GUI thread (each waited for
+        at most the manager's bound), registering each here as it arrives; then preload the generators'
+        libraries. With nothing pending, preloads at once."""
+        pending = self.plugins.pending()
+        if not pending:
+            self.preload_libraries()
+            return
+        from desktop.ui.gallery.loader import GalleryLoader  # the UI's one helper for blocking work
+
+        self.loading_plugins = list(pending)
+        self.plugin_loader = GalleryLoader(self)
+        self._refill_sidebar()
+        self._show_loading()
+        for name in pending:
+            self.plugin_loader.submit(partial(self.plugins.import_pending, name),
+                                      partial(self._on_plugin_imported, name),
+                                      partial(self._on_plugin_import_error, name))
+
+    def _show_loading(self) -> None:
+        if self.loading_plugins:
+            self.plugins_label.setText(self.tr("Loading plugin %1…").replace("%1", self.loading_plugins[0]))
+        else:
+            self.plugins_label.setText("")
+
+    def _on_plugin_imported(self, name: str, attempt: object) -> None:
+        added = self.plugins.finish_import(name, attempt)  # type: ignore[arg-type]
+        record = self.plugins.plugins.get(name)
+        if record is not None and record.status == Status.FAILED:
+            self.show_message(self.tr("Plugin %1 failed to load: %2").replace("%1", name)
+                              .replace("%2", record.error or ""))
+        self._plugin_done(name, bool(added))
+
+    def _on_plugin_import_error(self, name: str, error: BaseException) -> None:
+        record = self.plugins.plugins.get(name)
+        if record is not None and record.status == Status.LOADING:
+            record.fail(f"not loaded: {type(error).__name__}: {error}")
+        self._plugin_done(name, False)
+
+    def _plugin_done(self, name: str, changed: bool) -> None:
+        if name in self.loading_plugins:
+            self.loading_plugins.remove(name)
+        self._refill_sidebar()
+        self._show_loading()
+        if changed:
+            self._follow_arrivals()
+        view = self.pages.get(PLUGINS_PAGE)
+        if view is not None:
+            view.refresh()
+        if not self.loading_plugins:
+            self.preload_libraries()
+            self.plugins_loaded.emit()
+
+    def _follow_arrivals(self) -> None:
+        """New generators: open the last session's page when its plugin arrived (or a first generator instead of
+        the empty page), unless the user has moved on meanwhile or the welcome page is up."""
+        if not self.sidebar.isEnabled() or self.current_page_id() != self._auto_page:
+            return
+        target = None
+        if self._wanted_page in self.plugins.generators:
+            target, self._wanted_page = self._wanted_page, None
+        elif self.stack.currentWidget() is self.empty_page and self.plugins.generators:
+            target = sorted(self.plugins.generators)[0]
+        if target is not None:
+            self.show_page(target)
+            self._auto_page = target
+
     # -- background import --------------------------------------------------------------------------------
 
     def preload_libraries(self) -> None:
@@ -461,6 +558,9 @@ class MainWindow(QMainWindow):
             self.show_page(last)
         elif self.plugins.generators:
             self.show_page(sorted(self.plugins.generators)[0])
+        if isinstance(last, str) and last not in self.plugins.generators and last not in HOST_PAGES:
+            self._wanted_page = last  # maybe a generator of a plugin not imported yet
+        self._auto_page = self.current_page_id()
 
     def current_page_id(self) -> str | None:
         page = self.current_page()
@@ -474,13 +574,40 @@ class MainWindow(QMainWindow):
         save_state({
             "geometry": bytes(self.saveGeometry().toHex()).decode(),
             "window_state": bytes(self.saveState().toHex()).decode(),
-            "last_page": self.current_page_id(),
+            "last_page": (self._wanted_page if self._wanted_page and self.current_page_id() == self._auto_page
+                          else self.current_page_id()),
             "pages": pages,
         })
+
+    def reconcile_library(self) -> Any:
+        """Tidy what an interrupted save left in the outputs folder (``desktop.library.reconciliation``) on the
+        gallery's kind of loader thread; ``library_reconciled`` follows. Returns the loader (None: no library)."""
+        library, root = self.engine.library, getattr(self.engine.services.store, "root", None)
+        if library is None or root is None:
+            return None
+        from desktop.library import reconciliation
+        from desktop.ui.gallery.loader import GalleryLoader
+
+        def done(report: Any) -> None:
+            if report.changed:
+                self.show_message(report.summary())
+                if GALLERY_PAGE in self.pages:
+                    self.pages[GALLERY_PAGE].refresh()
+            self.library_reconciled.emit(report)
+
+        loader = GalleryLoader(self)
+        loader.submit(lambda: reconciliation.reconcile(library, root), done, lambda exc: self.report_error(
+            self.tr("Could not tidy the library: %1").replace("%1", str(exc)), dialog=False))
+        return loader
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
         self.save_state()
         self.status_timer.stop()
+        if self.library_loader is not None:
+            self.library_loader.shutdown()  # a tidying under way finishes (it is short); its result is dropped
+        if self.plugin_loader is not None:
+            self.plugins.cancel_imports()  # a hung import is let go (its thread ends with the process)
+            self.plugin_loader.shutdown()
         if self.welcome is not None:
             self.welcome.shutdown()
         gallery = self.pages.get(GALLERY_PAGE)

@@ -243,11 +243,21 @@ class PluginsView(QWidget):
 
     def _status_word(self, status: str) -> str:
         words = {Status.LOADED: self.tr("loaded"), Status.DISABLED: self.tr("disabled"),
-                 Status.FAILED: self.tr("failed"), Status.SKIPPED: self.tr("skipped"), "enabled": self.tr("enabled")}
+                 Status.FAILED: self.tr("failed"), Status.SKIPPED: self.tr("skipped"), "enabled": self.tr("enabled"),
+                 Status.LOADING: self.tr("loading…")}
         return words.get(status, status)
 
     def _disabled_in_settings(self, name: str) -> bool:
         return name in self.manager.settings.disabled_plugins
+
+    def _skipped_after_stop(self, name: str) -> bool:
+        """Whether the plugin is skipped because its import stopped an earlier Studiolo (until enabled again)."""
+        record = self.manager.plugins.get(name)
+        return record is not None and record.quarantined and name not in self.manager.released
+
+    def _off(self, name: str) -> bool:
+        """Whether the plugin's button enables it: disabled, or skipped after stopping an earlier Studiolo."""
+        return self._disabled_in_settings(name) or self._skipped_after_stop(name)
 
     def _pending(self, record: PluginRecord) -> str | None:
         """"disabled" or "enabled" when the saved choice differs from how the plugin was loaded, else None."""
@@ -256,7 +266,7 @@ class PluginsView(QWidget):
         disabled = self._disabled_in_settings(record.name)
         if disabled and record.status != Status.DISABLED:
             return Status.DISABLED
-        if not disabled and record.status == Status.DISABLED:
+        if not disabled and (record.status == Status.DISABLED or record.name in self.manager.released):
             return "enabled"
         return None
 
@@ -310,7 +320,7 @@ class PluginsView(QWidget):
 
     def _show_toggle(self, record: PluginRecord) -> None:
         known = record.name in self._known
-        self.toggle_button.setText(self.tr("Enable") if self._disabled_in_settings(record.name) else self.tr("Disable"))
+        self.toggle_button.setText(self.tr("Enable") if self._off(record.name) else self.tr("Disable"))
         if record.name in self._new:
             self.toggle_button.setEnabled(False)
             self.toggle_button.setToolTip(self.tr("Restart Studiolo to load it; then it can be disabled here."))
@@ -372,7 +382,7 @@ class PluginsView(QWidget):
     def _toggle_selected(self) -> None:
         name = self.selected_name()
         if name is not None:
-            self.set_enabled(name, self._disabled_in_settings(name))
+            self.set_enabled(name, self._off(name))
 
     # -- installing, updating, uninstalling ------------------------------------------------------------------
 

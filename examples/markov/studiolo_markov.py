@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.api import Generator, ModelFormatError, TextOutput, hookimpl, param
+from desktop.api import Generator, ModelFormatError, TextOutput, hookimpl, param, read_model_text
 
 DEMO_CORPUS = """\
 The studio was quiet in the morning. The light fell on the desk and on the paper and on the small brass lamp.
@@ -15,6 +15,7 @@ She wrote a line, then another line, and the lines became a page. The page becam
 The sea was grey in the morning and blue at noon. The boats went out in the morning and came back at night.
 He read the story aloud in the evening. The lamp was warm and the night was long and the story was good.
 """
+MAX_CORPUS_BYTES = 20_000_000  # a longer corpus would take gigabytes of memory as a chain
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,10 @@ class MarkovGenerator(Generator):
     def load(self, model_path, device, options):
         # A "model" is a text file, or a folder holding corpus.txt.
         path = model_path / "corpus.txt" if model_path.is_dir() else model_path
-        try:
-            words = path.read_text(encoding="utf-8").split()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ModelFormatError(f"Cannot read the corpus {path}: {exc}",
+        try:  # a regular UTF-8 file, its size checked first: a named pipe or /dev/zero is refused, never read
+            words = read_model_text(path, max_bytes=MAX_CORPUS_BYTES).split()
+        except ModelFormatError as exc:
+            raise ModelFormatError(f"Cannot read the corpus: {exc.message}",
                                    hint="Choose a UTF-8 text file or a folder with corpus.txt.") from exc
         if len(words) <= options["order"]:
             raise ModelFormatError(f"The corpus {path} has too few words for order {options['order']}.",

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from desktop.api import ModelFormatError, ModelNotFoundError, check_model_files
+from desktop.api import (
+    InsufficientMemoryError,
+    ModelFormatError,
+    ModelNotFoundError,
+    check_model_files,
+    read_json_object,
+)
 
 TOKENIZER_FILES = ("vocab.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "spiece.model")
+TOKENIZER_JSON_FILES = ("vocab.json", "tokenizer.json", "tokenizer_config.json", "added_tokens.json",
+                        "special_tokens_map.json")
+"""The tokenizer's JSON files, each a JSON object."""
+MAX_TOKENIZER_BYTES = 128 * 1024 * 1024
+"""The largest tokenizer file read (the largest real ones are a few tens of MB)."""
 
 
 def check_model_folder(path: Path, what: str, model_types: tuple[str, ...], allow_pickle: bool) -> str:
@@ -23,14 +33,10 @@ def check_model_folder(path: Path, what: str, model_types: tuple[str, ...], allo
         raise ModelFormatError(f"{path.name} is a single file, but a {what} is a folder (config.json, tokenizer "
                                "files and weights).", hint="Choose the model's folder, or download it by its hub name.")
     config_file = path / "config.json"
-    try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    except FileNotFoundError:
-        raise ModelFormatError(f"{path.name} is not a transformers model folder: it has no config.json.",
-                               hint="Choose the folder that holds config.json, or download the model again.") from None
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ModelFormatError(f"{config_file} is damaged: it is not a readable JSON object ({exc}).",
-                               hint="Download the model again.") from exc
+    if not (config_file.exists() or config_file.is_symlink()):
+        raise ModelFormatError(f"{path.name or path} is not a transformers model folder: it has no config.json.",
+                               hint="Choose the folder that holds config.json, or download the model again.")
+    model_type = read_json_object(config_file).get("model_type")  # not JSON, not an object, a pipe: named
     if model_type not in model_types:
         raise ModelFormatError(f"{path.name} is a {model_type or 'unknown'} model, not a {what} "
                                f"({' or '.join(model_types)}).", hint=f"Choose a {what}.")
@@ -39,6 +45,9 @@ def check_model_folder(path: Path, what: str, model_types: tuple[str, ...], allo
                                ", so its text cannot be read.",
                                hint="Copy the tokenizer files from the model's original repository into the folder, "
                                     "or download the model again.")
+    for name in TOKENIZER_JSON_FILES:  # each a JSON object, else named here rather than in a bare JSON error
+        if (path / name).exists() or (path / name).is_symlink():
+            read_json_object(path / name, max_bytes=MAX_TOKENIZER_BYTES)
     check_model_files(path, allow_pickle=allow_pickle)  # corrupt safetensors, pickle refused: naming the file
     return model_type
 

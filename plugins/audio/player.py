@@ -1,9 +1,10 @@
 """``ClipPlayer``: plays one clip through QtMultimedia (QMediaPlayer + QAudioOutput).
 
 The clip is written as a plain WAV file into a folder the panel owns (``host.storage.directory``) and played
-from there. QtMultimedia is imported here, guarded: where it cannot load (PySide6-Addons missing, no libpulse on
-Linux…) the player reports ``playback unavailable: …`` through :attr:`ClipPlayer.unavailable_reason` and every
-method is a no-op, so the panel still works without sound.
+from there. QtMultimedia is imported here, guarded: where it cannot load the player says why through
+:attr:`ClipPlayer.unavailable_reason` (:data:`NEEDS_ADDONS` where PySide6-Addons, the ``audio`` extra, is not
+installed; ``playback unavailable: …`` for anything else, such as a missing libpulse on Linux) and every method is a
+no-op, so the panel still generates, shows and saves clips without sound.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from PySide6.QtCore import QObject, QUrl, Signal, Slot
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ClipPlayer", "STOPPED", "PLAYING", "PAUSED", "write_wav"]
+__all__ = ["ClipPlayer", "NEEDS_ADDONS", "STOPPED", "PLAYING", "PAUSED", "unavailable_reason", "write_wav"]
 
 STOPPED, PLAYING, PAUSED = "stopped", "playing", "paused"
+
+NEEDS_ADDONS = ("Playback needs PySide6-Addons: pip install 'studiolo[audio]'. "
+                "Generating and saving clips work without it.")
 
 try:
     from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
@@ -32,6 +36,13 @@ else:
     _IMPORT_ERROR = None
 
 _counter = itertools.count(1)
+
+
+def unavailable_reason(import_error: str) -> str:
+    """What the panel says when QtMultimedia could not be imported (``import_error``: "ExceptionType: message")."""
+    if import_error.startswith("ModuleNotFoundError"):  # PySide6 is there (QtCore imported) but not its Addons
+        return NEEDS_ADDONS
+    return f"playback unavailable: {import_error}"
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
@@ -68,7 +79,7 @@ class ClipPlayer(QObject):
         self._output: Any = None
         self.unavailable_reason: str | None = None
         if _IMPORT_ERROR is not None:
-            self.unavailable_reason = f"playback unavailable: {_IMPORT_ERROR}"
+            self.unavailable_reason = unavailable_reason(_IMPORT_ERROR)
             return
         try:
             self._player = QMediaPlayer(self)

@@ -331,7 +331,7 @@ def _from_comfy_workflow(text: str) -> Reuse | None:
         widgets = node.get("widgets_values")
         widgets = widgets if isinstance(widgets, list) else []
         names = _WIDGETS.get(node["type"], ("value",))
-        inputs: dict[str, Any] = dict(zip(names, widgets))
+        inputs: dict[str, Any] = dict(zip(names, widgets, strict=False))  # as many as both have
         for slot in node.get("inputs") or []:
             if isinstance(slot, dict) and isinstance(slot.get("name"), str) and isinstance(slot.get("link"), int) \
                     and slot["link"] in sources:

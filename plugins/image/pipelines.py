@@ -11,12 +11,13 @@ What ``load`` accepts (already resolved by the host to local files):
   weights in it, if any, are not used). Without one it stops at once with a message saying so: it never goes
   online to look for one.
 
-Every file that cannot be used raises :class:`~desktop.api.ModelFormatError` naming it.
+Every file that cannot be used raises :class:`~desktop.api.ModelFormatError` naming it: before diffusers reads
+anything, the folder (or the checkpoint's configuration folder) is checked against its ``model_index.json`` — each
+part it lists present, with its configuration (:mod:`plugins.image.model_folder`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from desktop.api import (
 )
 from desktop.api import check_model_files as api_check_model_files
 from plugins.image.loras import LoraSet
+from plugins.image.model_folder import check_diffusers_folder, tokenizer_problem
 
 __all__ = ["ImageModel", "load_model", "check_model_files", "config_folder_for"]
 _CONFIG_HINT = (
@@ -125,20 +127,23 @@ def load_model(path: Path, device: str, options: LoadOptions) -> ImageModel:
         raise ModelNotFoundError(f"No model at {path}.", hint="Choose a model folder or a .safetensors file.")
     allow_pickle = bool(getattr(options, "allow_pickle", False))
     check_model_files(path, allow_pickle=allow_pickle)
+    config = _diffusers_folder_for(path)
+    index = check_diffusers_folder(config)  # each part model_index.json lists, present and sound: named if not
     import torch
 
     dtype = _dtype(torch, options.get("dtype", "auto"), device)
     try:
-        pipe = _load_folder(path, dtype, allow_pickle) if path.is_dir() else _load_file(path, dtype)
+        pipe = _load_folder(path, dtype, allow_pickle) if path.is_dir() else _load_file(path, dtype, config, index)
     except (ModelFormatError, ModelNotFoundError):
         raise
     except MemoryError as exc:
         raise InsufficientMemoryError(f"There is not enough memory to load {path.name}.",
                                       hint="Close other models or programs, or use a smaller model.") from exc
     except Exception as exc:  # diffusers/transformers raise OSError, ValueError, KeyError, RuntimeError…
-        raise ModelFormatError(f"{path.name} could not be loaded as a Stable Diffusion model: {_first_line(exc)}",
-                               hint="Check that the files are complete and made for Stable Diffusion (1.x, 2.x, "
-                                    "SDXL or Turbo); download or export the model again.") from exc
+        raise tokenizer_problem(config, index) or ModelFormatError(
+            f"{path.name} could not be loaded as a Stable Diffusion model: {_first_line(exc)}",
+            hint="Check that the files are complete and made for Stable Diffusion (1.x, 2.x, SDXL or Turbo); "
+                 "download or export the model again.") from exc
     notes: list[str] = []
     cpu_offload = bool(options.get("cpu_offload", False)) and device.startswith("cuda")
     if options.get("cpu_offload", False) and not cpu_offload:
@@ -154,7 +159,8 @@ def load_model(path: Path, device: str, options: LoadOptions) -> ImageModel:
     if options.get("attention_slicing", False):
         pipe.enable_attention_slicing()
     if hasattr(pipe, "vae"):
-        # Decode a batch one image at a time: less memory, and image k of a batch is bit-identical to a single run.
+        # Decode a batch one image at a time: less memory (the UNet still runs the batch at once; see the
+        # generator's docstring for how close image k of a batch is to a single run).
         pipe.vae.enable_slicing()
         if options.get("vae_tiling", False):
             pipe.vae.enable_tiling()
@@ -169,12 +175,27 @@ def _dtype(torch: Any, name: str, device: str) -> Any:
     return getattr(torch, name)
 
 
+def _diffusers_folder_for(path: Path) -> Path:
+    """The diffusers folder whose ``model_index.json`` describes the model ``path``: the folder itself, or the
+    configuration folder beside a single-file checkpoint. :class:`ModelFormatError` when there is none."""
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise ModelFormatError(f"{path} is not a diffusers model folder (it has no model_index.json).",
+                                   hint="Choose the folder that holds model_index.json, or a single .safetensors "
+                                        "file.")
+        return path
+    config = config_folder_for(path)
+    if config is None:
+        raise ModelFormatError(
+            f"{path.name} is a single-file checkpoint{_family_text(path)}, and loading one offline needs the "
+            "configuration of its base model, which was not found beside it.",
+            hint=_CONFIG_HINT.format(config=f"{path.stem}.config"))
+    return config
+
+
 def _load_folder(path: Path, dtype: Any, allow_pickle: bool) -> Any:
     from diffusers import AutoPipelineForText2Image
 
-    if not (path / "model_index.json").is_file():
-        raise ModelFormatError(f"{path} is not a diffusers model folder (it has no model_index.json).",
-                               hint="Choose the folder that holds model_index.json, or a single .safetensors file.")
     kwargs: dict[str, Any] = {**_dtype_kwarg(dtype), "local_files_only": True,
                               "use_safetensors": None if allow_pickle else True}
     if _only_fp16_variant(path):
@@ -193,16 +214,12 @@ def _only_fp16_variant(path: Path) -> bool:
     return False
 
 
-def _load_file(path: Path, dtype: Any) -> Any:
+def _load_file(path: Path, dtype: Any, config: Path, index: dict[str, Any]) -> Any:
+    """The single-file checkpoint ``path`` with the configuration folder ``config`` (``index``: its
+    model_index.json)."""
     import diffusers
 
-    config = config_folder_for(path)
-    if config is None:
-        raise ModelFormatError(
-            f"{path.name} is a single-file checkpoint{_family_text(path)}, and loading one offline needs the "
-            "configuration of its base model, which was not found beside it.",
-            hint=_CONFIG_HINT.format(config=f"{path.stem}.config"))
-    class_name = json.loads((config / "model_index.json").read_text(encoding="utf-8")).get("_class_name", "")
+    class_name = index["_class_name"]
     pipeline_class = getattr(diffusers, str(class_name), None)
     if pipeline_class is None or not hasattr(pipeline_class, "from_single_file"):
         raise ModelFormatError(f"The configuration in {config} is for {class_name or 'an unknown pipeline'}, "

@@ -35,6 +35,7 @@ from desktop.api import (
     check_model_files,
     from_json,
 )
+from plugins.text.model_folder import check_config_files, tokenizer_problem
 from plugins.text.params import TextParams
 from plugins.text.prompting import build_prompt, fit_context, truncation_notice
 
@@ -209,22 +210,26 @@ def load_text_model(path: Path, device: str, options: LoadOptions) -> TextModel:
     ``options``: ``dtype`` (``auto``: bfloat16 on a GPU that supports it, else float16; float32 on the CPU) and
     ``allow_pickle``. Every file that cannot be used raises :class:`ModelFormatError` naming it.
     """
+    name = path.name or str(path)  # "/" has no name
     if not path.exists():
         raise ModelNotFoundError(f"No model at {path}.", hint="Choose a model folder, a hub model, or 'demo'.")
     if not path.is_dir():
-        raise ModelFormatError(f"{path.name} is a single file, but a language model is a folder (config.json, "
+        raise ModelFormatError(f"{name} is a single file, but a language model is a folder (config.json, "
                                "tokenizer files and weights).",
                                hint="Choose the model's folder, or download the model by its hub name.")
+    allow_pickle = bool(getattr(options, "allow_pickle", False))
+    # Pipes and devices refused, corrupt safetensors and pickle refused: naming the file. Only a model folder is
+    # searched (a few levels down); any other folder fails on its missing config.json below.
+    check_model_files(path, allow_pickle=allow_pickle)
     if not (path / "config.json").is_file():
-        raise ModelFormatError(f"{path.name} is not a transformers model folder: it has no config.json.",
+        raise ModelFormatError(f"{name} is not a transformers model folder: it has no config.json.",
                                hint="Choose the folder that holds config.json, or download the model again.")
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        raise ModelFormatError(f"{path.name} has no tokenizer (no tokenizer.json, tokenizer.model or vocab file), "
+    if not any((path / file).is_file() for file in TOKENIZER_FILES):
+        raise ModelFormatError(f"{name} has no tokenizer (no tokenizer.json, tokenizer.model or vocab file), "
                                "so its text cannot be read or written.",
                                hint="Copy the tokenizer files from the model's original repository into the folder, "
                                     "or download the model again.")
-    allow_pickle = bool(getattr(options, "allow_pickle", False))
-    check_model_files(path, allow_pickle=allow_pickle)  # corrupt safetensors, pickle refused: naming the file
+    check_config_files(path)  # config.json & co. must be JSON objects: named here, not blamed on the tokenizer
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -232,8 +237,9 @@ def load_text_model(path: Path, device: str, options: LoadOptions) -> TextModel:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as exc:
-        raise ModelFormatError(f"The tokenizer of {path.name} could not be loaded: {_first_line(exc)}",
-                               hint="Download the model again, or copy its tokenizer files into the folder.") from exc
+        raise tokenizer_problem(path) or ModelFormatError(
+            f"The tokenizer of {name} could not be loaded: {_first_line(exc)}",
+            hint="Download the model again, or copy its tokenizer files into the folder.") from exc
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype,
                                                      use_safetensors=None if allow_pickle else True)

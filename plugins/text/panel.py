@@ -357,7 +357,7 @@ class TextPanel(FileDropMixin, QWidget):
         if p.mode == "continue" and not self.editor.text() and p.prompt:
             self.editor.setPlainText(p.prompt)
         elif p.mode == "chat" and not self.chat.messages():
-            pairs = list(zip(p.history[::2], p.history[1::2]))
+            pairs = list(zip(p.history[::2], p.history[1::2], strict=False))  # an unanswered last turn: left out
             messages = [{"role": r, "content": c} for u, a in pairs for r, c in (("user", u), ("assistant", a))]
             self.chat.set_conversation(messages, p.system_prompt)
             if not self.chat.input_text():

@@ -30,6 +30,19 @@ The GUI thread never runs a query, reads a file or decodes an image.
 
 from __future__ import annotations
 
-from desktop.ui.gallery.view import GalleryView
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from desktop.ui.gallery.view import GalleryView
 
 __all__ = ["GalleryView"]
+
+
+def __getattr__(name: str) -> Any:
+    """``GalleryView`` on first use: the window uses :mod:`~desktop.ui.gallery.loader` at start, which must not
+    import the view, its thumbnails and numpy (half a second) before the gallery is opened."""
+    if name == "GalleryView":
+        from desktop.ui.gallery.view import GalleryView
+
+        return GalleryView
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

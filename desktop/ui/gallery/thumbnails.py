@@ -22,6 +22,7 @@ import wave
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,7 @@ class _AudioReader:
             if samples.size == 0:
                 raise ThumbnailError("the audio file's samples cannot be read")
             edges = np.linspace(0, samples.size, columns + 1).astype(int)
-            return np.array([samples[a:b].max(initial=0.0) for a, b in zip(edges[:-1], edges[1:])], dtype=float)
+            return np.array([samples[a:b].max(initial=0.0) for a, b in pairwise(edges)], dtype=float)
         read_any = False
         out = np.zeros(columns, dtype=float)
         for column in range(columns):

@@ -94,7 +94,7 @@ def colour_table(colours: list[bytes], smooth: bool) -> list[bytes]:
         end = colours[(i + 1) % len(colours)]
         for shade in range(SHADES):
             t = shade / SHADES if smooth else 0.0
-            table.append(bytes(round(a + (b - a) * t) for a, b in zip(start, end)))
+            table.append(bytes(round(a + (b - a) * t) for a, b in zip(start, end, strict=True)))
     return table
 
 

@@ -117,6 +117,6 @@ def test_runs_on_a_gpu_like_on_the_cpu(generator, studiolo_run):
     cpu = studiolo_run(generator, {"images": 2, "upscale": 1}, model="demo", seed=4, device="cpu")
     gpu = studiolo_run(generator, {"images": 2, "upscale": 1}, model="demo", seed=4, device="cuda")
     assert next(gpu.handle.decoder.parameters()).device.type == "cuda"
-    for a, b in zip(cpu.outputs, gpu.outputs):
-        diff = max(abs(x - y) for x, y in zip(a.image.tobytes(), b.image.tobytes()))
+    for a, b in zip(cpu.outputs, gpu.outputs, strict=True):
+        diff = max(abs(x - y) for x, y in zip(a.image.tobytes(), b.image.tobytes(), strict=True))
         assert diff <= 3  # the same latents; only the device's float rounding differs
