@@ -453,3 +453,37 @@ def test_the_window_shows_before_torch_is_imported_then_loads_it_in_the_backgrou
     assert seen["shown_without_torch"] is True
     assert seen["label"].startswith("Loading")
     assert seen["torch_after"] is True and seen["label_after"] == "Libraries ready"
+
+
+CLOSE_WHILE_IMPORTING = """
+import sys
+from desktop.ui import app as app_module
+from desktop.ui.main_window import MainWindow
+from desktop.ui.preload import start_preload
+
+
+def preload_blocked(window):  # a library whose import never ends (it reads a pipe nobody writes to)
+    window.preloader, window.preload_thread = start_preload(["studiolo_blocked_import"], window)
+    window.preloader.started_module.connect(window.close)  # a slot of the window: runs on the GUI thread
+
+
+MainWindow.preload_libraries = preload_blocked
+rc = app_module.run_app(["studiolo"])
+print("returned", rc)  # not reached: the process ends at once, the import still running
+sys.exit(rc)
+"""
+
+
+def test_closing_the_window_while_a_library_imports_ends_the_process_cleanly(installed, tmp_path):
+    # A QThread destroyed while it runs aborts the process (SIGABRT); the import is not waited for either.
+    fifo = tmp_path / "never-written"
+    os.mkfifo(fifo)
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "studiolo_blocked_import.py").write_text(f"open({str(fifo)!r}).read()\n")
+    env = installed.env()
+    env["PYTHONPATH"] = os.pathsep.join([str(modules), env.get("PYTHONPATH", "")])
+    result = run_python(CLOSE_WHILE_IMPORTING, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Destroyed while thread" not in result.stderr
+    assert "returned" not in result.stdout

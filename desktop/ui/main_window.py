@@ -33,6 +33,7 @@ from desktop.plugins import PluginManager, Status
 from desktop.ui.activity import ActivityView
 from desktop.ui.diagnostics import ErrorLog, report
 from desktop.ui.generator_page import GeneratorPage
+from desktop.ui.outliving import keep_until_finished
 from desktop.ui.state import load_state, save_state
 
 log = logging.getLogger(__name__)
@@ -622,8 +623,8 @@ class MainWindow(QMainWindow):
         if not self.engine.shutdown(timeout=10):
             log.error("a generator did not stop within 10 s of quitting")
         thread = getattr(self, "preload_thread", None)
-        if thread is not None and thread.isRunning():
+        if thread is not None and thread.isRunning():  # an import cannot be interrupted, and nobody needs it now
             thread.quit()
-            thread.wait(10_000)
+            keep_until_finished(thread, self.preloader)
         super().closeEvent(event)
 

@@ -35,6 +35,7 @@ from desktop.models import first_run
 from desktop.models.first_run import Offer, offered_downloads, size_text, total_bytes
 from desktop.plugins import PluginManager
 from desktop.settings import Settings
+from desktop.ui.outliving import keep_until_finished
 
 log = logging.getLogger(__name__)
 
@@ -509,15 +510,8 @@ class WelcomePage(QWidget):
             return True
         # Still inside one demo build or download step (they end at the next check of the cancel): a QThread
         # destroyed while it runs aborts the process, so it leaves the page and lives until it ends.
-        thread.setParent(None)
-        _UNFINISHED.append((thread, self.worker))
-        thread.finished.connect(lambda pair=(thread, self.worker): _UNFINISHED.remove(pair)
-                                if pair in _UNFINISHED else None)
+        keep_until_finished(thread, self.worker)
         return False
-
-
-_UNFINISHED: list[tuple[QThread, object]] = []
-"""Work threads that outlived their page's shutdown (kept referenced until they finish)."""
 
 
 def first_run_offline() -> bool:
