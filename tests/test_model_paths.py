@@ -154,6 +154,13 @@ def test_importing_a_pipe_or_a_huge_folder_is_refused(fifo, tmp_path, monkeypatc
     assert list_installed(include_hub=False) == []  # nothing half-imported
 
 
+def test_importing_a_blank_or_missing_path_says_so():
+    with pytest.raises(ModelNotFoundError, match="The path to import is blank"):
+        import_model(Path(" "))
+    with pytest.raises(ModelNotFoundError, match="no such file or folder"):
+        import_model(Path("/nonexistent/model"))
+
+
 # --------------------------------------------------------------------------------- the example's reading
 
 

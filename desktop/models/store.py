@@ -115,9 +115,12 @@ def import_model(source: Path, *, name: str | None = None, allow_pickle: bool = 
     """Copy a model file or folder into Studiolo's model folder (checked first; atomic: all or nothing).
     ``generator_id``: the generator it is imported for (recorded in the usage record, so the model manager lists
     it under that generator before its first use)."""
+    if not str(source).strip():
+        raise ModelNotFoundError("The path to import is blank.", hint="Give a model file or folder to import.")
     source = source.expanduser()
     if not source.exists():
-        raise ModelNotFoundError(f"Nothing to import at {source}.")
+        raise ModelNotFoundError(f"Nothing to import at {source}: no such file or folder.",
+                                 hint="Check the path, or give a model file or folder.")
     name = name or source.name
     if not NAME.fullmatch(name):
         raise StudioloError(f"{name!r} cannot be a model name.",

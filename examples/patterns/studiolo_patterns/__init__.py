@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.api import Generator, ImageOutput, JobCancelled, ModelFormatError, hookimpl, param
+from desktop.api import Generator, ImageOutput, JobCancelled, ModelFormatError, hookimpl, param, read_json_object
 
 DEMO_PALETTE = ["#264653", "#2a9d8f", "#e9c46a", "#f4a261", "#e76f51", "#fefae0"]
 PATTERNS = ("stripes", "checkers", "rings", "plasma", "noise")
@@ -51,10 +51,10 @@ class PatternsGenerator(Generator):
     def load(self, model_path, device, options):
         # A model is a palette.json file, or a folder holding one.
         path = model_path / "palette.json" if model_path.is_dir() else model_path
+        document = read_json_object(path, max_bytes=64 * 1024)  # never a pipe or a device; a palette is small
         try:
-            palette = [bytes.fromhex(colour.removeprefix("#"))
-                       for colour in json.loads(path.read_text(encoding="utf-8"))["colours"]]
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            palette = [bytes.fromhex(colour.removeprefix("#")) for colour in document["colours"]]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelFormatError(f"Cannot read the palette {path}: {exc}",
                                    hint='Choose a palette.json holding {"colours": ["#rrggbb", ...]}, or a folder '
                                         "with one.") from exc

@@ -80,3 +80,9 @@ def test_a_bad_palette_is_a_clear_error(generator, studiolo_run, tmp_path):
     (tmp_path / "palette.json").write_text(json.dumps({"colours": ["#123456"]}))
     with pytest.raises(ModelFormatError, match="at least two colours"):
         studiolo_run(generator, model=str(tmp_path))
+    (tmp_path / "palette.json").write_text("[1, 2")
+    with pytest.raises(ModelFormatError, match="palette.json is not valid JSON"):
+        studiolo_run(generator, model=str(tmp_path))
+    (tmp_path / "palette.json").write_text(" " * (65 * 1024) + "{}")  # far larger than any palette: not read
+    with pytest.raises(ModelFormatError, match="palette.json is too large"):
+        studiolo_run(generator, model=str(tmp_path))
