@@ -99,7 +99,7 @@ class ModelCache:
         entry = _Entry(key, generator, handle, size, self.clock(), leases=1)
         with self._lock:
             self._entries[key] = entry
-        self._enforce_budget()
+        self.enforce_budget()
         log.info("loaded %s (%s)", key, memory.human_bytes(size))
         return entry
 
@@ -111,7 +111,7 @@ class ModelCache:
         if drop:
             self._unload_entry(entry)
         else:
-            self._enforce_budget()
+            self.enforce_budget()
 
     @staticmethod
     def _measured(generator: Generator, device: str, loader: Callable[[], Any]) -> tuple[Any, int]:
@@ -159,7 +159,9 @@ class ModelCache:
             freed += victim.size
             self._unload_entry(victim)
 
-    def _enforce_budget(self) -> None:
+    def enforce_budget(self) -> None:
+        """Unload idle models, least recently used first, until the loaded ones fit the budget (after a job, or
+        after the budget was lowered)."""
         if self.budget is not None:
             self._evict_until(lambda total, _freed: total <= self.budget)  # type: ignore[operator]
 

@@ -90,11 +90,37 @@ class Engine(QObject):
         self._closed = False
         self.idle_timer = QTimer(self)
         self.idle_timer.timeout.connect(self.unload_idle_models)
-        if self.settings.idle_unload_minutes > 0:
-            self.idle_timer.start(int(min(60.0, self.settings.idle_unload_minutes * 60) * 1000))
+        self._start_idle_timer()
 
     def _output_root(self) -> Path:
         return Path(self.settings.output_dir) if self.settings.output_dir else paths.default_output_dir()
+
+    def _start_idle_timer(self) -> None:
+        """Check for idle models every minute (or sooner when the setting is under a minute); off when 0."""
+        minutes = self.settings.idle_unload_minutes
+        if minutes > 0 and not self._closed:
+            self.idle_timer.start(int(min(60.0, minutes * 60) * 1000))
+        else:
+            self.idle_timer.stop()
+
+    def apply_settings(self) -> None:
+        """Apply :attr:`settings` as they are now (the Settings dialog saved them) to everything running: the
+        memory budget (models over a lowered budget are unloaded, off the GUI thread), the device for the next
+        model load, the pickle switch and the Hugging Face token for the next model resolved, the idle unload
+        interval (the timer restarts, or stops at 0), and the output folder for the next save. Jobs under way
+        keep the settings they started with."""
+        settings = self.settings
+        self.cache.budget = settings.memory_budget_bytes()
+        self.services.device_preference = settings.device
+        self.services.allow_pickle = settings.allow_pickle
+        self.services.hf_token = settings.hf_token
+        from desktop.library import OutputStore
+
+        if isinstance(self.services.store, OutputStore):  # a store given by the caller (tests) is theirs
+            self.services.store.root = self._output_root()
+        self._start_idle_timer()
+        if self.cache.budget is not None and self.cache.total_size() > self.cache.budget:
+            QThreadPool.globalInstance().start(self.cache.enforce_budget)  # unloading collects garbage
 
     # -- submitting ------------------------------------------------------------------------------------------
 
