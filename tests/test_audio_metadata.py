@@ -15,7 +15,7 @@ import pytest
 import soundfile
 from mutagen.flac import FLAC
 
-from desktop.api import AudioOutput, EncodedOutput, to_json, validate
+from desktop.api import AudioOutput, EncodedOutput, flac_comment, to_json, validate, wav_chunk
 from plugins.audio import metadata as meta
 from plugins.audio.metadata import Reuse, encode, encode_flac, encode_wav, read_params, read_reuse
 from plugins.audio.params import MusicParams, SpeechParams
@@ -309,6 +309,26 @@ def test_non_utf8_and_files_that_are_not_audio(tmp_path: Path) -> None:
     plain = io.BytesIO()
     soundfile.write(plain, tone(), RATE, format="FLAC")
     assert read_reuse(plain.getvalue()) is None
+
+
+def test_the_public_readers_read_any_chunk_or_comment_from_the_start_of_the_file() -> None:
+    """``desktop.api.wav_chunk``/``flac_comment``, which the library's re-indexing uses too: any chunk or comment,
+    read from the file's start whatever its position, None for the other format, the size limit applied."""
+    wav_file, flac_file = io.BytesIO(wav()), io.BytesIO(flac())
+    wav_file.seek(100)
+    assert wav_chunk(wav_file, b"fmt ") == riff_chunks(wav_file.getvalue())[0][1]
+    assert json.loads(wav_chunk(wav_file, meta.WAV_CHUNK_ID) or b"") == host_metadata(SPEECH)
+    assert wav_chunk(wav_file, b"none") is None and wav_chunk(flac_file, b"fmt ") is None
+    assert wav_chunk(wav_file, meta.WAV_CHUNK_ID, max_bytes=1000) is None
+    flac_file.seek(50)
+    assert flac_comment(flac_file, "title") == LONG_TEXT.encode()  # names compare without regard to case
+    assert flac_comment(io.BytesIO(flac_with_comment("v", key="Lower")), "LOWER") == b"v"
+    assert flac_comment(flac_file, "NONE") is None and flac_comment(wav_file, "TITLE") is None
+    assert flac_comment(flac_file, "TITLE", max_bytes=1000) is None
+    with pytest.raises(ValueError):
+        wav_chunk(wav_file, b"fmt")
+    with pytest.raises(ValueError):
+        flac_comment(flac_file, "A=B")
 
 
 def test_an_id3_tag_before_the_flac_stream_is_skipped() -> None:

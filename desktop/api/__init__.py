@@ -22,7 +22,8 @@ What is here:
 * the :class:`StudioloError` hierarchy — errors a person can act on;
 * weight-file checks (:func:`check_model_files`, :func:`safetensors_header`, :func:`pickle_refused`), safe
   reading of a model's own files (:func:`read_json_object`, :func:`read_model_text`: never a pipe or a device,
-  sizes checked first) and a safe PNG text-chunk reader (:func:`png_text_chunks`);
+  sizes checked first), a safe PNG text-chunk reader (:func:`png_text_chunks`) and safe WAV/FLAC tag readers
+  (:func:`wav_chunk`, :func:`flac_comment`);
 * atomic file writes (:func:`atomic_write_bytes`, :func:`atomic_write_json`) for drafts, presets and the like;
 * :data:`API_VERSION` — the plugin API's version.
 
@@ -38,8 +39,22 @@ from __future__ import annotations
 import pluggy
 
 from desktop import __version__
-from desktop.api import context, errors, files, generator, model_files, models, outputs, panel, params, png, weights
-from desktop.api.context import *  # noqa: F403  (each submodule's __all__ is part of the API)
+from desktop.api import (
+    audio_tags,
+    context,
+    errors,
+    files,
+    generator,
+    model_files,
+    models,
+    outputs,
+    panel,
+    params,
+    png,
+    weights,
+)
+from desktop.api.audio_tags import *  # noqa: F403  (each submodule's __all__ is part of the API)
+from desktop.api.context import *  # noqa: F403
 from desktop.api.errors import *  # noqa: F403
 from desktop.api.files import *  # noqa: F403
 from desktop.api.generator import *  # noqa: F403
@@ -61,6 +76,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Decorator marking a function as a Studiolo hook implementation."""
 
 __all__ = ["API_VERSION", "PROJECT_NAME", "hookimpl"] + [
-    name for module in (generator, context, panel, models, params, outputs, errors, weights, model_files, png, files)
+    name for module in (generator, context, panel, models, params, outputs, errors, weights, model_files, png,
+                        audio_tags, files)
     for name in module.__all__
 ]

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from desktop.api.errors import ModelFormatError
 
-__all__ = ["MAX_JSON_BYTES", "check_regular_file", "read_model_bytes", "read_model_text", "read_json_object"]
+__all__ = ["MAX_JSON_BYTES", "check_regular_file", "read_model_bytes", "read_model_text", "read_json_object",
+           "check_json_files"]
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
 """The largest JSON file :func:`read_json_object` reads unless told otherwise (configs are a few KB)."""
@@ -98,6 +100,19 @@ def read_json_object(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str
         raise ModelFormatError(f"{path} should hold a JSON object ({{…}}), but it holds {describe_json(value)}.",
                                hint=_HINT)
     return value
+
+
+def check_json_files(folder: Path, names: Iterable[str], *, max_bytes: int = MAX_JSON_BYTES) -> None:
+    """Check that each of the files ``names`` in ``folder`` that is there holds a JSON object (see
+    :func:`read_json_object`); the first that does not raises :class:`ModelFormatError` naming it. A file that is
+    absent is skipped (a link to nothing is not: it is named as missing)::
+
+        check_json_files(model_path, ("config.json", "tokenizer_config.json"))
+    """
+    for name in names:
+        file = folder / name
+        if file.exists() or file.is_symlink():
+            read_json_object(file, max_bytes=max_bytes)
 
 
 def describe_json(value: Any) -> str:

@@ -9,6 +9,7 @@ from desktop.api import (
     InsufficientMemoryError,
     ModelFormatError,
     ModelNotFoundError,
+    check_json_files,
     check_model_files,
     read_json_object,
 )
@@ -45,9 +46,8 @@ def check_model_folder(path: Path, what: str, model_types: tuple[str, ...], allo
                                ", so its text cannot be read.",
                                hint="Copy the tokenizer files from the model's original repository into the folder, "
                                     "or download the model again.")
-    for name in TOKENIZER_JSON_FILES:  # each a JSON object, else named here rather than in a bare JSON error
-        if (path / name).exists() or (path / name).is_symlink():
-            read_json_object(path / name, max_bytes=MAX_TOKENIZER_BYTES)
+    # each a JSON object, else named here rather than in a bare JSON error
+    check_json_files(path, TOKENIZER_JSON_FILES, max_bytes=MAX_TOKENIZER_BYTES)
     check_model_files(path, allow_pickle=allow_pickle)  # corrupt safetensors, pickle refused: naming the file
     return model_type
 

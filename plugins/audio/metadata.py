@@ -12,9 +12,10 @@ Writing:
   ``DESCRIPTION`` (the whole prompt), ``COMMENT`` (the summary), ``SOFTWARE``/``ENCODER`` and ``STUDIOLO`` (the
   JSON).
 
-Reading (:func:`read_reuse`, :func:`read_params`): the WAV chunks and the FLAC metadata blocks are walked here,
-defensively (sizes bounded, truncation and odd sizes tolerated, a bounded number of chunks), and the JSON is fitted
-to :class:`SpeechParams` or :class:`MusicParams` field by field (out of range: clamped; not fitting: the default).
+Reading (:func:`read_reuse`, :func:`read_params`): the WAV chunk and the FLAC comment are read by
+:func:`desktop.api.wav_chunk` and :func:`desktop.api.flac_comment`, defensively (sizes bounded, truncation and odd
+sizes tolerated, a bounded number of chunks), and the JSON is fitted to :class:`SpeechParams` or
+:class:`MusicParams` field by field (out of range: clamped; not fitting: the default).
 Nothing is raised whatever the file holds.
 """
 
@@ -31,7 +32,16 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from desktop.api import AudioOutput, EncodedOutput, fit_params, loose_number
+from desktop.api import (
+    MAX_TAG_BLOCKS,
+    MAX_TAG_BYTES,
+    AudioOutput,
+    EncodedOutput,
+    fit_params,
+    flac_comment,
+    loose_number,
+    wav_chunk,
+)
 from plugins.audio.params import MusicParams, SpeechParams
 
 __all__ = ["Reuse", "FORMATS", "GENERATOR_PARAMS", "WAV_CHUNK_ID", "FLAC_KEY", "encode", "encode_wav",
@@ -45,10 +55,10 @@ FLAC_KEY = "STUDIOLO"
 TITLE_LIMIT = 200
 """INFO fields (and the FLAC ``COMMENT``) are cut to this many characters."""
 MAX_SEED = 2**63 - 1
-MAX_METADATA = 16 * 1024 * 1024
+MAX_METADATA = MAX_TAG_BYTES
 """A metadata chunk or block larger than this is ignored."""
-MAX_CHUNKS = 4096
-"""At most this many RIFF chunks or FLAC blocks are looked at."""
+MAX_CHUNKS = MAX_TAG_BLOCKS
+"""At most this many RIFF chunks or FLAC blocks are looked at (by :mod:`desktop.api.audio_tags`)."""
 
 GENERATOR_PARAMS: dict[str, type] = {"audio.speech": SpeechParams, "audio.music": MusicParams}
 """The params type for each known audio generator id (others are guessed from the id and the params' keys)."""
@@ -215,99 +225,15 @@ def read_reuse(source: str | os.PathLike[str] | bytes) -> Reuse | None:
 def _metadata_text(f: BinaryIO) -> str | None:
     head = f.read(12)
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        raw = _wav_chunk(f, WAV_CHUNK_ID)
+        raw = wav_chunk(f, WAV_CHUNK_ID, max_bytes=MAX_METADATA)
     else:
-        f.seek(0)
-        raw = _flac_comment(f, FLAC_KEY)
+        raw = flac_comment(f, FLAC_KEY, max_bytes=MAX_METADATA)
     if raw is None:
         return None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def _wav_chunk(f: BinaryIO, wanted: bytes) -> bytes | None:
-    """The payload of the first complete ``wanted`` chunk of a RIFF file positioned after ``RIFF….WAVE``.
-
-    Chunks are walked by their sizes; a writer that left out the pad byte after an odd-sized chunk is tolerated
-    (the next id is looked for at both places). A chunk cut short, or larger than :data:`MAX_METADATA`, gives
-    None."""
-    pos = 12
-    for _ in range(MAX_CHUNKS):
-        f.seek(pos)
-        header = f.read(8)
-        if len(header) < 8:
-            return None
-        kind, size = struct.unpack("<4sI", header)
-        if kind == wanted:
-            if size > MAX_METADATA:
-                return None
-            payload = f.read(size)
-            return payload if len(payload) == size else None
-        end = pos + 8 + size
-        if size % 2:
-            f.seek(end + 1)
-            padded = f.read(4)
-            f.seek(end)
-            unpadded = f.read(4)
-            if _plausible_id(padded) or not _plausible_id(unpadded):
-                end += 1
-        pos = end
-    return None
-
-
-def _plausible_id(kind: bytes) -> bool:
-    return len(kind) == 4 and all(32 <= b < 127 for b in kind)
-
-
-def _flac_comment(f: BinaryIO, key: str) -> bytes | None:
-    """The value of Vorbis comment ``key`` in a FLAC stream (an ID3v2 tag before it is skipped), or None."""
-    start = 0
-    head = f.read(10)
-    if head[:3] == b"ID3" and len(head) == 10:
-        size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
-        start = 10 + size + (10 if head[5] & 0x10 else 0)
-    f.seek(start)
-    if f.read(4) != b"fLaC":
-        return None
-    for _ in range(MAX_CHUNKS):
-        header = f.read(4)
-        if len(header) < 4:
-            return None
-        last, kind, size = header[0] & 0x80, header[0] & 0x7F, int.from_bytes(header[1:], "big")
-        if kind == 4:
-            if size > MAX_METADATA:
-                return None
-            block = f.read(size)
-            return _vorbis_value(block, key) if len(block) == size else None
-        if last or kind == 127:
-            return None
-        f.seek(size, io.SEEK_CUR)
-    return None
-
-
-def _vorbis_value(block: bytes, key: str) -> bytes | None:
-    """``key``'s value in a Vorbis comment block (field names compare case-insensitively)."""
-    wanted = key.upper().encode("ascii") + b"="
-    vendor_len = int.from_bytes(block[0:4], "little")
-    pos = 4 + vendor_len
-    if len(block) < pos + 4:
-        return None
-    count = int.from_bytes(block[pos:pos + 4], "little")
-    pos += 4
-    for _ in range(min(count, MAX_CHUNKS)):
-        if len(block) < pos + 4:
-            return None
-        length = int.from_bytes(block[pos:pos + 4], "little")
-        pos += 4
-        entry = block[pos:pos + length]
-        if len(entry) < length:
-            return None
-        pos += length
-        if entry[: len(wanted)].upper() == wanted:
-            return entry[len(wanted):]
-    return None
 
 
 def _from_json(text: str) -> Reuse | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from desktop.api import ModelFormatError, read_json_object
+from desktop.api import ModelFormatError, check_json_files, read_json_object
 
 PART_JSON_FILES = ("config.json", "scheduler_config.json", "preprocessor_config.json", "tokenizer_config.json",
                    "special_tokens_map.json")
@@ -61,10 +61,7 @@ def _check_part(folder: Path, part: str, class_name: str) -> None:
         if not (path / config).is_file():
             raise ModelFormatError(f"{path} has no {config}, the configuration of its {class_name}.",
                                    hint=_HINT.format(what=f"{part}/{config}"))
-    for name in PART_JSON_FILES:
-        file = path / name
-        if file.exists() or file.is_symlink():
-            read_json_object(file)
+    check_json_files(path, PART_JSON_FILES)
 
 
 def _config_file_of(class_name: str) -> str:
@@ -82,22 +79,20 @@ def tokenizer_problem(folder: Path, index: dict[str, Any]) -> ModelFormatError |
     for part, spec in index.items():
         if part.startswith("_") or not isinstance(spec, list) or "Tokenizer" not in str(spec[-1] if spec else ""):
             continue
-        for name in ("tokenizer.json", "vocab.json"):
-            file = folder / part / name
-            if not (file.exists() or file.is_symlink()):
-                continue
-            try:
-                read_json_object(file, max_bytes=MAX_TOKENIZER_BYTES)
-            except ModelFormatError as exc:
-                return exc
-            if name == "tokenizer.json":
-                from tokenizers import Tokenizer
+        try:
+            check_json_files(folder / part, ("tokenizer.json", "vocab.json"), max_bytes=MAX_TOKENIZER_BYTES)
+        except ModelFormatError as exc:
+            return exc
+        file = folder / part / "tokenizer.json"
+        if not file.exists():
+            continue
+        from tokenizers import Tokenizer
 
-                try:
-                    Tokenizer.from_file(str(file))
-                except Exception as exc:  # the Rust library raises a bare Exception
-                    text = str(exc).strip().splitlines()
-                    return ModelFormatError(f"{file} is not a tokenizer the tokenizers library can read: "
-                                            f"{text[0].rstrip('.') if text else type(exc).__name__}.",
-                                            hint=_HINT.format(what=f"{part}/tokenizer.json"))
+        try:
+            Tokenizer.from_file(str(file))
+        except Exception as exc:  # the Rust library raises a bare Exception
+            text = str(exc).strip().splitlines()
+            return ModelFormatError(f"{file} is not a tokenizer the tokenizers library can read: "
+                                    f"{text[0].rstrip('.') if text else type(exc).__name__}.",
+                                    hint=_HINT.format(what=f"{part}/tokenizer.json"))
     return None

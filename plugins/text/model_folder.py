@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop.api import ModelFormatError, read_json_object
+from desktop.api import ModelFormatError, check_json_files
 
 CONFIG_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json")
 """The model folder's small JSON files, each a JSON object: checked before loading."""
@@ -22,33 +22,27 @@ MAX_TOKENIZER_BYTES = 128 * 1024 * 1024
 def check_config_files(folder: Path) -> None:
     """Raise :class:`ModelFormatError` naming the first of :data:`CONFIG_FILES` in ``folder`` that is not a JSON
     object (not JSON, JSON of another kind, a pipe…)."""
-    for name in CONFIG_FILES:
-        file = folder / name
-        if file.exists() or file.is_symlink():
-            read_json_object(file)
+    check_json_files(folder, CONFIG_FILES)
 
 
 def tokenizer_problem(folder: Path) -> ModelFormatError | None:
     """Why the tokenizer in ``folder`` cannot be loaded, naming the file: a JSON file that is not a JSON object,
     or a ``tokenizer.json`` the tokenizers library cannot read (a wrong shape). None when no file is at fault."""
-    for name in (*TOKENIZER_JSON_FILES, *CONFIG_FILES):
-        file = folder / name
-        if not (file.exists() or file.is_symlink()):
-            continue
-        try:
-            read_json_object(file, max_bytes=MAX_TOKENIZER_BYTES)
-        except ModelFormatError as exc:
-            return exc
-        if name == "tokenizer.json":
-            from tokenizers import Tokenizer
+    try:
+        check_json_files(folder, (*TOKENIZER_JSON_FILES, *CONFIG_FILES), max_bytes=MAX_TOKENIZER_BYTES)
+    except ModelFormatError as exc:
+        return exc
+    file = folder / "tokenizer.json"
+    if not file.exists():
+        return None
+    from tokenizers import Tokenizer
 
-            try:
-                Tokenizer.from_file(str(file))
-            except Exception as exc:  # the Rust library raises a bare Exception
-                return ModelFormatError(f"{file} is not a tokenizer the tokenizers library can read: "
-                                        f"{_first_line(exc)}.",
-                                        hint="Copy tokenizer.json from the model's original repository, or download "
-                                             "the model again.")
+    try:
+        Tokenizer.from_file(str(file))
+    except Exception as exc:  # the Rust library raises a bare Exception
+        return ModelFormatError(f"{file} is not a tokenizer the tokenizers library can read: {_first_line(exc)}.",
+                                hint="Copy tokenizer.json from the model's original repository, or download the "
+                                     "model again.")
     return None
 
 
