@@ -114,7 +114,7 @@ def stalls(jobs: int) -> dict:
     heartbeat.start()
     loop = QEventLoop()
     window.preload_libraries()
-    window.preloader.finished.connect(loop.quit)
+    window.preload_task.finished.connect(loop.quit)
     loop.exec()
     phase["name"] = "jobs"
     window.show_page("text.markov")

@@ -22,7 +22,6 @@ from desktop.library.gallery import Gallery, ItemDetails
 from desktop.ui.gallery import GalleryView
 from desktop.ui.gallery.delegate import FAVOURITE_BADGE, MISSING_BADGE, TileDelegate
 from desktop.ui.gallery.details import PREVIEW_SIZE, DetailsPane
-from desktop.ui.gallery.loader import GalleryLoader
 from desktop.ui.gallery.model import EXISTS_ROLE, ITEM_ROLE, THUMBNAIL_ROLE
 from desktop.ui.gallery.thumbnails import (
     BROKEN,
@@ -33,6 +32,7 @@ from desktop.ui.gallery.thumbnails import (
     default_cache_folder,
     render_thumbnail,
 )
+from desktop.ui.tasks import TaskGroup
 
 RED = QColor(220, 30, 40)
 
@@ -318,7 +318,7 @@ def test_tiles_render_off_the_gui_thread_and_once_per_file(qtbot, files):
 
 
 def test_the_loader_runs_work_in_order_off_the_gui_thread_and_answers_on_it(qtbot):
-    loader = GalleryLoader()
+    loader = TaskGroup("library")
     gui = threading.get_ident()
     ran: list[tuple[int, int]] = []
     answered: list[tuple[int, int]] = []
@@ -335,15 +335,15 @@ def test_the_loader_runs_work_in_order_off_the_gui_thread_and_answers_on_it(qtbo
     assert loader.submit(lambda: 1) == -1 and loader.pending() == 0
 
 
-def release_when_waited_for(pool, release: threading.Event) -> None:
-    """Let the blocked work go on once ``pool.waitForDone`` is called (shutdown must wait for it)."""
-    real_wait = pool.waitForDone
+def release_when_waited_for(tasks: TaskGroup, release: threading.Event) -> None:
+    """Let the blocked work go on once ``tasks.wait`` is called (shutdown must wait for it)."""
+    real_wait = tasks.wait
 
     def wait(*args):  # type: ignore[no-untyped-def]
         release.set()
         return real_wait(*args)
 
-    pool.waitForDone = wait
+    tasks.wait = wait
 
 
 def test_shutdown_waits_for_the_tile_being_drawn_and_draws_no_more(qtbot, files):
@@ -361,15 +361,15 @@ def test_shutdown_waits_for_the_tile_being_drawn_and_draws_no_more(qtbot, files)
     service.render = slow
     service.request(files / "a.png", "image", 64)
     qtbot.waitUntil(started.is_set)
-    release_when_waited_for(service._pool, release)
+    release_when_waited_for(service.tasks, release)
     assert service.shutdown()
-    assert drawn == [files / "a.png"] and service._pool.activeThreadCount() == 0
+    assert drawn == [files / "a.png"] and service.tasks.running() == 0
     assert service.request(files / "b.png", "image", 64) is None  # nothing more is drawn
     assert not service.settle_timer.isActive() and service.pending() == 0
 
 
 def test_loader_shutdown_waits_for_the_work_under_way_and_drops_its_answer(qtbot):
-    loader = GalleryLoader()
+    loader = TaskGroup("library")
     started, release = threading.Event(), threading.Event()
     done: list[str] = []
     answered: list[object] = []
@@ -383,9 +383,9 @@ def test_loader_shutdown_waits_for_the_work_under_way_and_drops_its_answer(qtbot
     loader.submit(work, answered.append)
     loader.submit(lambda: done.append("queued"), answered.append)  # not started yet: dropped
     qtbot.waitUntil(started.is_set)
-    release_when_waited_for(loader._pool, release)
+    release_when_waited_for(loader, release)
     assert loader.shutdown()
-    assert done == ["work"] and loader._pool.activeThreadCount() == 0
+    assert done == ["work"] and loader.running() == 0
     QCoreApplication.processEvents()  # an answer the finished work queued would be delivered now
     assert answered == [] and loader.pending() == 0
 

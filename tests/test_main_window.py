@@ -424,7 +424,7 @@ class Spy(QObject):  # a QObject made on the GUI thread: its slot runs there, qu
         super().__init__(window)
         self.window = window
 
-    @Slot(float, object, object)
+    @Slot(object)
     def preloaded(self, *args):
         seen["torch_after"] = "torch" in sys.modules
         seen["label_after"] = self.window.libraries_label.text()
@@ -436,7 +436,7 @@ def preload_spy(window):
     preload(window)
     seen["label"] = window.libraries_label.text()
     window.spy = Spy(window)
-    window.preloader.finished.connect(window.spy.preloaded)
+    window.preload_task.finished.connect(window.spy.preloaded)
 
 
 MainWindow.preload_libraries = preload_spy
@@ -463,8 +463,8 @@ from desktop.ui.preload import start_preload
 
 
 def preload_blocked(window):  # a library whose import never ends (it reads a pipe nobody writes to)
-    window.preloader, window.preload_thread = start_preload(["studiolo_blocked_import"], window)
-    window.preloader.started_module.connect(window.close)  # a slot of the window: runs on the GUI thread
+    window.preload_task = start_preload(["studiolo_blocked_import"], window)
+    window.preload_task.reported.connect(window.close)  # a slot of the window: runs on the GUI thread
 
 
 MainWindow.preload_libraries = preload_blocked
@@ -475,7 +475,7 @@ sys.exit(rc)
 
 
 def test_closing_the_window_while_a_library_imports_ends_the_process_cleanly(installed, tmp_path):
-    # A QThread destroyed while it runs aborts the process (SIGABRT); the import is not waited for either.
+    # A thread destroyed while it runs aborts the process (SIGABRT); the import is not waited for either.
     fifo = tmp_path / "never-written"
     os.mkfifo(fifo)
     modules = tmp_path / "modules"
@@ -487,3 +487,18 @@ def test_closing_the_window_while_a_library_imports_ends_the_process_cleanly(ins
     assert result.returncode == 0, result.stderr
     assert "Destroyed while thread" not in result.stderr
     assert "returned" not in result.stdout
+
+
+def test_settings_saved_in_the_dialog_apply_to_the_running_engine(make_window, qtbot, tmp_path):
+    window = make_window()
+    window.open_settings()
+    dialog = window.settings_dialog
+    dialog.output_edit.setText(str(tmp_path / "elsewhere"))
+    dialog.idle_spin.setValue(30)
+    dialog.memory_auto_check.setChecked(False)
+    dialog.memory_spin.setValue(4096)
+    with qtbot.waitSignal(dialog.settings_changed):
+        assert dialog.apply()
+    engine = window.engine
+    assert engine.services.store.root == tmp_path / "elsewhere"
+    assert engine.idle_timer.isActive() and engine.cache.budget == 4096 * 1024 * 1024

@@ -27,7 +27,7 @@ from desktop.install import (
 )
 from desktop.plugins import PluginManager
 from desktop.settings import Settings
-from desktop.ui.plugin_install import TaskThreads
+from desktop.ui.plugin_install import pip_tasks
 from desktop.ui.plugins_view import PluginsView
 
 PIP_WAIT_MS = 120_000  # a generous limit for one pip step on a slow machine (a step takes about a second)
@@ -353,7 +353,7 @@ def test_the_rights_notice_is_shown_once(make_view, qtbot):
         assert view.start_install("studiolo-diffusers-free")
         box = view.findChild(QMessageBox, "rights_notice")
         assert box is not None and box.isVisible() and box.text() == RIGHTS_NOTICE
-        assert view.installs.is_busy() and TaskThreads.instance().running() == 0  # nothing runs before the answer
+        assert view.installs.is_busy() and pip_tasks().running() == 0  # nothing runs before the answer
         box.button(QMessageBox.StandardButton.Cancel).click()
     assert said.args == ["Not installing: the notice was not accepted. Nothing was changed.", False]
     assert not notice_acknowledged() and not view.installs.is_busy()
@@ -404,7 +404,7 @@ def test_built_in_plugins_cannot_be_uninstalled_or_updated(make_view, qtbot):
     assert said.args == ["text is a built-in plugin, part of Studiolo: it cannot be uninstalled. To turn it off, "
                          "select it and press Disable.", True]
     assert not view.start_update("text")
-    assert not view.installs.is_busy() and TaskThreads.instance().running() == 0
+    assert not view.installs.is_busy() and pip_tasks().running() == 0
 
 
 def test_update_and_uninstall_of_a_loaded_plugin_apply_after_a_restart(make_view, qtbot, studiolo_site,

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from desktop.api import StudioloError
 from desktop.logs import setup_logging
 from desktop.plugins import PluginManager
-from desktop.ui.outliving import exit_if_threads_outlive
+from desktop.ui.tasks import exit_if_tasks_outlive
 
 log = logging.getLogger("desktop.ui")
 
@@ -97,7 +97,7 @@ def run_app(argv: list[str] | None = None) -> int:
     QTimer.singleShot(0, window.load_plugins)  # after the first paint: third-party plugins, then the libraries
     try:
         code = app.exec()
-        exit_if_threads_outlive(code)  # e.g. a library import still under way: never destroyed while it runs
+        exit_if_tasks_outlive(code)  # e.g. a library import still under way: never destroyed while it runs
         return code
     finally:
         qInstallMessageHandler(None)

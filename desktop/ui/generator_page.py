@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import traceback
+from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QObject, QRegularExpression, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QRegularExpression, Qt, Signal, Slot
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,39 +29,21 @@ from desktop.engine.engine import connect_job_signals
 from desktop.engine.jobs import MAX_SEED
 from desktop.ui.output_view import OutputView
 from desktop.ui.panel_host import GeneratorHost
+from desktop.ui.tasks import TaskGroup, TaskState
 
 log = logging.getLogger(__name__)
 
 
-class _InstalledScan(QObject, QRunnable):
-    """Lists the models a generator can run without a download (reads the disk: on the thread pool)."""
+def _list_installed(generator: Generator, allow_pickle: bool, _state: TaskState) -> list[tuple[str, str]] | None:
+    """The models ``generator`` can run without a download, as (label, ref); None when they cannot be listed.
+    Reads the disk: runs on a ``scans`` task."""
+    from desktop.models.inventory import installed_refs
 
-    found = Signal(object)  # list[tuple[label, ref]]
-
-    def __init__(self, generator: Generator, allow_pickle: bool) -> None:
-        QObject.__init__(self)
-        QRunnable.__init__(self)
-        self.setAutoDelete(False)
-        self.generator, self.allow_pickle = generator, allow_pickle
-        self.done = False
-
-    def run(self) -> None:
-        from desktop.models.inventory import installed_refs
-
-        try:
-            refs = installed_refs(self.generator, allow_pickle=self.allow_pickle)
-        except Exception:  # noqa: BLE001 - the chooser keeps what it lists
-            log.warning("could not list the installed models of %s", self.generator.id, exc_info=True)
-            refs = None
-        try:
-            self.found.emit(refs)  # to a chooser that may be gone: then nobody is connected
-        finally:
-            self.done = True
-
-
-_SCANS: list[_InstalledScan] = []
-"""Scans, referenced here rather than by their chooser (which may be deleted while one runs); the finished ones are
-let go on the GUI thread, at the next scan."""
+    try:
+        return installed_refs(generator, allow_pickle=allow_pickle)
+    except Exception:  # noqa: BLE001 - the chooser keeps what it lists
+        log.warning("could not list the installed models of %s", generator.id, exc_info=True)
+        return None
 
 
 class ModelChooser(QComboBox):
@@ -82,6 +65,7 @@ class ModelChooser(QComboBox):
         if generator.has_demo_model:
             self._static.append((self._label(generator, DEMO_MODEL), DEMO_MODEL))
         self._static += [(f"{model.name} — {model.ref}", model.ref) for model in generator.recommended_models]
+        self._scans = TaskGroup("scans", owner=self)  # a chooser deleted while one runs gets nothing
         self._fill([])
 
     def _fill(self, installed: list[tuple[str, str]]) -> None:
@@ -113,12 +97,8 @@ class ModelChooser(QComboBox):
 
     def refresh_installed(self, allow_pickle: bool = False) -> None:
         """List the installed models again in the background (after a download, import or removal)."""
-        scan = _InstalledScan(self.generator, allow_pickle)
-        scan.found.connect(self._on_installed)  # self's slot: runs on the GUI thread
-        _SCANS[:] = [s for s in _SCANS if not s.done] + [scan]
-        QThreadPool.globalInstance().start(scan)
+        self._scans.run(partial(_list_installed, self.generator, allow_pickle), on_done=self._on_installed)
 
-    @Slot(object)
     def _on_installed(self, refs: list[tuple[str, str]] | None) -> None:
         if refs is not None:
             self._fill(refs)

@@ -33,7 +33,6 @@ from desktop.plugins import PluginManager, Status
 from desktop.ui.activity import ActivityView
 from desktop.ui.diagnostics import ErrorLog, report
 from desktop.ui.generator_page import GeneratorPage
-from desktop.ui.outliving import keep_until_finished
 from desktop.ui.state import load_state, save_state
 
 log = logging.getLogger(__name__)
@@ -435,11 +434,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_settings_changed(self) -> None:
-        settings = self.engine.settings
-        self.engine.cache.budget = settings.memory_budget_bytes()
-        self.engine.services.device_preference = settings.device
-        self.engine.services.allow_pickle = settings.allow_pickle
-        self.engine.services.hf_token = settings.hf_token
+        self.engine.apply_settings()
         self.refresh_status()
         self.show_message(self.tr("Settings saved."))
 
@@ -453,10 +448,10 @@ class MainWindow(QMainWindow):
         if not pending:
             self.preload_libraries()
             return
-        from desktop.ui.gallery.loader import GalleryLoader  # the UI's one helper for blocking work
+        from desktop.ui.tasks import TaskGroup  # the UI's one helper for blocking work
 
         self.loading_plugins = list(pending)
-        self.plugin_loader = GalleryLoader(self)
+        self.plugin_loader = TaskGroup("plugins", owner=self)  # one thread: one import after the other
         self._refill_sidebar()
         self._show_loading()
         for name in pending:
@@ -523,16 +518,17 @@ class MainWindow(QMainWindow):
             self.libraries_label.setText("")
             return
         self.libraries_label.setText(self.tr("Loading libraries…"))
-        self.preloader, self.preload_thread = start_preload(modules, self)
-        self.preloader.started_module.connect(self._on_preloading)
-        self.preloader.finished.connect(self._on_preloaded)
+        self.preload_task = start_preload(modules, self)
+        self.preload_task.reported.connect(self._on_preloading)
+        self.preload_task.finished.connect(self._on_preloaded)
 
-    @Slot(str)
+    @Slot(object)
     def _on_preloading(self, module: str) -> None:
         self.libraries_label.setText(self.tr("Loading %1…").replace("%1", module))
 
-    @Slot(float, object, object)
-    def _on_preloaded(self, seconds: float, failures: list, devices: list) -> None:
+    @Slot(object)
+    def _on_preloaded(self, preloaded: Any) -> None:
+        seconds, failures, devices = preloaded.seconds, preloaded.failures, preloaded.devices
         self.libraries_label.setText(self.tr("Libraries ready") if not failures else self.tr("Libraries: %1 failed")
                                      .replace("%1", str(len(failures))))
         self.libraries_label.setToolTip("\n".join(failures) or self.tr("Loaded in %1 s").replace(
@@ -582,12 +578,13 @@ class MainWindow(QMainWindow):
 
     def reconcile_library(self) -> Any:
         """Tidy what an interrupted save left in the outputs folder (``desktop.library.reconciliation``) on the
-        gallery's kind of loader thread; ``library_reconciled`` follows. Returns the loader (None: no library)."""
+        ``reconcile`` pool of :mod:`desktop.ui.tasks`; ``library_reconciled`` follows. Returns the task group (None: no
+        library)."""
         library, root = self.engine.library, getattr(self.engine.services.store, "root", None)
         if library is None or root is None:
             return None
         from desktop.library import reconciliation
-        from desktop.ui.gallery.loader import GalleryLoader
+        from desktop.ui.tasks import TaskGroup
 
         def done(report: Any) -> None:
             if report.changed:
@@ -596,7 +593,7 @@ class MainWindow(QMainWindow):
                     self.pages[GALLERY_PAGE].refresh()
             self.library_reconciled.emit(report)
 
-        loader = GalleryLoader(self)
+        loader = TaskGroup("reconcile", owner=self)
         loader.submit(lambda: reconciliation.reconcile(library, root), done, lambda exc: self.report_error(
             self.tr("Could not tidy the library: %1").replace("%1", str(exc)), dialog=False))
         return loader
@@ -622,9 +619,7 @@ class MainWindow(QMainWindow):
             models.shutdown(timeout=10)  # cancels its downloads (each keeps its partial file for a resume)
         if not self.engine.shutdown(timeout=10):
             log.error("a generator did not stop within 10 s of quitting")
-        thread = getattr(self, "preload_thread", None)
-        if thread is not None and thread.isRunning():  # an import cannot be interrupted, and nobody needs it now
-            thread.quit()
-            keep_until_finished(thread, self.preloader)
+        # A preload still importing is left running (an import cannot be interrupted, and nobody needs it now):
+        # desktop.ui.tasks keeps it until it ends, and the app does not wait for it at exit.
         super().closeEvent(event)
 

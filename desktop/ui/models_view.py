@@ -9,25 +9,23 @@
 * **Loaded now**: the engine's model cache (generator, model, device, memory) with an *Unload* button per model.
 * The disk use of every model, and a message line for what happened (also sent as ``message(text, is_error)``).
 
-Nothing here blocks the GUI thread: disk scans, imports, removals and downloads run as ``QRunnable`` tasks on a
-thread pool and report back through queued signals; unloading runs on the global pool (it can wait for the garbage
-collector). ``models_changed`` is emitted after an import, a removal or a finished download, so that other views
-(a generator page's model chooser) can refresh their lists.
+Nothing here blocks the GUI thread: disk scans, imports, removals and downloads run as tasks on the ``models`` pool
+of :mod:`desktop.ui.tasks` and report back on the GUI thread; unloading runs on the ``engine`` pool (it can wait for
+the garbage collector). ``models_changed`` is emitted after an import, a removal or a finished download, so that
+other views (a generator page's model chooser) can refresh their lists.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QDateTime, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QDateTime, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -52,6 +50,7 @@ from desktop.engine.memory import human_bytes
 from desktop.models import hub, inventory
 from desktop.models.inventory import GeneratorModels, RecommendedStatus
 from desktop.models.store import InstalledModel
+from desktop.ui.tasks import TaskGroup, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -59,60 +58,6 @@ REF_ROLE = Qt.ItemDataRole.UserRole
 PROGRESS_STEPS = 1000  # progress bars count in thousandths: byte counts overflow a Qt int
 LOADED_REFRESH_MS = 5000  # the "Loaded now" table is re-read this often while the page is visible
 RESCAN_DELAY_MS = 500  # after a job ends (it may have downloaded or built a model), the disk is scanned this later
-
-_pool: QThreadPool | None = None
-
-
-def task_pool() -> QThreadPool:
-    """The pool for the page's long tasks (downloads, imports, removals, scans). Not the global pool: the engine
-    waits for that one when it shuts down, and a download may take hours."""
-    global _pool
-    if _pool is None:
-        _pool = QThreadPool()
-        _pool.setObjectName("models")
-        _pool.setMaxThreadCount(8)
-    return _pool
-
-
-class _TaskSignals(QObject):
-    """A task's way back to the GUI thread. Parentless, so a task may outlive the view; every signal carries the
-    task's key."""
-
-    done = Signal(str, object)
-    failed = Signal(str, object)
-    progressed = Signal(str, object, object, str)  # key, bytes done, bytes total or None, message
-
-
-class _Task(QRunnable):
-    def __init__(self, key: str, work: Callable[[_TaskSignals, str], Any], signals: _TaskSignals) -> None:
-        super().__init__()
-        self.key, self.work, self.signals = key, work, signals
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        try:
-            result = self.work(self.signals, self.key)
-        except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread, which shows it
-            if not isinstance(exc, StudioloError):
-                log.warning("models page task %s failed", self.key, exc_info=True)
-            self._emit(self.signals.failed, exc)
-        else:
-            self._emit(self.signals.done, result)
-
-    def _emit(self, signal: Any, value: object) -> None:
-        try:
-            signal.emit(self.key, value)
-        except RuntimeError:  # the application is tearing down: nobody is left to tell
-            log.debug("models page task %s ended after its receiver", self.key)
-
-
-@dataclass
-class _Handlers:
-    signals: _TaskSignals
-    on_done: Callable[[Any], None]
-    on_failed: Callable[[BaseException], None]
-    on_progress: Callable[[int, int | None, str], None] | None = None
-
 
 @dataclass
 class _Download:
@@ -147,8 +92,8 @@ class ModelsView(QWidget):
         self.file_dialog: QFileDialog | None = None
         self._confirm_ref: str | None = None
         self._downloads: dict[str, _Download] = {}
-        self._handlers: dict[str, _Handlers] = {}
-        self._keys = itertools.count()
+        self._tasks = TaskGroup("models", owner=self)  # downloads may take hours: not the engine's pool
+        self._unloads = TaskGroup("engine", owner=self)  # unloading can wait for the garbage collector
         self._scan = 0
         self._dirty = False
         self._progress: dict[str, QProgressBar] = {}
@@ -342,41 +287,22 @@ class ModelsView(QWidget):
 
     # -- tasks -----------------------------------------------------------------------------------------------
 
-    def _start(self, work: Callable[[_TaskSignals, str], Any], on_done: Callable[[Any], None],
+    def _start(self, work: Callable[[TaskState], Any], on_done: Callable[[Any], None],
                on_failed: Callable[[BaseException], None],
-               on_progress: Callable[[int, int | None, str], None] | None = None,
-               pool: QThreadPool | None = None) -> str:
-        """Run ``work(signals, key)`` on a pool thread; the callbacks run on the GUI thread."""
-        key = f"task-{next(self._keys)}"
-        signals = _TaskSignals()
-        signals.done.connect(self._on_task_done)
-        signals.failed.connect(self._on_task_failed)
-        signals.progressed.connect(self._on_task_progressed)
-        self._handlers[key] = _Handlers(signals, on_done, on_failed, on_progress)
-        (pool or task_pool()).start(_Task(key, work, signals))
-        return key
+               on_progress: Callable[[int, int | None, str], None] | None = None, *, unload: bool = False) -> None:
+        """Run ``work(state)`` on a ``models`` task (``engine`` for an unload); the callbacks run on the GUI thread
+        while the view exists."""
+        def failed(error: BaseException) -> None:
+            if not isinstance(error, StudioloError):
+                log.warning("models page task failed", exc_info=error)
+            on_failed(error)
 
-    @Slot(str, object)
-    def _on_task_done(self, key: str, result: object) -> None:
-        handlers = self._handlers.pop(key, None)
-        if handlers is not None:
-            handlers.on_done(result)
-
-    @Slot(str, object)
-    def _on_task_failed(self, key: str, error: object) -> None:
-        handlers = self._handlers.pop(key, None)
-        if handlers is not None:
-            handlers.on_failed(error)  # type: ignore[arg-type]
-
-    @Slot(str, object, object, str)
-    def _on_task_progressed(self, key: str, done: object, total: object, text: str) -> None:
-        handlers = self._handlers.get(key)
-        if handlers is not None and handlers.on_progress is not None:
-            handlers.on_progress(int(done), None if total is None else int(total), text)  # type: ignore[arg-type]
+        (self._unloads if unload else self._tasks).run(work, on_done=on_done, on_failed=failed,
+                                                       on_progress=on_progress)
 
     def busy(self) -> bool:
         """Whether a task of this view (a scan, download, import, removal or unload) is still running."""
-        return bool(self._handlers)
+        return bool(self._tasks.pending() or self._unloads.pending())
 
     # -- messages --------------------------------------------------------------------------------------------
 
@@ -411,7 +337,7 @@ class ModelsView(QWidget):
             return
         allow_pickle = bool(self.settings.allow_pickle)
 
-        def work(_signals: _TaskSignals, _key: str) -> tuple[GeneratorModels, int]:
+        def work(_state: TaskState) -> tuple[GeneratorModels, int]:
             return inventory.models_for(generator, allow_pickle=allow_pickle), inventory.total_disk_bytes()
 
         def done(result: tuple[GeneratorModels, int]) -> None:
@@ -613,10 +539,9 @@ class ModelsView(QWidget):
         token = self.settings.hf_token
         ignore = inventory.pickle_ignore_patterns(bool(self.settings.allow_pickle))
 
-        def work(signals: _TaskSignals, key: str) -> Path:
+        def work(state: TaskState) -> Path:
             return hub.download(repo, revision=revision or None, token=token, cancel=entry.cancel,
-                                ignore_patterns=ignore,
-                                on_progress=lambda done, total, text: signals.progressed.emit(key, done, total, text))
+                                ignore_patterns=ignore, on_progress=state.progress)
 
         def progress(done: int, total: int | None, _text: str) -> None:
             entry.done, entry.total = done, total
@@ -685,7 +610,7 @@ class ModelsView(QWidget):
         generator_id = self.generator_id()
         allow_pickle = bool(self.settings.allow_pickle)
 
-        def work(_signals: _TaskSignals, _key: str) -> InstalledModel:
+        def work(_state: TaskState) -> InstalledModel:
             return import_model(Path(path), name=name, allow_pickle=allow_pickle, generator_id=generator_id)
 
         def done(model: InstalledModel) -> None:
@@ -727,7 +652,7 @@ class ModelsView(QWidget):
             self.show_message(self._error_text(self.tr("Could not remove %1:").replace("%1", ref), error), True)
             self.refresh()
 
-        self._start(lambda _signals, _key: remove_model(repo if ref.startswith(repo + "@") else ref), done, failed)
+        self._start(lambda _state: remove_model(repo if ref.startswith(repo + "@") else ref), done, failed)
 
     def _confirm_remove(self, ref: str) -> None:
         model = self._installed_model(ref)
@@ -814,7 +739,7 @@ class ModelsView(QWidget):
             self.show_message(self._error_text(self.tr("Could not unload %1:").replace("%1", label), error), True)
             self.refresh_loaded()
 
-        self._start(lambda _signals, _key: self.cache.unload(key), done, failed, pool=QThreadPool.globalInstance())
+        self._start(lambda _state: self.cache.unload(key), done, failed, unload=True)
 
     @Slot()
     def _on_job_ended(self, *_args: Any) -> None:
@@ -843,5 +768,4 @@ class ModelsView(QWidget):
         """Cancel every download and wait (at most ``timeout`` seconds) for the page's tasks; True if they ended.
         For the window's close (a download stops within a fraction of a second of its cancel)."""
         self.cancel_all_downloads()
-        deadline = time.monotonic() + timeout
-        return task_pool().waitForDone(max(0, int((deadline - time.monotonic()) * 1000)))
+        return self._tasks.shutdown(int(timeout * 1000))

@@ -1,8 +1,8 @@
 """Installing, updating and uninstalling plugins from the Plugins page: the worker and the install panel.
 
 Every step that runs pip — the dry run that decides whether an install is safe, the install itself, an uninstall —
-runs on a :class:`PipTask` moved to its own ``QThread``; pip's output reaches the page's log line by line through
-queued signals. The GUI thread never runs pip and never waits on it.
+runs as a task on the ``pip`` pool of :mod:`desktop.ui.tasks`; pip's output reaches the page's log line by line
+(``TaskState.report``). The GUI thread never runs pip and never waits on it.
 
 The flow of an install or an update (:class:`InstallPanel`):
 
@@ -21,9 +21,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -53,6 +54,7 @@ from desktop.install import (
     notice_acknowledged,
 )
 from desktop.install.pip_runner import _PRELUDE, JSON_MARK
+from desktop.ui.tasks import TaskGroup, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -112,85 +114,40 @@ def default_installer() -> Installer:
 # -- the worker ----------------------------------------------------------------------------------------------
 
 
-class PipTask(QObject):
-    """Runs one blocking installer call on the thread it was moved to.
-
-    ``work(on_line, cancel)`` gets a callback for pip's output lines and the task's cancel event. Signals:
-    ``line(text)`` for each line; ``finished(result, error)`` once — ``error`` is a :class:`StudioloError`
-    (an :class:`InstallCancelled` when cancelled) or None.
-    """
-
-    line = Signal(str)
-    finished = Signal(object, object)
-
-    def __init__(self, work: Work, cancel: threading.Event) -> None:
-        super().__init__()
-        self.work = work
-        self.cancel = cancel
-
-    @Slot()
-    def run(self) -> None:
-        result: Any = None
-        error: StudioloError | None = None
-        try:
-            result = self.work(self.line.emit, self.cancel)
-        except StudioloError as exc:
-            error = exc
-        except Exception as exc:  # noqa: BLE001 - a bug must not leave the page waiting for ever
-            log.exception("a plugin install step failed")
-            error = PluginInstallError(f"The step failed unexpectedly ({type(exc).__name__}: {exc}).",
-                                       hint="Studiolo's log has the details.")
-        self.finished.emit(result, error)
+def _pip_step(work: Work, state: TaskState) -> Any:
+    """Run one installer call on a ``pip`` task: pip's lines go to ``state.report``; an unexpected exception
+    becomes a :class:`PluginInstallError` (a bug must not leave the page waiting for ever)."""
+    try:
+        return work(state.report, state.cancel_event)
+    except StudioloError:
+        raise
+    except Exception as exc:
+        log.exception("a plugin install step failed")
+        raise PluginInstallError(f"The step failed unexpectedly ({type(exc).__name__}: {exc}).",
+                                 hint="Studiolo's log has the details.") from exc
 
 
-class TaskThreads(QObject):
-    """The threads of running :class:`PipTask` s, kept until each has ended — also when the page that started one
-    is closed first, so a running install is never torn down with it. At quit, planning is cancelled and an install
-    is left to finish (:meth:`shutdown`)."""
+_pip: TaskGroup | None = None
 
-    _instance: TaskThreads | None = None
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._running: dict[QThread, PipTask] = {}
+def pip_tasks() -> TaskGroup:
+    """Every plugin install step, whichever page started it. A running step is kept (by :mod:`desktop.ui.tasks`)
+    when its page is closed first, so an install is never torn down with it; at quit, planning is cancelled and an
+    install left to finish (:func:`shutdown_pip_tasks`)."""
+    global _pip
+    if _pip is None:
+        _pip = TaskGroup("pip")
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(shutdown_pip_tasks)
+    return _pip
 
-    @classmethod
-    def instance(cls) -> TaskThreads:
-        if cls._instance is None:
-            app = QCoreApplication.instance()
-            cls._instance = cls(app)
-            if app is not None:
-                app.aboutToQuit.connect(cls._instance.shutdown)
-        return cls._instance
 
-    def start(self, task: PipTask) -> None:
-        thread = QThread()
-        thread.setObjectName("plugin-install")
-        task.moveToThread(thread)
-        thread.started.connect(task.run)
-        # Direct: quit from the worker itself, so a GUI thread waiting in shutdown() is not needed to end it.
-        task.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._reap)
-        self._running[thread] = task
-        thread.start()
-
-    def running(self) -> int:
-        return sum(not thread.isFinished() for thread in self._running)
-
-    @Slot()
-    def _reap(self) -> None:
-        for thread in [t for t in self._running if t.isFinished()]:
-            thread.wait()  # it has ended: returns at once
-            del self._running[thread]  # the thread and its task go with their last references
-
-    @Slot()
-    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
-        """Cancel what can be cancelled and wait for every thread. True when none runs any more."""
-        for task in self._running.values():
-            task.cancel.set()
-        done = all(thread.wait(timeout_ms) for thread in list(self._running))
-        self._reap()
-        return done
+def shutdown_pip_tasks(timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
+    """Cancel what can be cancelled and wait (at most ``timeout_ms``) for every pip step. True when none runs."""
+    tasks = pip_tasks()
+    tasks.cancel_all()
+    return tasks.wait(timeout_ms)
 
 
 # -- the panel -----------------------------------------------------------------------------------------------
@@ -648,12 +605,12 @@ class InstallPanel(QGroupBox):
             self._report(self.tr("Not installed; nothing was changed."), False)
 
     def _run(self, phase: str, work: Work, done: Callable[[Any, StudioloError | None], None]) -> None:
-        self._cancel = threading.Event()
-        task = PipTask(work, self._cancel)
-        task.line.connect(self._append_line)
-        task.finished.connect(done)
         self._set_phase(phase)
-        TaskThreads.instance().start(task)
+        task = pip_tasks().run(partial(_pip_step, work), owner=self, name="plugin-install",
+                               on_report=self._append_line, on_done=lambda result: done(result, None),
+                               on_failed=lambda error: done(None, error))  # type: ignore[arg-type]
+        assert task is not None  # the pip group is never shut down
+        self._cancel = task.state.cancel_event
 
     @Slot(str)
     def _append_line(self, line: str) -> None:
@@ -663,4 +620,4 @@ class InstallPanel(QGroupBox):
         """Cancel a dry run and wait for every plugin task to end (at quit, and in tests). True when none runs."""
         if self.phase == Phase.PLANNING:
             self._cancel.set()
-        return TaskThreads.instance().shutdown(timeout_ms)
+        return shutdown_pip_tasks(timeout_ms)

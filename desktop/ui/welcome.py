@@ -1,11 +1,12 @@
 """The welcome page of the first run: what Studiolo is, the recommended downloads with their sizes, and a way to
 try everything at once with the demo models (built offline in seconds).
 
-All the work (building demos, downloading) runs on a :class:`FirstRunWorker` moved to a ``QThread``; it reports
-through queued signals. The demo models are built first, so the app works right away even while downloads go on:
-once they are built the page offers to continue (``finished``) and lets the downloads run in the background
-(``activity`` and ``downloads_finished`` report on them). ``finished`` is emitted once: the user is done with the
-page (demos built, downloads done or left running, or skipped); ``first_run_done`` is then saved in the settings.
+All the work (building demos, downloading) runs as one task (:func:`set_up_models`) on the ``first-run`` pool of
+:mod:`desktop.ui.tasks`; it reports back on the GUI thread. The demo models are built first, so the app works right
+away even while downloads go on: once they are built the page offers to continue (``finished``) and lets the
+downloads run in the background (``activity`` and ``downloads_finished`` report on them). ``finished`` is emitted
+once: the user is done with the page (demos built, downloads done or left running, or skipped); ``first_run_done``
+is then saved in the settings.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -35,7 +37,7 @@ from desktop.models import first_run
 from desktop.models.first_run import Offer, offered_downloads, size_text, total_bytes
 from desktop.plugins import PluginManager
 from desktop.settings import Settings
-from desktop.ui.outliving import keep_until_finished
+from desktop.ui.tasks import Task, TaskGroup, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ ERROR_STYLE = "QLabel { color: #b00020; }"
 
 @dataclass
 class FirstRunResult:
-    """What a run of the worker left: failures as messages for a person, and whether it was cancelled."""
+    """What a run of :func:`set_up_models` left: failures as messages for a person, and whether it was cancelled."""
 
     demo_failures: list[str] = field(default_factory=list)
     download_failures: list[str] = field(default_factory=list)
@@ -56,48 +58,28 @@ class FirstRunResult:
         return self.demo_failures + self.download_failures
 
 
-class FirstRunWorker(QObject):
-    """Builds every demo model, then downloads ``models`` one after another. Lives on its own thread.
-
-    Signals: ``demo_progress(done, total, generator name)``, ``demos_built(failures)``,
-    ``download_progress(model index, models, bytes done, bytes total or None, message)``, ``done()`` (the
-    result is then in :attr:`result`).
-    """
-
-    demo_progress = Signal(int, int, str)
-    demos_built = Signal(object)
-    download_progress = Signal(int, int, object, object, str)
-    done = Signal()
-
-    def __init__(self, plugins: PluginManager, models: Sequence[RecommendedModel], cancel: threading.Event, *,
-                 token: str | None = None, allow_pickle: bool = False) -> None:
-        super().__init__()
-        self.plugins = plugins
-        self.models = list(models)
-        self.cancel = cancel
-        self.token = token
-        self.allow_pickle = allow_pickle
-        self.result = FirstRunResult()
-
-    @Slot()
-    def run(self) -> None:
-        try:
-            self.result.demo_failures = first_run.build_all_demos(self.plugins, self.demo_progress.emit, self.cancel)
-            self.demos_built.emit(list(self.result.demo_failures))
-            if self.models and not self.cancel.is_set():
-                self.result.download_failures = first_run.download_models(
-                    self.models, self._on_download_progress, self.cancel, token=self.token,
-                    allow_pickle=self.allow_pickle)
-        except Exception as exc:  # noqa: BLE001 - both functions report failures; this is a last resort
-            log.exception("the first-run set-up failed")
-            self.result.download_failures.append(
-                f"Setting up the models failed ({type(exc).__name__}: {exc}).\nThe log has the details.")
-        finally:
-            self.result.cancelled = self.cancel.is_set()
-            self.done.emit()
-
-    def _on_download_progress(self, index: int, count: int, done: int, total: int | None, message: str) -> None:
-        self.download_progress.emit(index, count, done, total, message)
+def set_up_models(plugins: PluginManager, models: Sequence[RecommendedModel], state: TaskState, *,
+                  token: str | None = None, allow_pickle: bool = False) -> FirstRunResult:
+    """Build every demo model, then download ``models`` one after another; runs on a ``first-run`` task and stops at
+    the next check of ``state.cancel_event``. Sends ``progress("demo", done, total, generator name)``,
+    ``report(demo failures)`` once the demos are built, and ``progress("download", model index, models, bytes
+    done, bytes total or None, message)``."""
+    result = FirstRunResult()
+    cancel = state.cancel_event
+    try:
+        result.demo_failures = first_run.build_all_demos(
+            plugins, lambda done, total, name: state.progress("demo", done, total, name), cancel)
+        state.report(list(result.demo_failures))
+        if models and not cancel.is_set():
+            result.download_failures = first_run.download_models(
+                list(models), lambda *values: state.progress("download", *values), cancel, token=token,
+                allow_pickle=allow_pickle)
+    except Exception as exc:  # noqa: BLE001 - both functions report failures; this is a last resort
+        log.exception("the first-run set-up failed")
+        result.download_failures.append(
+            f"Setting up the models failed ({type(exc).__name__}: {exc}).\nThe log has the details.")
+    result.cancelled = cancel.is_set()
+    return result
 
 
 class WelcomePage(QWidget):
@@ -119,8 +101,9 @@ class WelcomePage(QWidget):
         self.offers = offered_downloads(plugins)
         self.offline = first_run_offline()
         self.checkboxes: list[tuple[RecommendedModel, QCheckBox]] = []
-        self.work_thread: QThread | None = None
-        self.worker: FirstRunWorker | None = None
+        self.task: Task | None = None
+        self.working_on: list[RecommendedModel] = []  # the models the running task downloads
+        self._tasks = TaskGroup("first-run", owner=self)
         self.cancel_event = threading.Event()
         self.is_finished = False
         self.setObjectName("welcome_page")
@@ -358,7 +341,7 @@ class WelcomePage(QWidget):
 
     def is_busy(self) -> bool:
         """Whether demos are being built or models downloaded."""
-        return self.work_thread is not None
+        return self.task is not None
 
     @Slot()
     def start_demos(self) -> None:
@@ -375,27 +358,21 @@ class WelcomePage(QWidget):
     def _start(self, models: list[RecommendedModel]) -> None:
         if self.is_busy():
             return
-        self.cancel_event = threading.Event()
         self.errors_label.hide()
         self.continue_button.hide()
-        self.worker = FirstRunWorker(self.plugins, models, self.cancel_event, token=self.settings.hf_token,
-                                     allow_pickle=self.settings.allow_pickle)
-        self.work_thread = QThread(self)
-        self.work_thread.setObjectName("first-run")
-        self.worker.moveToThread(self.work_thread)
-        self.work_thread.started.connect(self.worker.run)
-        self.worker.done.connect(self.work_thread.quit)
-        self.worker.demo_progress.connect(self._on_demo_progress)
-        self.worker.demos_built.connect(self._on_demos_built)
-        self.worker.download_progress.connect(self._on_download_progress)
-        self.work_thread.finished.connect(self._on_thread_finished)
+        self.working_on = list(models)
+        self.task = self._tasks.run(
+            partial(set_up_models, self.plugins, self.working_on, token=self.settings.hf_token,
+                    allow_pickle=self.settings.allow_pickle),
+            on_progress=self._on_progress, on_report=self._on_demos_built, on_done=self._on_done, name="first-run")
+        assert self.task is not None  # the page's group is never shut down
+        self.cancel_event = self.task.state.cancel_event
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.setEnabled(True)
         self.cancel_button.show()
         self._set_status(self.tr("Getting ready…"))
         self._update_buttons()
-        self.work_thread.start()
 
     @Slot()
     def cancel(self) -> None:
@@ -410,7 +387,12 @@ class WelcomePage(QWidget):
         self.status_label.show()
         self.activity.emit(text)
 
-    @Slot(int, int, str)
+    def _on_progress(self, kind: str, *values: object) -> None:
+        if kind == "demo":
+            self._on_demo_progress(*values)  # type: ignore[arg-type]
+        else:
+            self._on_download_progress(*values)  # type: ignore[arg-type]
+
     def _on_demo_progress(self, done: int, total: int, name: str) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
@@ -420,16 +402,13 @@ class WelcomePage(QWidget):
         else:
             self._set_status(self.tr("Demo models ready."))
 
-    @Slot(object)
     def _on_demos_built(self, failures: list[str]) -> None:
-        worker = self.worker
-        if worker is None or not worker.models or self.cancel_event.is_set():
+        if self.task is None or not self.working_on or self.cancel_event.is_set():
             return
         self.continue_button.setText(self.tr("Start using Studiolo (the downloads go on in the background)"))
         self.continue_button.setAccessibleName(self.tr("Start using Studiolo while the models download"))
         self.continue_button.show()
 
-    @Slot(int, int, object, object, str)
     def _on_download_progress(self, index: int, count: int, done: int, total: int | None, message: str) -> None:
         if total:
             self.progress.setRange(0, PROGRESS_STEPS)
@@ -438,25 +417,19 @@ class WelcomePage(QWidget):
         else:
             self.progress.setRange(0, 0)
             amount = size_text(done) if done else ""
-        name = self.worker.models[index].name if self.worker is not None and index < len(self.worker.models) else ""
+        name = self.working_on[index].name if index < len(self.working_on) else ""
         text = self.tr("Downloading %1 (%2 of %3)").replace("%1", name).replace("%2", str(index + 1)).replace(
             "%3", str(count))
         self._set_status(f"{text}: {amount}" if amount else text)
         self.status_label.setToolTip(message)
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread, worker = self.work_thread, self.worker
-        if thread is None or worker is None:
-            return
-        thread.wait()  # it has left its event loop: returns at once
-        self.work_thread = self.worker = None
-        result = worker.result  # the worker goes with its last reference (its thread has ended: no deleteLater)
-        thread.deleteLater()
+    def _on_done(self, result: FirstRunResult) -> None:
+        models = self.working_on
+        self.task = None
         self.progress.hide()
         self.cancel_button.hide()
         self._update_buttons()
-        if worker.models and not result.cancelled:
+        if models and not result.cancelled:
             self.downloads_finished.emit(list(result.download_failures))
         if result.failures:
             self._show_errors(result.failures)
@@ -471,7 +444,7 @@ class WelcomePage(QWidget):
             self.continue_button.setAccessibleName(self.tr("Continue to Studiolo"))
             self.continue_button.show()
             return
-        self._set_status(self.tr("All set.") if worker.models else self.tr("Demo models ready."))
+        self._set_status(self.tr("All set.") if models else self.tr("Demo models ready."))
         self.continue_button.hide()
         self.finish()
 
@@ -500,18 +473,14 @@ class WelcomePage(QWidget):
 
     @Slot()
     def shutdown(self, timeout_ms: int = 15_000) -> bool:
-        """Cancel any running work and wait for its thread (at quit). True when nothing runs any more."""
-        thread = self.work_thread
-        if thread is None:
+        """Cancel any running work and wait (at most ``timeout_ms``) for it (at quit). True when nothing runs any
+        more. Work still inside one demo build or download step (they end at the next check of the cancel) is kept
+        by :mod:`desktop.ui.tasks` until it ends, whatever happens to the page."""
+        task = self.task
+        if task is None:
             return True
-        self.cancel_event.set()
-        thread.quit()  # its event loop runs only after the work: quit then takes effect
-        if thread.wait(timeout_ms):
-            return True
-        # Still inside one demo build or download step (they end at the next check of the cancel): a QThread
-        # destroyed while it runs aborts the process, so it leaves the page and lives until it ends.
-        keep_until_finished(thread, self.worker)
-        return False
+        task.cancel()
+        return task.wait(timeout_ms)
 
 
 def first_run_offline() -> bool:

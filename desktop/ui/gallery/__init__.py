@@ -10,11 +10,11 @@ Structure (each module has one job):
 * :mod:`~desktop.ui.gallery.model` — :class:`GalleryModel`, a lazy ``QAbstractListModel``: it knows the query's
   total count and loads pages of ~200 items when a view first asks for one of their rows; thumbnails are asked
   for from ``data()``, so only for the rows being painted.
-* :mod:`~desktop.ui.gallery.loader` — :class:`GalleryLoader`, the one thread (a single-thread pool) that runs
-  every library query and write (through :class:`~desktop.library.gallery.Gallery` and the library's futures)
-  and every file read; results come back to callbacks on the GUI thread by queued signal.
+* every library query and write (through :class:`~desktop.library.gallery.Gallery` and the library's futures) and
+  every file read runs on the ``library`` pool of :mod:`desktop.ui.tasks` (one thread, in order); results come back
+  to callbacks on the GUI thread.
 * :mod:`~desktop.ui.gallery.thumbnails` — rendering tiles (scaled image decode, text excerpt, audio waveform,
-  broken/missing/generic tiles) on a dedicated ``QThreadPool``, cached on disk under
+  broken/missing/generic tiles) on the ``thumbnails`` task pool, cached on disk under
   ``<cache dir>/thumbnails`` (keyed by path, size and mtime) and in a small in-memory LRU.
 * :mod:`~desktop.ui.gallery.delegate` — :class:`TileDelegate`, painting a tile (thumbnail or placeholder, ★, ⚠,
   title, kind and date).
@@ -39,8 +39,8 @@ __all__ = ["GalleryView"]
 
 
 def __getattr__(name: str) -> Any:
-    """``GalleryView`` on first use: the window uses :mod:`~desktop.ui.gallery.loader` at start, which must not
-    import the view, its thumbnails and numpy (half a second) before the gallery is opened."""
+    """``GalleryView`` on first use: the window imports this package at start, which must not import the view,
+    its thumbnails and numpy (half a second) before the gallery is opened."""
     if name == "GalleryView":
         from desktop.ui.gallery.view import GalleryView
 

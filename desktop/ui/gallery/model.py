@@ -1,8 +1,8 @@
 """``GalleryModel``: the library's items for one query, as a lazy list model.
 
 The model knows the query's total count (so the scroll bar is right from the start) but holds only pages of
-:attr:`GalleryModel.page_size` items, fetched through the :class:`GalleryLoader` when a view first asks for one
-of their rows (``data()``), and forgotten again beyond :attr:`GalleryModel.max_pages`. A row not loaded yet
+:attr:`GalleryModel.page_size` items, fetched through a :class:`~desktop.ui.tasks.TaskGroup` when a view first asks
+for one of their rows (``data()``), and forgotten again beyond :attr:`GalleryModel.max_pages`. A row not loaded yet
 answers None and is drawn as a placeholder until its page arrives (``dataChanged`` for that page).
 
 Thumbnails are asked for only from ``data()`` — which views call for the rows they paint — and only once per
@@ -31,8 +31,8 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from desktop.ui.gallery.loader import GalleryLoader
 from desktop.ui.gallery.thumbnails import THUMB_SIZE, Thumbnail, ThumbnailService
+from desktop.ui.tasks import TaskGroup
 
 if TYPE_CHECKING:
     from desktop.library.db import Item, Query
@@ -98,7 +98,7 @@ class GalleryModel(QAbstractListModel):
     page_loaded = Signal(int, int)
     failed = Signal(str)
 
-    def __init__(self, gallery: Gallery, loader: GalleryLoader, thumbnails: ThumbnailService, *,
+    def __init__(self, gallery: Gallery, loader: TaskGroup, thumbnails: ThumbnailService, *,
                  page_size: int = 200, max_pages: int = 30, thumb_size: int = THUMB_SIZE,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)

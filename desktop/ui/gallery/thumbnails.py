@@ -6,8 +6,8 @@
   gives a *broken* tile, a file that is gone a *missing* one.
 * :class:`ThumbnailDiskCache` keeps rendered tiles as PNG files under ``<cache dir>/thumbnails``, keyed by the
   file's path, the tile size and the file's mtime and size (an edited file gets a new tile).
-* :class:`ThumbnailService` (GUI thread) answers from a small in-memory LRU, or queues a :class:`QRunnable` on its
-  own :class:`QThreadPool` (newest requests first, each tile requested once) and emits ``ready(path, size)`` when
+* :class:`ThumbnailService` (GUI thread) answers from a small in-memory LRU, or queues a task on the ``thumbnails``
+  pool of :mod:`desktop.ui.tasks` (newest requests first, each tile requested once) and emits ``ready(path, size)`` when
   the tile is in memory. Only QImage is used off the GUI thread (never QPixmap).
 """
 
@@ -22,15 +22,17 @@ import wave
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QRectF, QRunnable, QSize, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QImageReader, QPainter, QPen
 
 from desktop import paths
+from desktop.ui.tasks import TaskGroup, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -418,30 +420,14 @@ def load_or_render(path: Path, kind: str, size: int, cache: ThumbnailDiskCache |
 # -- the service (GUI thread) --------------------------------------------------------------------------------------
 
 
-class _Relay(QObject):
-    """Carries a finished tile from a pool thread to the service (a queued connection). Has no parent: each
-    task holds it, so it outlives a service deleted while tiles are being drawn."""
-
-    done = Signal(str, int, object)
-
-
-class _RenderTask(QRunnable):
-    def __init__(self, relay: _Relay, path: Path, kind: str, size: int, cache: ThumbnailDiskCache | None,
-                 render: Callable[[Path, str, int, ThumbnailDiskCache | None], Thumbnail]) -> None:
-        super().__init__()
-        self._relay, self._path, self._kind, self._size, self._cache, self._render = (
-            relay, path, kind, size, cache, render)
-
-    def run(self) -> None:
-        try:
-            thumbnail = self._render(self._path, self._kind, self._size, self._cache)
-        except Exception as exc:  # noqa: BLE001 — never an exception in a pool thread
-            log.warning("thumbnail of %s failed: %s", self._path, exc)
-            thumbnail = Thumbnail(QImage(), BROKEN)
-        try:
-            self._relay.done.emit(str(self._path), self._size, thumbnail)
-        except RuntimeError:  # the relay is gone: the application is closing
-            pass
+def _render_safely(render: Callable[[Path, str, int, ThumbnailDiskCache | None], Thumbnail], path: Path, kind: str,
+                   size: int, cache: ThumbnailDiskCache | None, _state: TaskState) -> Thumbnail:
+    """Draw one tile on a ``thumbnails`` task: a tile that cannot be drawn is a broken tile, never an error."""
+    try:
+        return render(path, kind, size, cache)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("thumbnail of %s failed: %s", path, exc)
+        return Thumbnail(QImage(), BROKEN)
 
 
 class ThumbnailService(QObject):
@@ -476,11 +462,7 @@ class ThumbnailService(QObject):
         self._priority = 0
         self.requests = 0
         self.render: Callable[[Path, str, int, ThumbnailDiskCache | None], Thumbnail] = load_or_render
-        self._pool = QThreadPool(self)
-        self._pool.setObjectName("studiolo-thumbnails")
-        self._pool.setMaxThreadCount(max(1, threads))
-        self._relay = _Relay()
-        self._relay.done.connect(self._on_done)
+        self.tasks = TaskGroup("thumbnails", owner=self, threads=max(1, threads))
 
     def get(self, path: Path | str, size: int = THUMB_SIZE) -> Thumbnail | None:
         """The tile if it is in memory (marked recently used), else None. Draws nothing."""
@@ -514,8 +496,8 @@ class ThumbnailService(QObject):
         for key, (path, kind) in wanted[-self.batch:]:
             self.requests += 1
             self._priority += 1  # the newest request first: what is on screen now beats what was scrolled past
-            self._pool.start(_RenderTask(self._relay, path, kind, key[1], self._cache, self.render),
-                             self._priority % 1_000_000_000)
+            self.tasks.run(partial(_render_safely, self.render, path, kind, key[1], self._cache),
+                           on_done=partial(self._on_done, key[0], key[1]), priority=self._priority % 1_000_000_000)
 
     def pending(self) -> int:
         return len(self._pending)
@@ -524,22 +506,15 @@ class ThumbnailService(QObject):
         """Draw nothing more: drop the queued drawings and wait (at most ``timeout_ms``) for those under way,
         their results ignored. True when none is left running.
 
-        The wait matters: a pool destroyed while a drawing still runs waits for it in its destructor, which can run
-        with the GIL held (a deferred delete inside a Qt call made from Python) while the drawing needs the GIL to
-        go on — a deadlock. ``waitForDone`` called from Python releases the GIL.
+        The drawings' pool belongs to :mod:`desktop.ui.tasks` and outlives the service; the wait only bounds the
+        close.
         """
         self._stopped = True
-        self._pool.clear()
         self.settle_timer.stop()
         self._wanted.clear()
-        try:
-            self._relay.done.disconnect(self._on_done)
-        except (RuntimeError, TypeError):
-            pass
         self._pending.clear()
-        return self._pool.waitForDone(timeout_ms)
+        return self.tasks.shutdown(timeout_ms)
 
-    @Slot(str, int, object)
     def _on_done(self, path: str, size: int, thumbnail: Thumbnail) -> None:
         key = (path, size)
         self._pending.discard(key)

@@ -5,8 +5,8 @@ left to right and wrapping, over the lazy :class:`GalleryModel`) beside the :cla
 (count, last message, Undo).
 
 Threads: every library query and write, every file read (copying an image or a text, exporting) runs on the
-:class:`GalleryLoader`'s thread; thumbnails on the :class:`ThumbnailService`'s pool. The GUI thread only hands
-work out and shows what comes back.
+``library`` pool of :mod:`desktop.ui.tasks` (one thread, in order); thumbnails on its ``thumbnails`` pool. The GUI
+thread only hands work out and shows what comes back.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from PySide6.QtWidgets import (
 from desktop.ui.gallery.delegate import TileDelegate
 from desktop.ui.gallery.details import DetailsPane
 from desktop.ui.gallery.filters import FilterBar
-from desktop.ui.gallery.loader import GalleryLoader
 from desktop.ui.gallery.model import GalleryModel, Row, load_rows_by_id
 from desktop.ui.gallery.player import AudioPlayer
 from desktop.ui.gallery.thumbnails import ThumbnailService
+from desktop.ui.tasks import TaskGroup
 
 if TYPE_CHECKING:
     from desktop.library.gallery import Gallery, ItemDetails
@@ -83,7 +83,7 @@ class GalleryView(QWidget):
         super().__init__(parent)
         self.setObjectName("gallery_view")
         self.gallery = gallery
-        self.loader = GalleryLoader(self)
+        self.loader = TaskGroup("library", owner=self)  # one thread: a write, then a query, sees the write
         self.thumbnails = thumbnails if thumbnails is not None else ThumbnailService(parent=self)
         self.model = GalleryModel(gallery, self.loader, self.thumbnails, parent=self)
         self.undo_stack = QUndoStack(self)
