@@ -142,9 +142,9 @@ def _run(plugins, generator, params, args) -> int:
     finally:
         stopped = engine.shutdown(timeout=10)
     if not stopped:  # a generator ignoring cancel: do not wait for it forever
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        from desktop.exiting import exit_now
+
+        exit_now(code)
     return code
 
 

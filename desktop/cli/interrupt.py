@@ -9,13 +9,13 @@ for that.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from desktop.cli.generate_cmd import EXIT_CANCELLED
+from desktop.exiting import exit_now
 
 HALT_TIMEOUT_S = 10.0
 
@@ -73,9 +73,4 @@ class CtrlC:
 
 def _exit_now() -> None:
     """End the process without running another line of Python or Qt (the workers may be stuck in a plugin)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(EXIT_CANCELLED)
+    exit_now(EXIT_CANCELLED, flush_logs=False)  # from the signal handler

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import sys
 import threading
 import time
 import weakref
@@ -42,6 +40,8 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThread, QThreadPool, Signal, Slot
+
+from desktop.exiting import exit_now
 
 log = logging.getLogger(__name__)
 
@@ -446,10 +446,4 @@ def exit_if_tasks_outlive(code: int) -> None:
     if not running:
         return
     log.info("quitting while %s still runs; it is not waited for", ", ".join(running))
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
+    exit_now(code)
