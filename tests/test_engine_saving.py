@@ -29,14 +29,15 @@ def engine(studiolo_site, qtbot):
 
 
 def test_outputs_are_saved_with_full_metadata_and_indexed(engine, qtbot, studiolo_home):
-    with qtbot.waitSignal(engine.job_finished, timeout=WAIT):
+    with qtbot.waitSignal(engine.job_finished, timeout=WAIT) as text_done:
         text_job = engine.submit("text.markov", {"words": 4, "prompt": "The sea"}, seed=9)
     with qtbot.waitSignal(engine.job_finished, timeout=WAIT):
         image_job = engine.submit("test.noise", {"steps": 2, "prompt": "static"}, seed=10)
 
     (text_path,) = text_job.saved
     assert text_path.is_relative_to(studiolo_home / "data" / "outputs") and text_path.suffix == ".txt"
-    assert text_path.read_text() == text_job.outputs[0].text
+    assert text_path.read_text() == text_done.args[1][0].text
+    assert text_job.outputs == []  # saved and delivered: the engine dropped them (the library holds them)
     metadata = metadata_for(text_path)
     assert {k: metadata[k] for k in ("generator", "generator_version", "model", "seed", "device", "prompt")} == {
         "generator": "text.markov", "generator_version": "1.0.0", "model": "demo", "seed": 9, "device": "cpu",

@@ -99,11 +99,11 @@ def test_a_job_through_the_gui_with_progress_and_output(make_window, qtbot):
     page = window.show_page("text.markov")
     page.form.field_widget("words").setValue(12)
     page.seed_box.setText("5")
-    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT) as finished:
         qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     job = window.engine.jobs()[-1]
     assert job.seed == 5 and job.params.words == 12
-    assert page.output.text.toPlainText() == job.outputs[0].text
+    assert page.output.text.toPlainText() == finished.args[1][0].text
     assert page.progress.value() == page.progress.maximum() and "Done (seed 5)" in page.status.text()
     row = window.activity.row_of(job.id)
     assert window.activity.table.item(row, 2).text() == "done"
@@ -139,15 +139,16 @@ def test_cancel_from_the_activity_view(make_window, qtbot):
 def test_rerun_gives_the_same_result(make_window, qtbot):
     window = make_window()
     page = window.show_page("text.markov")
-    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT) as first_done:
         page.generate()
     first = window.engine.jobs()[-1]
+    assert first.outputs == [] and first.saved  # saved and delivered: only the light record is kept
     window.activity.select(first.id)
-    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT) as second_done:
         window.activity.buttons["rerun"].click()
     second = window.engine.jobs()[-1]
     assert second is not first and second.seed == first.seed
-    assert second.outputs[0].text == first.outputs[0].text
+    assert second_done.args[1][0].text == first_done.args[1][0].text
 
 
 def test_the_queue_can_be_paused_and_reordered_from_the_activity_view(make_window, qtbot):
@@ -276,9 +277,9 @@ def test_a_finished_job_reaches_the_gallery_searchable_by_its_text_and_reusable(
     before = gallery.item_count()
     page = window.show_page("text.markov")
     page.form.field_widget("words").setValue(7)
-    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+    with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT) as finished:
         page.generate()
-    made = window.engine.jobs()[-1].outputs[0].text
+    made = finished.args[1][0].text
     window.show_page(GALLERY_PAGE)
     qtbot.waitUntil(lambda: gallery.item_count() == before + 1, timeout=WAIT)  # refreshed when the job finished
     qtbot.waitUntil(lambda: gallery.thumbnails.pending() == 0, timeout=WAIT)

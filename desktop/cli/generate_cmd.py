@@ -120,15 +120,15 @@ def _run(plugins, generator, params, args) -> int:
     bar = ProgressBar(generator.id)
     outcome: dict = {}
 
-    def ended(state: str) -> None:
-        outcome["state"] = state
+    def ended(state: str, outputs: list | None = None) -> None:
+        outcome["state"], outcome["outputs"] = state, list(outputs or [])  # the engine drops them once saved
         app.quit()
 
     engine.job_progressed.connect(lambda _id, done, total, message: bar.update(done, total or None, message))
     engine.job_warned.connect(lambda _id, message: print(f"\nnote: {message}", file=sys.stderr))
-    engine.job_finished.connect(lambda *_: ended("done"))
+    engine.job_finished.connect(lambda _id, outputs: ended("done", outputs))
     engine.job_failed.connect(lambda *_: ended("failed"))
-    engine.job_cancelled.connect(lambda *_: ended("cancelled"))
+    engine.job_cancelled.connect(lambda _id, partial: ended("cancelled", partial))
     code = EXIT_FAILED
     try:  # the engine is shut down on every way out: a Qt thread left running aborts the process
         with CtrlC(engine, before_message=bar.finish) as ctrl_c:
@@ -136,7 +136,7 @@ def _run(plugins, generator, params, args) -> int:
             ctrl_c.job_id = job.id
             app.exec()
         bar.finish()
-        code = _finish(job, outcome.get("state", "failed"), args)
+        code = _finish(job, outcome.get("state", "failed"), outcome.get("outputs", []), args)
     except ParamError as exc:
         code = _error(exc, EXIT_USAGE)
     finally:
@@ -148,8 +148,9 @@ def _run(plugins, generator, params, args) -> int:
     return code
 
 
-def _finish(job, state: str, args) -> int:
-    """Copy the outputs to ``--output``, report, and return the exit status."""
+def _finish(job, state: str, outputs: list, args) -> int:
+    """Copy the outputs to ``--output``, report (``outputs``: those the job's last signal delivered), and return the
+    exit status."""
     from desktop.api import StudioloError
     from desktop.cli.output_copy import OutputFormatError, copy_outputs
 
@@ -168,14 +169,14 @@ def _finish(job, state: str, args) -> int:
                           "copies": [str(c.path) for c in copies], "copy_error": str(problem) if problem else None,
                           "timings": job.timings}, indent=2))
     else:
-        _report(job, state, copies)
+        _report(job, state, outputs, copies)
     if problem is not None:
         _error(problem, code)
         print("The output is kept in the library: " + ", ".join(map(str, job.saved)), file=sys.stderr)
     return code
 
 
-def _report(job, state: str, copies) -> None:
+def _report(job, state: str, outputs: list, copies) -> None:
     from desktop.api import TextOutput
 
     if state == "failed":
@@ -185,7 +186,7 @@ def _report(job, state: str, copies) -> None:
         if job.error_detail:
             print(f"(the traceback is in {log_path()})", file=sys.stderr)
         return
-    for output in job.outputs:
+    for output in outputs:
         if isinstance(output, TextOutput):
             print(output.text)
     for path in job.saved:

@@ -14,12 +14,20 @@ Signals, in the order a job sees them:
 * ``job_warned(job_id, message)``
 * then exactly one of ``job_finished(job_id, outputs)``, ``job_failed(job_id, message)`` and
   ``job_cancelled(job_id, partial_outputs)``; after a cancel no progress or preview of that job arrives.
+* ``job_forgotten(job_id)``, much later: the job left the engine's bounded history (see below).
+
+Memory: once a finished job's last signal has been delivered, the engine drops its outputs if they were all saved
+(the signal handed them to the window, the library holds the files; :meth:`Job.release_outputs`), keeping only
+the light record (params, seed, model, state, error, saved paths, item ids, timings). It keeps at most
+``history`` finished jobs (:data:`MAX_FINISHED_JOBS`), forgetting the oldest first; queued and running jobs are
+never forgotten. :meth:`Engine.job` raises :class:`UnknownJob` (a ``KeyError``) for a forgotten id.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +37,7 @@ from PySide6.QtCore import QObject, QThread, QThreadPool, QTimer, Signal, Slot
 from desktop import paths
 from desktop.api import ParamError, from_json, validate
 from desktop.engine.cache import ModelCache
-from desktop.engine.jobs import Job, JobQueue, JobState, choose_seed
+from desktop.engine.jobs import Job, JobQueue, JobState, UnknownJob, choose_seed
 from desktop.engine.throttle import MAX_RATE_HZ, Mailbox, RateLimiter
 from desktop.engine.worker import GeneratorWorker, Services
 from desktop.models.resolver import ModelResolver
@@ -39,7 +47,8 @@ from desktop.settings import Settings
 log = logging.getLogger(__name__)
 
 JOB_SIGNALS = ("queued", "state_changed", "started", "progressed", "previewed", "warned", "finished", "failed",
-               "cancelled")
+               "cancelled", "forgotten")
+MAX_FINISHED_JOBS = 500  # finished jobs the engine remembers (the Activity view shows as many)
 
 
 def connect_job_signals(source: QObject, receiver: object) -> None:
@@ -60,11 +69,13 @@ class Engine(QObject):
     job_finished = Signal(str, object)
     job_failed = Signal(str, str)
     job_cancelled = Signal(str, object)
+    job_forgotten = Signal(str)
 
     def __init__(self, plugins: PluginManager, settings: Settings | None = None, *,
                  cache: ModelCache | None = None, resolver: ModelResolver | None = None, store: Any = "default",
                  library: Any = "default", clock: Callable[[], float] = time.monotonic,
-                 min_interval: float = 1.0 / MAX_RATE_HZ, parent: QObject | None = None) -> None:
+                 min_interval: float = 1.0 / MAX_RATE_HZ, history: int = MAX_FINISHED_JOBS,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.plugins = plugins
         self.settings = settings if settings is not None else plugins.settings
@@ -81,6 +92,8 @@ class Engine(QObject):
                                  library=library, device_preference=self.settings.device,
                                  allow_pickle=self.settings.allow_pickle, hf_token=self.settings.hf_token)
         self._jobs: dict[str, Job] = {}
+        self.history = max(1, history)  # the newest finished job is always known (its signal's slots read it)
+        self._finished: deque[str] = deque()  # ids of the finished jobs still remembered, oldest first
         self._mailboxes: dict[str, Mailbox] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self._timers: dict[str, QTimer] = {}
@@ -163,7 +176,11 @@ class Engine(QObject):
     # -- queries ----------------------------------------------------------------------------------------
 
     def job(self, job_id: str) -> Job:
-        return self._jobs[job_id]
+        """The job with this id; :class:`UnknownJob` (a ``KeyError``) if there is none, or it was forgotten."""
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise UnknownJob(job_id) from None
 
     def jobs(self) -> list[Job]:
         return list(self._jobs.values())
@@ -187,6 +204,7 @@ class Engine(QObject):
         if queue is not None and queue.remove(job_id) is not None:
             job.state = JobState.CANCELLED
             self.job_cancelled.emit(job_id, [])
+            self._settle(job)
         return True
 
     def cancel_all(self) -> None:
@@ -347,5 +365,16 @@ class Engine(QObject):
                 self.job_finished.emit(job_id, list(job.outputs))
             else:
                 self.job_failed.emit(job_id, job.error or "The job failed.")
-        self._mailboxes.pop(job_id, None)
-        self._limiters.pop(job_id, None)
+        self._settle(job)
+
+    def _settle(self, job: Job) -> None:
+        """After a job's last signal was delivered: drop what only its delivery needed (its mailbox, its saved
+        outputs), remember it as finished, and forget the oldest finished jobs over :attr:`history`."""
+        self._mailboxes.pop(job.id, None)
+        self._limiters.pop(job.id, None)
+        job.release_outputs()
+        self._finished.append(job.id)
+        while len(self._finished) > self.history:
+            forgotten = self._finished.popleft()
+            if self._jobs.pop(forgotten, None) is not None:
+                self.job_forgotten.emit(forgotten)

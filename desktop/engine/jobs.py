@@ -71,6 +71,27 @@ class Job:
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
 
+    def release_outputs(self) -> bool:
+        """Drop the outputs (the heavy part of a finished job) when every one of them is saved: the library holds
+        them from now on, and the engine's signal already handed them to whoever shows them. Outputs that were
+        not saved (a full disk, an engine without a store) stay, for "save as". Returns whether they were
+        dropped."""
+        if not self.outputs or len(self.saved) < len(self.outputs):
+            return False
+        self.outputs = []
+        return True
+
+
+class UnknownJob(KeyError):
+    """No job of this session has this id (any more): the engine forgets the oldest finished jobs."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return f"no job {self.job_id!r} in this session's history (finished jobs are forgotten, oldest first)"
+
 
 class JobQueue:
     """A generator's FIFO queue of jobs: the worker takes from it; the host can cancel, reorder and pause."""

@@ -1,5 +1,6 @@
-"""The activity view: every job of this session — queued, running, finished — with progress, a preview, cancel,
-re-run, and the queue's order and pause."""
+"""The activity view: the jobs of this session the engine remembers — queued, running, and the latest finished
+(a row goes when the engine forgets its job) — with progress, a preview, cancel, re-run, and the queue's order and
+pause."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from desktop.api import ImageOutput, TextOutput, prompt_field, to_json
 from desktop.engine.engine import Engine, connect_job_signals
-from desktop.engine.jobs import Job, JobState
+from desktop.engine.jobs import Job, JobState, UnknownJob
 from desktop.ui.output_view import to_qimage
 
 COLUMNS = ("generator", "job", "state", "progress", "preview")
@@ -178,13 +179,25 @@ class ActivityView(QWidget):
     def _on_cancelled(self, job_id: str, partial: Any) -> None:
         self._finish(job_id, self.tr("cancelled"), partial, False)
 
+    @Slot(str)
+    def _on_forgotten(self, job_id: str) -> None:
+        """The engine forgot a finished job (its history is bounded): its row goes too."""
+        row = self.row_of(job_id)
+        if row is not None:
+            self.table.removeRow(row)
+            self._rebuild_index()
+            self._update_buttons()
+
     # -- actions ---------------------------------------------------------------------------------------------
 
     def selected_job(self) -> Job | None:
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
-        return self.engine.job(self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole))
+        try:
+            return self.engine.job(self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole))
+        except UnknownJob:  # a row the engine no longer knows (it is about to go)
+            return None
 
     def select(self, job_id: str) -> None:
         row = self.row_of(job_id)
