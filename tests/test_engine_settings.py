@@ -56,8 +56,7 @@ def test_a_lowered_memory_budget_unloads_models_at_once(engine, qtbot, monkeypat
     # Each load is sized at 50 MB here (the real measure is the process's memory change, too small to budget on).
     measured = ModelCache._measured
     monkeypatch.setattr(ModelCache, "_measured",
-                        staticmethod(lambda generator, device, loader: (measured(generator, device, loader)[0],
-                                                                        50 * MB)))
+                        lambda self, generator, device, loader: (measured(self, generator, device, loader)[0], 50 * MB))
     engine.settings.memory_budget_mb = 1000
     engine.apply_settings()
     _saved_under(engine, qtbot)

@@ -6,13 +6,26 @@ them, or when they sat idle too long. Unloading drops the cache's every referenc
 what it holds, runs the garbage collector and empties the device cache. Before loading, free RAM is compared
 with the model's size on disk so that a model too big for the machine fails with a message instead of the
 operating system killing Studiolo.
+
+Loads are serialised by one load lock, held from making room to recording the loaded handle:
+
+- a load is sized by the change in the process's memory (RSS, or CUDA memory) around ``load()``; a second load
+  running at the same time would be counted in the first one's size;
+- room is made from the estimate (the weights' size on disk) *before* the load, and the free-memory check and the
+  load happen under the lock, so two loads cannot both pass the check and then both load; after the load the
+  measured size replaces the estimate and the budget is enforced again, still under the lock;
+- two leases of the same model coalesce: the second waits for the lock, then finds the first one's handle.
+
+The cost: loads of different models run one after the other, and a job whose model is not loaded waits for the
+load in progress. A job whose model is already loaded never takes the lock. A load that fails (or is cancelled)
+releases the lock and leaves no entry. Unloads outside a load (a job's end, the idle timer, the user) do not take
+the lock, so one that frees memory while another model loads can make that load's measured size smaller.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -64,21 +77,25 @@ class ModelCache:
     budget: int | None = None
     clock: Callable[[], float] = time.monotonic
     free_ram: Callable[[], int | None] = memory.available_ram
+    memory_in_use: Callable[[str], int | None] = memory.in_use  # the bytes a load on a device is measured by
     _entries: OrderedDict[CacheKey, _Entry] = field(default_factory=OrderedDict, init=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False)
+    _load_lock: threading.Lock = field(default_factory=threading.Lock, init=False)  # see the module docstring
 
     # -- leasing ------------------------------------------------------------------------------------------
 
     @contextmanager
     def lease(self, key: CacheKey, generator: Generator, loader: Callable[[], Any], *,
-              estimate: int | Callable[[], int] = 0,
-              label: str = "the model") -> Iterator[Any]:
+              estimate: int | Callable[[], int] = 0, label: str = "the model",
+              before_load: Callable[[], None] | None = None) -> Iterator[Any]:
         """The handle for ``key``, loaded with ``loader()`` if it is not cached, held for the ``with`` block.
         ``estimate`` (bytes, or a function giving them) is the model's expected size; a function is only called when
-        the model must be loaded, so a cache hit costs no disk scan."""
+        the model must be loaded, so a cache hit costs no disk scan. ``before_load`` is called once this lease holds
+        the load lock, before it makes room (e.g. a job's cancel check, so that a job cancelled while it waited for
+        another load does not load); what it raises ends the lease."""
         entry = self._acquire(key)
         if entry is None:
-            entry = self._load(key, generator, loader, estimate() if callable(estimate) else estimate, label)
+            entry = self._load(key, generator, loader, estimate, label, before_load)
         try:
             yield entry.handle
         finally:
@@ -92,14 +109,22 @@ class ModelCache:
                 entry.leases += 1
             return entry
 
-    def _load(self, key: CacheKey, generator: Generator, loader: Callable[[], Any], estimate: int,
-              label: str) -> _Entry:
-        self._make_room(estimate, label)
-        handle, size = self._measured(generator, key.device, loader)
-        entry = _Entry(key, generator, handle, size, self.clock(), leases=1)
-        with self._lock:
-            self._entries[key] = entry
-        self.enforce_budget()
+    def _load(self, key: CacheKey, generator: Generator, loader: Callable[[], Any],
+              estimate: int | Callable[[], int], label: str, before_load: Callable[[], None] | None) -> _Entry:
+        """Load ``key`` under the load lock (see the module docstring), leased once; or lease the entry a load that
+        held the lock before this one made."""
+        with self._load_lock:
+            entry = self._acquire(key)
+            if entry is not None:  # loaded while this lease waited for the lock
+                return entry
+            if before_load is not None:
+                before_load()
+            self._make_room(estimate() if callable(estimate) else estimate, label)
+            handle, size = self._measured(generator, key.device, loader)
+            entry = _Entry(key, generator, handle, size, self.clock(), leases=1)
+            with self._lock:
+                self._entries[key] = entry
+            self.enforce_budget()  # the measured size replaces the estimate
         log.info("loaded %s (%s)", key, memory.human_bytes(size))
         return entry
 
@@ -113,18 +138,15 @@ class ModelCache:
         else:
             self.enforce_budget()
 
-    @staticmethod
-    def _measured(generator: Generator, device: str, loader: Callable[[], Any]) -> tuple[Any, int]:
-        torch = sys.modules.get("torch")
-        on_cuda = device.startswith("cuda") and torch is not None
-        before = torch.cuda.memory_allocated(device) if on_cuda else memory.process_rss()
+    def _measured(self, generator: Generator, device: str, loader: Callable[[], Any]) -> tuple[Any, int]:
+        """``loader()``'s handle and its size: the generator's own figure, else the change in the memory in use on
+        ``device`` around the load (only meaningful while no other load runs: the caller holds the load lock)."""
+        before = self.memory_in_use(device)
         handle = loader()
         reported = generator.handle_size(handle)
         if reported is not None:
             return handle, int(reported)
-        torch = sys.modules.get("torch")
-        on_cuda = device.startswith("cuda") and torch is not None
-        after = torch.cuda.memory_allocated(device) if on_cuda else memory.process_rss()
+        after = self.memory_in_use(device)
         return handle, max(0, (after or 0) - (before or 0))
 
     # -- making room -------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Memory facts the model cache needs: free RAM, this process's RSS, and a model's size on disk."""
+"""Memory facts the model cache needs: free RAM, this process's RSS or device memory, and a model's size on disk."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from desktop.api.errors import ModelError
@@ -38,6 +39,15 @@ def process_rss() -> int | None:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def in_use(device: str) -> int | None:
+    """Bytes this process holds where a model on ``device`` lives: memory allocated on a CUDA device (0 while torch
+    is not imported: nothing can be allocated there yet), else the process's RSS. None when unknown."""
+    if device.startswith("cuda"):
+        torch = sys.modules.get("torch")
+        return torch.cuda.memory_allocated(device) if torch is not None else 0
+    return process_rss()
 
 
 def weights_size(path: Path | None) -> int:

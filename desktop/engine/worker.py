@@ -179,7 +179,8 @@ class GeneratorWorker(QObject):
         if path is not None and not services.cache.has(key):  # a model in memory is not re-checked on every job;
             check_model_files(path, allow_pickle=services.allow_pickle)  # checked before the cache makes room
         with services.cache.lease(key, generator, lambda: self._plugin(generator.load, path, device, options),
-                                  estimate=lambda: weights_size(path), label=label) as handle:
+                                  estimate=lambda: weights_size(path), label=label,
+                                  before_load=ctx.raise_if_cancelled) as handle:  # cancelled while waiting: no load
             usage.note_use(generator.id, job.model)  # the model manager's "last used": loaded fine; once a minute
             job.timings["load_s"] = time.monotonic() - started
             ctx.raise_if_cancelled()
