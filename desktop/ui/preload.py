@@ -51,7 +51,7 @@ def import_modules(modules: list[str], state: TaskState) -> Preloaded:
         try:
             importlib.import_module(name)
         except Exception as exc:  # a broken install fails the jobs that need it, with the reason
-            log.warning("preloading %s failed: %s", name, exc)
+            log.warning("preloading %s failed: %s", name, exc, exc_info=True)  # the import chain, for a report
             failures.append(f"{name}: {type(exc).__name__}: {exc}")
     devices: list[str] = []
     if "torch" in sys.modules:
