@@ -74,7 +74,7 @@ class Lease(threading.Thread):
                 self.handle = handle
                 if self.hold is not None:
                     self.hold.wait(HOLD)
-        except BaseException as e:  # noqa: BLE001 - handed to the test
+        except BaseException as e:  # handed to the test
             self.error = e
 
     def finish(self) -> None:

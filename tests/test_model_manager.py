@@ -268,7 +268,7 @@ def test_an_import_never_replaces_one_under_the_same_name(tmp_path: Path, monkey
     def import_first() -> None:
         try:
             import_model(first)
-        except BaseException as exc:  # noqa: BLE001 - checked below
+        except BaseException as exc:  # checked below
             errors.append(exc)
 
     thread = threading.Thread(target=import_first)

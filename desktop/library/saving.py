@@ -84,7 +84,7 @@ class OutputSaver:
                     self.library.purge(ids).result(timeout=INDEX_TIMEOUT)
                 for s in saved:
                     _remove_files(s.path, s.sidecar)
-        except Exception as exc:  # noqa: BLE001 — the original error is the one to report
+        except Exception as exc:  # the original error is the one to report
             log.warning("could not remove the outputs of a failed save (%s): %s", [str(s.path) for s in saved], exc)
 
     def _lock(self) -> contextlib.AbstractContextManager[None]:

@@ -264,7 +264,7 @@ def main() -> int:
         emit("progress", done=plan["total"], total=plan["total"], file="")
         emit("done", path=str(path), commit=plan["commit"])
         return 0
-    except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
+    except BaseException as exc:  # everything is reported to the parent
         import traceback
 
         traceback.print_exc()

@@ -147,7 +147,7 @@ def build_all_demos(plugins: PluginManager, on_progress: DemoProgressFn, cancel:
         except StudioloError as exc:
             log.warning("the demo model of %s could not be built: %s", generator.id, exc, exc_info=True)
             failures.append(f"{generator.name}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - ensure_demo_model wraps plugin errors; this is a last resort
+        except Exception as exc:  # ensure_demo_model wraps plugin errors; this is a last resort
             log.exception("building the demo model of %s failed", generator.id)
             failures.append(f"{generator.name}: the demo model could not be built ({type(exc).__name__}: {exc}).\n"
                             "This is a bug in the plugin; the log has the details.")
@@ -185,7 +185,7 @@ def download_models(models: Sequence[RecommendedModel], on_progress: DownloadPro
         except StudioloError as exc:
             log.warning("first-run download of %s failed: %s", model.ref, exc)
             failures.append(f"{model.name} ({model.ref}): {exc}")
-        except Exception as exc:  # noqa: BLE001 - a download must never take the page down
+        except Exception as exc:  # a download must never take the page down
             log.exception("first-run download of %s failed", model.ref)
             failures.append(f"{model.name} ({model.ref}): the download failed ({type(exc).__name__}: {exc}).\n"
                             "Try again later; the log has the details.")

@@ -395,7 +395,7 @@ def list_cached_models() -> list[CachedModel]:
                 last_accessed=repo.last_accessed, last_modified=repo.last_modified,
                 revisions=tuple(r.commit_hash for r in revisions), snapshot=snapshot))
         return sorted(models, key=lambda m: (-m.size_bytes, m.repo_id))
-    except Exception:  # noqa: BLE001 - a broken cache must not break the model store
+    except Exception:  # a broken cache must not break the model store
         log.warning("could not read the Hugging Face cache", exc_info=True)
         return []
 

@@ -155,7 +155,7 @@ def listed_size(repo_id: str, revision: str | None = None, *, allow_pickle: bool
         listing = {f.path: f for f in get_cached_repo_tree(repo_id, revision=commit, cache_dir=hub.hub_cache_dir())}
         wanted = filter_repo_objects(list(listing), ignore_patterns=pickle_ignore_patterns(allow_pickle))
         return sum(int(listing[path].size or 0) for path in wanted)
-    except Exception:  # noqa: BLE001 - no listing (never downloaded) or an unreadable one: size unknown
+    except Exception:  # no listing (never downloaded) or an unreadable one: size unknown
         return None
 
 

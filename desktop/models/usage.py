@@ -121,7 +121,7 @@ def record_use(generator_id: str, ref: str | None, *, clock: Callable[[], float]
             uses = _read()
             uses.setdefault(generator_id, {})[key] = float(clock())
             _write(uses)
-    except Exception:  # noqa: BLE001 - a record of convenience must never fail a job
+    except Exception:  # a record of convenience must never fail a job
         log.warning("could not record that %s used %s", generator_id, ref, exc_info=True)
 
 
@@ -157,7 +157,7 @@ def tag(generator_id: str, ref: str) -> None:
             uses = _read()
             uses.setdefault(generator_id, {}).setdefault(key, None)
             _write(uses)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("could not record %s as a model of %s", ref, generator_id, exc_info=True)
 
 
@@ -173,7 +173,7 @@ def forget(ref: str) -> None:
                     changed = True
             if changed:
                 _write({g: refs for g, refs in uses.items() if refs})
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("could not forget the model %s in the usage record", ref, exc_info=True)
 
 

@@ -41,7 +41,7 @@ def _list_installed(generator: Generator, allow_pickle: bool, _state: TaskState)
 
     try:
         return installed_refs(generator, allow_pickle=allow_pickle)
-    except Exception:  # noqa: BLE001 - the chooser keeps what it lists
+    except Exception:  # the chooser keeps what it lists
         log.warning("could not list the installed models of %s", generator.id, exc_info=True)
         return None
 

@@ -62,7 +62,7 @@ POOL_THREADS: dict[str, int] = {
 """The named pools and their thread counts; ``engine`` (Qt's global pool) is not listed."""
 
 
-class Cancelled(Exception):  # noqa: N818 - reads as what happened, like JobCancelled
+class Cancelled(Exception):  # reads as what happened, like JobCancelled
     """Raised by a task's function (see :meth:`TaskState.raise_if_cancelled`) to end as ``cancelled``."""
 
 
@@ -159,7 +159,7 @@ class _Runnable(QRunnable):
                 job.outcome = ("finished", job.function(job.state))
             except Cancelled:
                 job.outcome = ("cancelled", None)
-            except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread, which reports it
+            except BaseException as exc:  # handed to the GUI thread, which reports it
                 job.outcome = ("failed", exc)
         done = job.done
         del job  # the function and its result are let go on the GUI thread, with the task

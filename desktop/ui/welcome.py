@@ -74,7 +74,7 @@ def set_up_models(plugins: PluginManager, models: Sequence[RecommendedModel], st
             result.download_failures = first_run.download_models(
                 list(models), lambda *values: state.progress("download", *values), cancel, token=token,
                 allow_pickle=allow_pickle)
-    except Exception as exc:  # noqa: BLE001 - both functions report failures; this is a last resort
+    except Exception as exc:  # both functions report failures; this is a last resort
         log.exception("the first-run set-up failed")
         result.download_failures.append(
             f"Setting up the models failed ({type(exc).__name__}: {exc}).\nThe log has the details.")

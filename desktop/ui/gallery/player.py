@@ -43,7 +43,7 @@ class AudioPlayer(QObject):
                 self._player.setAudioOutput(self._output)
                 self._player.errorOccurred.connect(self._on_error)
                 self._player.playbackStateChanged.connect(self._on_state)
-            except Exception as exc:  # noqa: BLE001 — ImportError, a missing shared library, a broken backend
+            except Exception as exc:  # ImportError, a missing shared library, a broken backend
                 self._player = None
                 self.unavailable_reason = f"{type(exc).__name__}: {exc}"
                 log.info("gallery playback unavailable: %s", self.unavailable_reason)

@@ -104,11 +104,11 @@ def render_thumbnail(path: Path, kind: str, size: int = THUMB_SIZE) -> Thumbnail
             image = render_audio(path, size)
             return Thumbnail(image, OK) if image is not None else Thumbnail(generic_tile(size, "♪", "audio"), GENERIC)
         return Thumbnail(generic_tile(size, "?", path.suffix.lstrip(".") or kind), GENERIC)
-    except Exception as exc:  # noqa: BLE001 — whatever the file holds, the gallery shows a tile
+    except Exception as exc:  # whatever the file holds, the gallery shows a tile
         log.info("no thumbnail for %s: %s", path, exc)
         try:
             return Thumbnail(status_tile(size, BROKEN), BROKEN)
-        except Exception:  # noqa: BLE001 — last resort: an empty image still paints as a placeholder
+        except Exception:  # last resort: an empty image still paints as a placeholder
             return Thumbnail(QImage(), BROKEN)
 
 
@@ -333,7 +333,7 @@ class _SoundFileReader(_AudioReader):
 def _soundfile() -> Any:
     try:
         import soundfile
-    except Exception:  # noqa: BLE001 — ImportError, or libsndfile missing (OSError)
+    except Exception:  # ImportError, or libsndfile missing (OSError)
         return None
     return soundfile
 
@@ -407,7 +407,7 @@ def load_or_render(path: Path, kind: str, size: int, cache: ThumbnailDiskCache |
     if cache is not None:
         try:
             cached = cache.load(key)
-        except Exception:  # noqa: BLE001
+        except Exception:
             cached = None
         if cached is not None:
             return Thumbnail(cached, OK)
@@ -425,7 +425,7 @@ def _render_safely(render: Callable[[Path, str, int, ThumbnailDiskCache | None],
     """Draw one tile on a ``thumbnails`` task: a tile that cannot be drawn is a broken tile, never an error."""
     try:
         return render(path, kind, size, cache)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.warning("thumbnail of %s failed: %s", path, exc)
         return Thumbnail(QImage(), BROKEN)
 
