@@ -15,9 +15,10 @@ from pathlib import Path
 
 from desktop.api.errors import DiskFullError, StudioloError
 
-__all__ = ["WriteError", "DiskFullWriteError", "check_destination", "name_max", "write_error"]
+__all__ = ["DISK_FULL_ERRNOS", "WriteError", "DiskFullWriteError", "check_destination", "name_max", "write_error"]
 
-_DISK_FULL = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+DISK_FULL_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+"""The ``errno`` values that mean "no space left": ENOSPC and, where the platform has it, EDQUOT."""
 _NOT_ALLOWED = frozenset((errno.EACCES, errno.EPERM, errno.EROFS))
 
 
@@ -79,7 +80,7 @@ def write_error(exc: OSError, path: Path, *, what: str | None = None) -> WriteEr
     path = Path(path)
     subject = f"{what} ({path})" if what else str(path)
     code = exc.errno
-    if code in _DISK_FULL:
+    if code in DISK_FULL_ERRNOS:
         return DiskFullWriteError(f"Not enough disk space to write {subject}; nothing was written.",
                                   hint=f"Free some disk space on the drive holding {path.parent}, then try again.",
                                   code=code)

@@ -11,7 +11,6 @@ Saving *and indexing* is :mod:`desktop.library.saving`; what a killed process le
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from desktop import paths
 from desktop.api import files as fileio
 from desktop.api.errors import DiskFullError, StudioloError
 from desktop.api.outputs import EncodedOutput
+from desktop.destinations import DISK_FULL_ERRNOS
 from desktop.library.embedded import read_embedded_metadata
 from desktop.library.encoders import metadata_to_json
 
@@ -37,8 +37,8 @@ _NAME_LOCK = threading.Lock()  # choosing a free name and writing it is one step
 
 
 def disk_full_errnos() -> frozenset[int]:
-    """The ``errno`` values that mean "no space left": ENOSPC and, where the platform has it, EDQUOT."""
-    return frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+    """The ``errno`` values that mean "no space left" (:data:`desktop.destinations.DISK_FULL_ERRNOS`)."""
+    return DISK_FULL_ERRNOS
 
 
 def free_bytes(folder: Path) -> int | None:

@@ -53,13 +53,13 @@ def ensure_demo_model(generator: Generator) -> Path:
 def _disk_full_error(exc: BaseException, dest: Path) -> StudioloError | None:
     """The error to show when building failed because the disk is full: an ``OSError`` saying so anywhere in the
     chain of exceptions (libraries wrap them), or no free space left where the model is built. None otherwise."""
-    from desktop.destinations import write_error
+    from desktop.destinations import DISK_FULL_ERRNOS, write_error
 
     seen: BaseException | None = exc
     for _ in range(20):
         if seen is None:
             break
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL_ERRNOS:
             return write_error(seen, dest, what="the demo model")
         seen = seen.__cause__ or seen.__context__
     folder = next((p for p in (dest, *dest.parents) if p.is_dir()), None)
