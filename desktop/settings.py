@@ -31,6 +31,8 @@ class Settings:
     pickle-format weights (off: they can run code). ``output_dir``: where outputs are saved (None: the data
     folder). ``hf_token``: a Hugging Face token for gated models (``HF_TOKEN`` is used when unset).
     ``first_run_done``: the welcome page was dealt with (models set up or skipped); it is not shown again.
+    ``cancel_grace_seconds``: how long a cancelled job's generator is given to stop on its own before its worker
+    process is ended (the job then ends cancelled with what it had made).
     """
 
     disabled_plugins: list[str] = field(default_factory=list)
@@ -41,6 +43,7 @@ class Settings:
     output_dir: str | None = None
     hf_token: str | None = None
     first_run_done: bool = False
+    cancel_grace_seconds: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list, repr=False)
 
@@ -101,7 +104,7 @@ class Settings:
 
 
 _TYPED = {f: None for f in ("disabled_plugins", "device", "memory_budget_mb", "idle_unload_minutes", "allow_pickle",
-                            "output_dir", "hf_token", "first_run_done")}
+                            "output_dir", "hf_token", "first_run_done", "cancel_grace_seconds")}
 
 
 def _valid(name: str, value: Any) -> bool:
@@ -113,7 +116,7 @@ def _valid(name: str, value: Any) -> bool:
         return isinstance(value, str) and is_device_name(value)
     if name == "memory_budget_mb":
         return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
-    if name == "idle_unload_minutes":
+    if name in ("idle_unload_minutes", "cancel_grace_seconds"):
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     if name in ("allow_pickle", "first_run_done"):
         return isinstance(value, bool)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +29,19 @@ def install_markov(site, version: str = "1.0.0", requires=("studiolo>=0.1,<0.2",
     return site.install("studiolo-markov", version=version, modules={"studiolo_markov": MARKOV_SOURCE},
                         entry_points={"markov": "studiolo_markov"}, requires=list(requires),
                         summary="A Markov-chain text generator", author="Example Author")
+
+
+def process_gone(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process ``pid`` has ended (a zombie nobody has reaped yet counts), waiting for that at most
+    ``timeout`` seconds (on its pidfd where the system has them, else only looking once)."""
+    try:
+        if not hasattr(os, "pidfd_open"):
+            os.kill(pid, 0)
+            return False
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])  # readable once the process has exited
+    finally:
+        os.close(fd)

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from disk import fill
-from helpers import ROOT, install_markov, run_cli
+from helpers import ROOT, install_markov, process_gone, run_cli
 
 from desktop.library import Library
+from desktop.settings import Settings
 
 EDGES = '''
+import os
 import sys
 from dataclasses import dataclass
 
@@ -30,8 +32,10 @@ def say(line):
 
 
 def wait_for_the_test():
-    """Block until the test writes a line on stdin (or closes it); never looks at cancel."""
-    sys.stdin.readline()
+    """Block until the test writes a line to the gate (a FIFO named by STUDIOLO_TEST_GATE); never looks at cancel.
+    (Not stdin: a worker process has none.)"""
+    with open(os.environ["STUDIOLO_TEST_GATE"]) as gate:
+        gate.readline()
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ class Stuck(Generator):
         return None
 
     def generate(self, handle, params, ctx):
-        say("generating")
+        say(f"generating in process {os.getpid()}")
+        ctx.preview("words so far")
+        ctx.progress(1, 2, "words sent")  # after the preview, on the same way: once shown, the preview has arrived
         if params.stuck_in == "generate":
             wait_for_the_test()
         return [TextOutput(text="made without ever looking at cancel")]
@@ -116,11 +122,13 @@ WAIT = 120  # seconds: a safety net for a hang, never a timing the test relies o
 
 
 @pytest.fixture
-def env(studiolo_site):
+def env(studiolo_site, tmp_path_factory):
     install_markov(studiolo_site)
     studiolo_site.install("studiolo-test-edges", modules={"studiolo_test_edges": EDGES},
                           entry_points={"edges": "studiolo_test_edges"})
-    return studiolo_site.env()
+    gate = tmp_path_factory.mktemp("gate") / "gate"  # not in tmp_path: tests look for what is left there
+    os.mkfifo(gate)
+    return {**studiolo_site.env(), "STUDIOLO_TEST_GATE": str(gate)}
 
 
 def saved_files(home: Path) -> list[Path]:
@@ -310,17 +318,18 @@ def test_building_a_demo_model_on_a_full_disk_says_so(env, small_disk):
 class Running:
     """A `studiolo` subprocess whose stderr is read as it comes, without blocking past a deadline."""
 
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "desktop", *args], cwd=ROOT, env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def __init__(self, *args: str, env: dict[str, str], in_process: bool = False) -> None:
+        self.env = {**env, "STUDIOLO_IN_PROCESS": "1" if in_process else "0"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "desktop", *args], cwd=ROOT, env=self.env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr = ""
         self._read = 0
 
-    def wait_for(self, text: str, timeout: float = WAIT) -> None:
-        """Read stderr until ``text`` appears after what was already waited for."""
+    def wait_for(self, text: str, timeout: float = WAIT) -> str:
+        """Read stderr until ``text`` appears after what was already waited for; returns the rest of its line."""
         deadline = time.monotonic() + timeout
         fd = self.proc.stderr.fileno()
-        while (found := self.stderr.find(text, self._read)) < 0:
+        while (found := self.stderr.find(text, self._read)) < 0 or "\n" not in self.stderr[found:]:
             remaining = deadline - time.monotonic()
             assert remaining > 0 and select.select([fd], [], [], remaining)[0], \
                 f"no {text!r} on stderr within {timeout} s:\n{self.stderr}"
@@ -328,17 +337,18 @@ class Running:
             assert chunk, f"the process ended before writing {text!r}:\n{self.stderr}"
             self.stderr += chunk.decode("utf-8", "replace")
         self._read = found + len(text)
+        return self.stderr[self._read:self.stderr.index("\n", self._read)]
 
     def interrupt(self) -> None:
         self.proc.send_signal(signal.SIGINT)
 
     def release(self) -> None:
         """Let the plugin's blocked load or generate return."""
-        self.proc.stdin.write(b"go\n")
-        self.proc.stdin.flush()
+        with open(self.env["STUDIOLO_TEST_GATE"], "w") as gate:  # waits for the plugin to open its end
+            gate.write("go\n")
 
     def finish(self) -> int:
-        """Wait for the process to end (stdin stays open: closing it would let a blocked plugin return)."""
+        """Wait for the process to end (nobody releases a blocked plugin meanwhile)."""
         try:
             self.proc.wait(timeout=WAIT)
         except subprocess.TimeoutExpired:
@@ -348,23 +358,64 @@ class Running:
         finally:
             self.stdout = self.proc.stdout.read().decode("utf-8", "replace")
             self.stderr += self.proc.stderr.read().decode("utf-8", "replace")
-            self.proc.stdin.close()
         return self.proc.returncode
 
 
-def test_a_second_ctrl_c_stops_a_generator_that_ignores_cancel_at_once(env, studiolo_home):
+def grace(seconds: float) -> None:
+    """How long a cancelled job's generator is given before its worker process is ended (Settings)."""
+    settings = Settings.load()
+    settings.cancel_grace_seconds = seconds
+    settings.save()
+
+
+def test_a_second_ctrl_c_ends_the_worker_process_of_a_generator_that_ignores_cancel(env, studiolo_home):
+    grace(600)  # only the second Ctrl+C can end it within the test's time
     run = Running("generate", "test.stuck", env=env)
-    run.wait_for("plugin: generating")
+    worker = int(run.wait_for("plugin: generating in process "))
+    assert worker != run.proc.pid
+    run.wait_for("1/2  words sent")  # the preview before it has arrived
     run.interrupt()
     run.wait_for("Cancelling… (press Ctrl+C again to stop at once)")
     run.interrupt()
     assert run.finish() == 130, run.stderr  # bounded by WAIT: the plugin never returns by itself
-    assert "Traceback" not in run.stderr and "QThread" not in run.stderr
+    clean(run)
+    assert "Stopping the generator now" in run.stderr and "cancelled: partial output kept" in run.stderr
+    assert run.stdout == "words so far\n"  # printed like any cancelled job's output
+    (item,) = library_items(studiolo_home)
+    assert item.partial and item.path.read_text(encoding="utf-8").startswith("words so far")
+    assert [p for p in saved_files(studiolo_home) if p.name.startswith(".")] == []  # no temporary file
+    assert process_gone(worker)
+
+
+def test_a_second_ctrl_c_stops_a_generator_running_in_process_at_once(env, studiolo_home):
+    run = Running("generate", "test.stuck", env=env, in_process=True)
+    assert int(run.wait_for("plugin: generating in process ")) == run.proc.pid
+    run.interrupt()
+    run.wait_for("Cancelling… (press Ctrl+C again to stop at once)")
+    run.interrupt()
+    assert run.finish() == 130, run.stderr  # bounded by WAIT: the plugin never returns by itself
+    clean(run)
+    assert "Stopping now; nothing more is saved." in run.stderr
     assert saved_files(studiolo_home) == [] and library_items(studiolo_home) == []
 
 
-def test_one_ctrl_c_during_a_load_that_ignores_cancel_ends_cancelled_once_it_returns(env, studiolo_home):
-    run = Running("generate", "test.stuck", "-p", "stuck_in=load", env=env)
+def test_one_ctrl_c_ends_the_worker_process_once_the_grace_period_is_over(env, studiolo_home):
+    grace(0)
+    run = Running("generate", "test.stuck", env=env)
+    worker = int(run.wait_for("plugin: generating in process "))
+    run.wait_for("1/2  words sent")
+    run.interrupt()
+    assert run.finish() == 130, run.stderr  # bounded by WAIT: the plugin never returns by itself
+    clean(run)
+    assert run.stdout == "words so far\n" and "cancelled: partial output kept" in run.stderr
+    assert process_gone(worker)
+
+
+@pytest.mark.parametrize("in_process", [False, True], ids=["worker-process", "in-process"])
+def test_one_ctrl_c_during_a_load_that_ignores_cancel_ends_cancelled_once_it_returns(env, studiolo_home,
+                                                                                       in_process):
+    grace(600)
+    run = Running("generate", "test.stuck", "-p", "stuck_in=load", env=env, in_process=in_process)
     run.wait_for("plugin: loading")
     run.interrupt()
     run.wait_for("Cancelling…")
@@ -374,15 +425,19 @@ def test_one_ctrl_c_during_a_load_that_ignores_cancel_ends_cancelled_once_it_ret
     assert saved_files(studiolo_home) == [] and library_items(studiolo_home) == []
 
 
-def test_a_generator_finishing_after_a_cancel_it_ignored_ends_cancelled(env, studiolo_home):
-    run = Running("generate", "test.stuck", env=env)
-    run.wait_for("plugin: generating")
+@pytest.mark.parametrize("in_process", [False, True], ids=["worker-process", "in-process"])
+def test_a_generator_finishing_after_a_cancel_it_ignored_ends_cancelled(env, studiolo_home, in_process):
+    grace(600)
+    run = Running("generate", "test.stuck", env=env, in_process=in_process)
+    pid = int(run.wait_for("plugin: generating in process "))
+    run.wait_for("1/2  words sent")
     run.interrupt()
     run.wait_for("Cancelling…")
     run.release()
     assert run.finish() == 130, run.stderr
     (item,) = library_items(studiolo_home)
     assert item.partial  # kept as what it is: the output of a cancelled job
+    assert (pid == run.proc.pid) is in_process and process_gone(pid)  # no worker process left behind
 
 
 def test_a_host_failure_is_not_blamed_on_the_plugin(studiolo_site, qtbot, monkeypatch):

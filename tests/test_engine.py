@@ -232,7 +232,7 @@ def _pickle_model(folder):
 
 def test_delivery_is_throttled_text_is_never_dropped_and_previews_keep_the_latest(make_engine, qtbot):
     frozen = 1000.0
-    engine = make_engine(clock=lambda: frozen, min_interval=3600.0)  # after the first, nothing until the end
+    engine = make_engine(clock=lambda: frozen, min_interval=3600.0, in_process=True)  # the gate is shared memory
     gate = sys.modules["studiolo_test_gate"].GATE
     seen = Recorder(engine)
     engine.job_progressed.connect(lambda *_: gate.set())  # the worker waits for the first delivery

@@ -56,7 +56,7 @@ def engine(studiolo_site, qtbot):
     studiolo_site.install("studiolo-test-slow-loads", modules={"studiolo_test_slow_loads": SLOW_LOADS},
                           entry_points={"slowloads": "studiolo_test_slow_loads"})
     engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), store=None, library=None,
-                    cache=ModelCache())
+                    cache=ModelCache(), in_process=True)  # the plugin's events are shared with the test
     yield engine
     sys.modules["studiolo_test_slow_loads"].RELEASE.set()
     assert engine.shutdown(timeout=30)

@@ -380,6 +380,8 @@ def test_status_bar_and_diagnostics(make_window, qtbot):
     text = window.copy_diagnostics()
     assert QApplication.clipboard().text() == text
     assert "markov 1.0.0 — loaded" in text and "import_error" in text and "hf_secret_token" not in text
+    pid = window.engine.worker_processes()["text.markov"]
+    assert pid is not None and f"text.markov: pid {pid}, " in text  # the job ran in its worker process
 
 
 def test_errors_are_shown_never_silent(make_window, qtbot):
@@ -411,49 +413,93 @@ def test_no_generators_installed_explains_how_to_add_one(studiolo_home, qtbot, m
 
 
 START_UP = """
-import sys
+import os, sys
 from PySide6.QtCore import QObject, Slot
 from desktop.ui import app as app_module
 from desktop.ui.main_window import MainWindow
 
-seen = {}
+seen = {"reported": []}
 preload = MainWindow.preload_libraries
+NOISE = ("test.noise", "test.noise2")
 
 
-class Spy(QObject):  # a QObject made on the GUI thread: its slot runs there, queued after the window's own
+class Spy(QObject):  # a QObject made on the GUI thread: its slots run there, queued after the window's own
     def __init__(self, window):
         super().__init__(window)
         self.window = window
 
     @Slot(object)
+    def reported(self, name):
+        seen["reported"].append(name)
+
+    @Slot(object)
     def preloaded(self, *args):
         seen["torch_after"] = "torch" in sys.modules
         seen["label_after"] = self.window.libraries_label.text()
+        seen["devices"] = self.window.devices
+        runners = [self.window.engine.runner(g) for g in NOISE]
+        seen["workers"] = [None if r.in_process else r.process.pid for r in runners]
+        first = self.window.preload_task
+        self.window.show_page("test.noise2")  # showing another generator's page warms that one up
+        seen["second_started"] = self.window.preload_task is not first
+        self.window.preload_task.finished.connect(self.second_preloaded)
+
+    @Slot(object)
+    def second_preloaded(self, *args):
+        runners = [self.window.engine.runner(g) for g in NOISE]
+        seen["workers_then"] = [None if r.in_process else r.process.pid for r in runners]
         self.window.close()
 
 
 def preload_spy(window):
     seen["shown_without_torch"] = window.isVisible() and "torch" not in sys.modules
+    window.show_page("test.noise")  # the page on screen is the one warmed up
     preload(window)
     seen["label"] = window.libraries_label.text()
     window.spy = Spy(window)
+    window.preload_task.reported.connect(window.spy.reported)
     window.preload_task.finished.connect(window.spy.preloaded)
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 MainWindow.preload_libraries = preload_spy
 rc = app_module.run_app(["studiolo"])
+seen["workers_gone"] = all(gone(pid) for pid in seen["workers_then"] if pid is not None)
 print(seen)
 sys.exit(rc)
 """
 
 
-def test_the_window_shows_before_torch_is_imported_then_loads_it_in_the_background(installed):
-    result = run_python(START_UP, env=installed.env())
+@pytest.mark.parametrize("in_process", [False, True], ids=["worker-processes", "in-process"])
+def test_the_window_shows_before_torch_is_imported_then_loads_it_in_the_background(installed, in_process):
+    settings = Settings.load()
+    settings.disabled_plugins = ["audio", "image", "text"]  # the test plugin's two torch generators are enough
+    settings.first_run_done = True  # a generator's page is shown, not the welcome page (which warms up nothing)
+    settings.save()
+    env = installed.env()
+    env["STUDIOLO_IN_PROCESS"] = "1" if in_process else "0"
+    result = run_python(START_UP, env=env)
     assert result.returncode == 0, result.stderr
     seen = eval(result.stdout.strip().splitlines()[-1])
     assert seen["shown_without_torch"] is True
     assert seen["label"].startswith("Loading")
-    assert seen["torch_after"] is True and seen["label_after"] == "Libraries ready"
+    assert seen["label_after"] == "Libraries ready" and "cpu" in seen["devices"]
+    if in_process:  # the old way: imported here, module by module
+        assert seen["torch_after"] is True and seen["reported"] == ["torch", "safetensors.torch"]
+        assert seen["workers"] == [None, None]
+    else:  # the shown generator's worker process started and imported torch (it saw the devices); this process did
+        # not. The other generator waits for its page or its first job (a warm process costs hundreds of MB).
+        assert seen["torch_after"] is False and seen["reported"] == ["Noise"]
+        assert isinstance(seen["workers"][0], int) and seen["workers"][1] is None
+        assert seen["second_started"] is True and seen["workers_then"][0] == seen["workers"][0]
+        assert isinstance(seen["workers_then"][1], int) and seen["workers_gone"] is True
 
 
 CLOSE_WHILE_IMPORTING = """

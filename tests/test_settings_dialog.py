@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import install_markov
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 
+from desktop.engine.cache import ModelCache
+from desktop.engine.engine import Engine
 from desktop.paths import default_output_dir
+from desktop.plugins import PluginManager
 from desktop.settings import Settings
 from desktop.ui.settings_dialog import SettingsDialog
 
@@ -33,6 +37,9 @@ def test_defaults_fill_every_field(make_dialog):
     assert dialog.memory_auto_check.isChecked() and not dialog.memory_spin.isEnabled()
     assert "half of this machine's RAM" in dialog.memory_auto_check.text()
     assert dialog.idle_spin.value() == 15.0
+    assert dialog.grace_spin.value() == 5.0 and dialog.grace_spin.text() == "5.0 s"
+    assert (dialog.grace_spin.minimum(), dialog.grace_spin.maximum()) == (0, 600)
+    assert "worker process is ended" in dialog.grace_spin.toolTip() and "cancelled" in dialog.grace_spin.toolTip()
     assert dialog.output_edit.text() == "" and dialog.output_edit.placeholderText() == str(default_output_dir())
     assert dialog.token_edit.text() == "" and dialog.token_edit.echoMode() == QLineEdit.EchoMode.Password
     assert not dialog.pickle_check.isChecked() and not dialog.pickle_warning.isVisible()
@@ -41,12 +48,13 @@ def test_defaults_fill_every_field(make_dialog):
 
 def test_every_field_is_filled_from_the_settings(make_dialog, tmp_path):
     settings = Settings(device="cuda:1", memory_budget_mb=2048, idle_unload_minutes=0, allow_pickle=True,
-                        output_dir=str(tmp_path / "out"), hf_token="hf_secret")
+                        output_dir=str(tmp_path / "out"), hf_token="hf_secret", cancel_grace_seconds=0.5)
     dialog = make_dialog(settings)
     assert dialog.device_combo.currentData() == "cuda:1" and "cuda:1" in dialog.device_combo.currentText()
     assert not dialog.memory_auto_check.isChecked() and dialog.memory_spin.isEnabled()
     assert dialog.memory_spin.value() == 2048
     assert dialog.idle_spin.value() == 0 and dialog.idle_spin.text() == "Never"
+    assert dialog.grace_spin.value() == 0.5
     assert dialog.output_edit.text() == str(tmp_path / "out")
     assert dialog.token_edit.text() == "hf_secret"
     assert dialog.pickle_check.isChecked() and dialog.pickle_warning.isVisible()
@@ -69,6 +77,7 @@ def test_changing_every_field_and_applying_saves_them(make_dialog, qtbot, tmp_pa
     assert dialog.memory_spin.isEnabled()
     dialog.memory_spin.setValue(4096)
     dialog.idle_spin.setValue(30)
+    dialog.grace_spin.setValue(12.5)
     out = tmp_path / "new" / "outputs"
     dialog.output_edit.setText(str(out))
     dialog.token_edit.setText("  hf_token_value ")
@@ -76,10 +85,10 @@ def test_changing_every_field_and_applying_saves_them(make_dialog, qtbot, tmp_pa
     with qtbot.waitSignal(dialog.settings_changed):
         assert dialog.apply()
     saved = Settings.load()
-    expected = ("mps", 4096, 30.0, str(out), "hf_token_value", True, ["markov"])
+    expected = ("mps", 4096, 30.0, 12.5, str(out), "hf_token_value", True, ["markov"])
     for s in (saved, settings):
-        assert (s.device, s.memory_budget_mb, s.idle_unload_minutes, s.output_dir, s.hf_token, s.allow_pickle,
-                s.disabled_plugins) == expected
+        assert (s.device, s.memory_budget_mb, s.idle_unload_minutes, s.cancel_grace_seconds, s.output_dir,
+                s.hf_token, s.allow_pickle, s.disabled_plugins) == expected
     assert saved.extra == {"future_key": 1}
     assert json.loads(Settings.path().read_text())["device"] == "mps"
     assert out.is_dir()
@@ -144,3 +153,19 @@ def test_cancel_saves_nothing(make_dialog, qtbot, tmp_path):
     assert not Settings.path().exists()
     assert settings == Settings()
     assert not Path(tmp_path / "out").exists()
+
+
+def test_the_grace_period_of_a_cancel_applies_to_the_running_engine(make_dialog, qtbot, studiolo_site):
+    install_markov(studiolo_site)
+    plugins = PluginManager().load()
+    engine = Engine(plugins, cache=ModelCache(), in_process=False)
+    runner = engine.runner("text.markov")  # made now, before the change: it reads the setting at each cancel
+    assert not runner.in_process and runner.grace() == 5.0
+    dialog = make_dialog(plugins.settings)
+    dialog.settings_changed.connect(engine.apply_settings)  # as the window does
+    dialog.grace_spin.setValue(42)
+    with qtbot.waitSignal(dialog.settings_changed):
+        assert dialog.apply()
+    assert engine.services.cancel_grace == 42.0 and runner.grace() == 42.0
+    assert Settings.load().cancel_grace_seconds == 42.0
+    assert engine.shutdown(timeout=10)

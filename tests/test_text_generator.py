@@ -344,7 +344,9 @@ def test_registered_by_entry_point():
 
 
 @pytest.fixture
-def engine(studiolo_site, qtbot):
+def engine(studiolo_site, qtbot, request):
+    """An engine running the generators in worker processes (the default), or in this process for a test marked
+    ``in_process`` (one that patches the library in this process)."""
     from desktop.engine.cache import ModelCache
     from desktop.engine.engine import Engine
     from desktop.plugins import PluginManager
@@ -352,11 +354,12 @@ def engine(studiolo_site, qtbot):
 
     torch_plugin.install(studiolo_site)
     engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), store=None, library=None,
-                    cache=ModelCache())
+                    cache=ModelCache(), in_process=request.node.get_closest_marker("in_process") is not None)
     yield engine
     assert engine.shutdown(timeout=30)
 
 
+@pytest.mark.in_process  # transformers is patched in this process
 def test_a_failure_inside_generation_fails_the_job_and_the_worker_takes_the_next(engine, tiny_lm, qtbot,
                                                                                    monkeypatch):
     from transformers import GPT2LMHeadModel

@@ -45,10 +45,18 @@ class Generator:
             for one; a torch generator declares ``("cuda", "mps", "cpu")``.
         preload_modules: heavy modules ``load``/``generate`` will import (``("torch", "diffusers")``). The window
             imports them in the background right after it is shown, with a visible "loading libraries" state, so
-            that their one-time import cost (seconds, holding Python's GIL) lands then and not while someone types.
+            that their one-time import cost lands then and not when someone first presses Generate.
+        runs_in_process: False (the default): ``load`` and ``generate`` run in this generator's own worker process,
+            so the window never waits for them, a crash or a hard cancel ends only that process, and unloading gives
+            the memory back. True: they run on a thread of Studiolo's own process, for light code with no heavy
+            imports that trusts itself (no process to start: the first job starts sooner). Either way ``Params``,
+            panels and metadata stay in Studiolo's process, and the API is the same.
 
-    Threads: :meth:`load` and :meth:`generate` run on this generator's worker thread; :meth:`create_panel` on
-    the GUI thread; :meth:`params_from_file` on any thread. Import heavy libraries (torch, diffusers,
+    Processes and threads: :meth:`load`, :meth:`generate`, :meth:`handle_size` and :meth:`unload` run in the
+    generator's worker process (see ``runs_in_process``), one job at a time; :meth:`create_panel` on the GUI thread;
+    :meth:`encode_output` on the generator's worker thread in Studiolo's process; :meth:`params_from_file` on any
+    thread. Params, outputs and previews cross between the processes, so they must be picklable (images, arrays,
+    text and JSON-ready metadata are). Import heavy libraries (torch, diffusers,
     transformers) inside ``load``/``generate``, never at module level: discovery must stay fast, and a broken
     CUDA install must fail one job, not the app's start.
     """
@@ -64,6 +72,7 @@ class Generator:
     model_sources: ClassVar[frozenset[str]] = ModelSource.ALL
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     preload_modules: ClassVar[tuple[str, ...]] = ()
+    runs_in_process: ClassVar[bool] = False
 
     # -- models ------------------------------------------------------------------------------------------
 

@@ -116,7 +116,7 @@ def _run(plugins, generator, params, args) -> int:
 
     global _app
     app = _app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
-    engine = Engine(plugins)
+    engine = Engine(plugins)  # its worker processes start with the job, and end with engine.shutdown below
     bar = ProgressBar(generator.id)
     outcome: dict = {}
 
@@ -130,10 +130,11 @@ def _run(plugins, generator, params, args) -> int:
     engine.job_failed.connect(lambda *_: ended("failed"))
     engine.job_cancelled.connect(lambda _id, partial: ended("cancelled", partial))
     code = EXIT_FAILED
-    try:  # the engine is shut down on every way out: a Qt thread left running aborts the process
+    try:  # the engine is shut down on every way out: a Qt thread left running aborts the process, and a worker
+        # process left running would hold its model's memory until it noticed this process is gone
         with CtrlC(engine, before_message=bar.finish) as ctrl_c:
             job = engine.submit(generator.id, params, model=args.model, seed=args.seed)
-            ctrl_c.job_id = job.id
+            ctrl_c.follow(job.id, generator.id)
             app.exec()
         bar.finish()
         code = _finish(job, outcome.get("state", "failed"), outcome.get("outputs", []), args)
@@ -141,7 +142,8 @@ def _run(plugins, generator, params, args) -> int:
         code = _error(exc, EXIT_USAGE)
     finally:
         stopped = engine.shutdown(timeout=10)
-    if not stopped:  # a generator ignoring cancel: do not wait for it forever
+    if not stopped:  # a generator running here that ignores cancel: do not wait for it forever (worker processes
+        # are ended by then)
         from desktop.exiting import exit_now
 
         exit_now(code)

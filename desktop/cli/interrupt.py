@@ -1,14 +1,25 @@
 """Ctrl+C while ``studiolo generate`` runs a job.
 
 The first Ctrl+C cancels the job and says so: a generator that checks for cancel stops at its next step and what
-it made is kept, marked partial (exit status 130). A generator (or a model load) that never checks keeps running;
-a second Ctrl+C then ends the process at once with status 130, after letting a save under way finish
-(``Engine.halt``), so no half-written file and no temporary file is left behind. A third Ctrl+C does not wait even
-for that.
+it made is kept, marked partial (exit status 130). A generator (or a model load) that never checks keeps running
+until the grace period of Settings is over, when its worker process is ended (``cancel_grace_seconds``).
+
+A second Ctrl+C does not wait for that. The generator runs in a worker process (the default): the hard cancel the
+grace period would have done happens now (``Engine.cancel(job_id, hard=True)``): the worker process is ended, the
+job ends cancelled with the partial output that had arrived, which is saved and printed like any cancelled job's,
+and the engine shuts down (status 130). The generator runs in this process (``runs_in_process``, or
+``STUDIOLO_IN_PROCESS=1``): nothing can stop it but ending this process, so the process ends at once with status
+130, after letting a save under way finish (``Engine.halt``), so no half-written file and no temporary file is left
+behind. A third Ctrl+C does not wait for anything (a worker process still running is killed first).
+
+The signal handler only counts and schedules: Python runs it between two bytecodes of the main thread, possibly
+inside the engine's own code with one of its locks held, so the cancels run from Qt's event loop
+(``QTimer.singleShot(0, …)``), and nothing the handler does takes an engine lock.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -23,15 +34,22 @@ HALT_TIMEOUT_S = 10.0
 class CtrlC:
     """Installs the handler for the ``with`` block (restoring the previous one after), with a Qt timer that lets
     Python run it while Qt's event loop waits. ``before_message`` runs before anything is printed (ending a
-    progress bar's line)."""
+    progress bar's line). :meth:`follow` names the job (until then a Ctrl+C cancels nothing)."""
 
     def __init__(self, engine: Any, before_message: Callable[[], None] = lambda: None) -> None:
         self.engine = engine
         self.before_message = before_message
         self.job_id: str | None = None
+        self.process: Any = None  # the job's generator's WorkerProcess; None when it runs in this process
         self.presses = 0
         self._previous: Any = None
         self._wake: Any = None
+
+    def follow(self, job_id: str, generator_id: str) -> None:
+        """The job a Ctrl+C cancels, and where its generator runs (which decides what a second Ctrl+C does)."""
+        runner = self.engine.runner(generator_id)
+        self.process = None if runner.in_process else runner.process
+        self.job_id = job_id
 
     def __enter__(self) -> CtrlC:
         from PySide6.QtCore import QTimer
@@ -52,16 +70,21 @@ class CtrlC:
 
     def _on_sigint(self, *_args: object) -> None:
         # Python runs this between two bytecodes of the main thread, possibly inside the engine's own code with
-        # one of its locks held: the cancel itself runs from the event loop, and a halt takes no engine lock.
+        # one of its locks held: the cancels run from the event loop, and a halt takes no engine lock.
         from PySide6.QtCore import QTimer
 
         self.presses += 1
         if self.presses == 1:
             QTimer.singleShot(0, self._cancel)
             return
+        if self.presses == 2 and self.process is not None:
+            QTimer.singleShot(0, self._hard_cancel)
+            return
         if self.presses == 2:
             print("\nStopping now; nothing more is saved.", file=sys.stderr, flush=True)
             self.engine.halt(HALT_TIMEOUT_S)  # a third Ctrl+C interrupts this wait and ends at once
+        elif self.process is not None:
+            _kill(self.process.pid)  # the worker process would notice this one is gone; sooner is better
         _exit_now()
 
     def _cancel(self) -> None:
@@ -69,6 +92,21 @@ class CtrlC:
             self.engine.cancel(self.job_id)
         self.before_message()
         print("Cancelling… (press Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
+
+    def _hard_cancel(self) -> None:
+        if self.job_id is not None:
+            self.engine.cancel(self.job_id, hard=True)  # the job ends cancelled: the event loop then quits
+        self.before_message()
+        print("Stopping the generator now… (press Ctrl+C again to quit without saving)", file=sys.stderr,
+              flush=True)
+
+
+def _kill(pid: int | None) -> None:
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:  # already gone
+            pass
 
 
 def _exit_now() -> None:

@@ -205,6 +205,12 @@ class ModelCache:
         for key in list(self._entries):
             self.unload(key)
 
+    def unload_where(self, predicate: Callable[[Any], bool]) -> list[CacheKey]:
+        """Unload every model whose handle satisfies ``predicate`` (those of a worker process that ended)."""
+        with self._lock:
+            keys = [e.key for e in self._entries.values() if predicate(e.handle)]
+        return [key for key in keys if self.unload(key)]
+
     def unload_idle(self, max_idle: float) -> list[CacheKey]:
         """Unload every model no job has used for ``max_idle`` seconds of the cache's clock."""
         now = self.clock()

@@ -26,6 +26,8 @@ never forgotten. :meth:`Engine.job` raises :class:`UnknownJob` (a ``KeyError``) 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,11 +37,13 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, QThreadPool, QTimer, Signal, Slot
 
 from desktop import paths
-from desktop.api import ParamError, from_json, validate
+from desktop.api import PROJECT_NAME, ParamError, from_json, validate
 from desktop.engine.cache import ModelCache
 from desktop.engine.jobs import Job, JobQueue, JobState, UnknownJob, choose_seed
+from desktop.engine.process.client import STOP_TIMEOUT_S, SUPPORTED, Incarnation, PluginEntry
+from desktop.engine.runners import InProcessRunner, ProcessRunner, RemoteHandle
 from desktop.engine.throttle import MAX_RATE_HZ, Mailbox, RateLimiter
-from desktop.engine.worker import GeneratorWorker, Services
+from desktop.engine.worker import GeneratorWorker, Runner, Services
 from desktop.models.resolver import ModelResolver
 from desktop.plugins import PluginManager
 from desktop.settings import Settings
@@ -49,6 +53,13 @@ log = logging.getLogger(__name__)
 JOB_SIGNALS = ("queued", "state_changed", "started", "progressed", "previewed", "warned", "finished", "failed",
                "cancelled", "forgotten")
 MAX_FINISHED_JOBS = 500  # finished jobs the engine remembers (the Activity view shows as many)
+IN_PROCESS_ENV = "STUDIOLO_IN_PROCESS"
+
+
+def runs_in_process_by_default() -> bool:
+    """Whether engines run every generator in this process: ``STUDIOLO_IN_PROCESS=1`` (for comparisons and
+    debugging), or a system without worker processes."""
+    return os.environ.get(IN_PROCESS_ENV, "") not in ("", "0") or not SUPPORTED
 
 
 def connect_job_signals(source: QObject, receiver: object) -> None:
@@ -75,7 +86,7 @@ class Engine(QObject):
                  cache: ModelCache | None = None, resolver: ModelResolver | None = None, store: Any = "default",
                  library: Any = "default", clock: Callable[[], float] = time.monotonic,
                  min_interval: float = 1.0 / MAX_RATE_HZ, history: int = MAX_FINISHED_JOBS,
-                 parent: QObject | None = None) -> None:
+                 in_process: bool | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.plugins = plugins
         self.settings = settings if settings is not None else plugins.settings
@@ -90,7 +101,11 @@ class Engine(QObject):
         self.library = library
         self.services = Services(resolver=resolver or ModelResolver(), cache=self.cache, store=store,
                                  library=library, device_preference=self.settings.device,
-                                 allow_pickle=self.settings.allow_pickle, hf_token=self.settings.hf_token)
+                                 allow_pickle=self.settings.allow_pickle, hf_token=self.settings.hf_token,
+                                 cancel_grace=self.settings.cancel_grace_seconds)
+        self.in_process = runs_in_process_by_default() if in_process is None else in_process
+        self._runners: dict[str, Runner] = {}
+        self._runners_lock = threading.Lock()  # runner() is called from task threads too (preload, demo builds)
         self._jobs: dict[str, Job] = {}
         self.history = max(1, history)  # the newest finished job is always known (its signal's slots read it)
         self._finished: deque[str] = deque()  # ids of the finished jobs still remembered, oldest first
@@ -127,6 +142,7 @@ class Engine(QObject):
         self.services.device_preference = settings.device
         self.services.allow_pickle = settings.allow_pickle
         self.services.hf_token = settings.hf_token
+        self.services.cancel_grace = settings.cancel_grace_seconds
         from desktop.library import OutputStore
 
         if isinstance(self.services.store, OutputStore):  # a store given by the caller (tests) is theirs
@@ -162,7 +178,8 @@ class Engine(QObject):
     def _queue_for(self, generator_id: str) -> JobQueue:
         if generator_id not in self._queues:
             queue = self._queues[generator_id] = JobQueue()
-            worker = GeneratorWorker(self.plugins.generator(generator_id), queue, self.services, self._mailboxes)
+            worker = GeneratorWorker(self.plugins.generator(generator_id), queue, self.services, self._mailboxes,
+                                     self.runner(generator_id))
             thread = QThread(self)
             thread.setObjectName(f"worker:{generator_id}")
             worker.moveToThread(thread)
@@ -172,6 +189,39 @@ class Engine(QObject):
             self._workers[generator_id] = (worker, thread)
             thread.start()
         return self._queues[generator_id]
+
+    def runner(self, generator_id: str) -> Runner:
+        """How the generator's ``load``/``generate`` run: in its worker process (:class:`ProcessRunner`), or in
+        this process when the generator declares ``runs_in_process`` or the engine was made ``in_process``."""
+        with self._runners_lock:
+            runner = self._runners.get(generator_id)
+            if runner is None:
+                generator = self.plugins.generator(generator_id)
+                if self.in_process or generator.runs_in_process:
+                    runner = InProcessRunner(generator)
+                else:
+                    record = self.plugins.plugin_of(generator_id)
+                    entry = PluginEntry(record.name, record.module, PROJECT_NAME, generator_id)
+                    runner = ProcessRunner(generator, entry, grace=lambda: self.services.cancel_grace,
+                                           on_death=self._forget_models_of)
+                self._runners[generator_id] = runner
+            return runner
+
+    def _forget_models_of(self, incarnation: Incarnation) -> None:
+        """A worker process ended on its own (or was killed): its models are gone (called on its reader thread)."""
+        self.cache.unload_where(lambda handle: isinstance(handle, RemoteHandle) and handle.incarnation is incarnation)
+
+    def worker_processes(self) -> dict[str, int | None]:
+        """Each generator that has run (or been preloaded) and the pid of its worker process: None when it runs in
+        this process or its process is not running now."""
+        with self._runners_lock:
+            runners = dict(self._runners)
+        return {gid: None if runner.in_process else runner.process.pid for gid, runner in runners.items()}
+
+    def preload(self, generator_id: str, modules: list[str]) -> dict[str, Any]:
+        """Start the generator's worker process and import ``modules`` there; returns ``failures`` (messages) and
+        ``devices`` (those torch sees there). Blocks: call it off the GUI thread."""
+        return self.runner(generator_id).preload(modules)
 
     # -- queries ----------------------------------------------------------------------------------------
 
@@ -191,14 +241,16 @@ class Engine(QObject):
 
     # -- control ---------------------------------------------------------------------------------------
 
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, *, hard: bool = False) -> bool:
         """Cancel a queued or running job. From now on no progress or preview of it is delivered; a running job
         ends with ``job_cancelled`` (with its partial outputs) as soon as the generator notices, a queued one at
-        once. False if the job had already finished."""
+        once. A generator in a worker process that has not stopped within the grace period (Settings) has its
+        process ended, and the job ends cancelled with what it had sent; ``hard`` ends it at once (the CLI's
+        second Ctrl+C). False if the job had already finished (or was already cancelled, unless ``hard``)."""
         job = self._jobs.get(job_id)
-        if job is None or job.state.finished or job.cancelled:
+        if job is None or job.state.finished or (job.cancelled and not (hard and not job.hard_cancelled)):
             return False
-        job.cancel_event.set()
+        job.request_cancel(hard=hard)
         self._close_mail(job_id)
         queue = self._queues.get(job.generator_id)
         if queue is not None and queue.remove(job_id) is not None:
@@ -244,10 +296,14 @@ class Engine(QObject):
 
     @Slot()
     def _on_retired(self) -> None:
-        """A retired worker's thread ended: no job can load its generator's models any more; unload them."""
+        """A retired worker's thread ended: no job can load its generator's models any more; unload them, and end
+        its worker process."""
         worker_and_id = self._retired.pop(self.sender(), None)
         if worker_and_id is not None:
             self._unload_models_of(worker_and_id[1])
+            runner = self._runners.pop(worker_and_id[1], None)
+            if runner is not None:
+                QThreadPool.globalInstance().start(runner.stop)
 
     def _unload_models_of(self, generator_id: str) -> None:
         keys = [m.key for m in self.cache.loaded() if m.key.generator_id == generator_id]
@@ -260,7 +316,14 @@ class Engine(QObject):
         must not stall the GUI thread)."""
         minutes = self.settings.idle_unload_minutes
         if minutes > 0:
-            QThreadPool.globalInstance().start(lambda: self.cache.unload_idle(minutes * 60))
+            runners = list(self._runners.values())
+
+            def unload() -> None:
+                self.cache.unload_idle(minutes * 60)
+                for runner in runners:  # a process with nothing loaded (started ahead, say) ends too
+                    runner.stop_if_idle(minutes * 60)
+
+            QThreadPool.globalInstance().start(unload)
 
     def halt(self, timeout: float = 10.0) -> bool:
         """Get ready for the process to end at once (the CLI's second Ctrl+C): let no save start, and wait at most
@@ -283,10 +346,13 @@ class Engine(QObject):
         QThreadPool.globalInstance().waitForDone(max(0, int((deadline - time.monotonic()) * 1000)))
         threads = [(gid, thread) for gid, (_worker, thread) in self._workers.items()]
         threads += [(gid, thread) for thread, (_worker, gid) in self._retired.items()]
-        for generator_id, thread in threads:
+        for _generator_id, thread in threads:
             thread.quit()
-            remaining = max(0, int((deadline - time.monotonic()) * 1000))
-            if not thread.wait(remaining):
+            thread.wait(max(0, int((deadline - time.monotonic()) * 1000)))
+        for runner in self._runners.values():  # ends the worker processes, one still busy at once
+            runner.stop(max(0.0, min(STOP_TIMEOUT_S, deadline - time.monotonic())))
+        for generator_id, thread in threads:  # a thread waiting for a process it ended stops now
+            if not thread.isFinished() and not thread.wait(int(STOP_TIMEOUT_S * 1000)):
                 log.error("the worker of %s did not stop within %.0f s", generator_id, timeout)
                 stopped = False
         if self.library is not None and not self.library.closed:

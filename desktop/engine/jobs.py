@@ -6,6 +6,8 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -67,9 +69,38 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
+    _cancel_listeners: list[Callable[[bool], None]] = field(default_factory=list, init=False, repr=False)
+    _listeners_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    hard_cancelled: bool = False
+
     @property
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
+
+    def request_cancel(self, *, hard: bool = False) -> None:
+        """Cancel the job: set its cancel event and tell whoever listens (the thread waiting for its worker
+        process). ``hard``: do not wait for the generator to notice (end its process now)."""
+        with self._listeners_lock:
+            self.cancel_event.set()
+            self.hard_cancelled = self.hard_cancelled or hard
+            listeners = list(self._cancel_listeners)
+        for listener in listeners:
+            listener(hard)
+
+    @contextmanager
+    def cancel_listener(self, listener: Callable[[bool], None]) -> Iterator[None]:
+        """Call ``listener(hard)`` on each cancel request during the ``with`` block, and at once if the job is
+        already cancelled."""
+        with self._listeners_lock:
+            self._cancel_listeners.append(listener)
+            already, hard = self.cancel_event.is_set(), self.hard_cancelled
+        if already:
+            listener(hard)
+        try:
+            yield
+        finally:
+            with self._listeners_lock:
+                self._cancel_listeners.remove(listener)
 
     def release_outputs(self) -> bool:
         """Drop the outputs (the heavy part of a finished job) when every one of them is saved: the library holds

@@ -32,10 +32,10 @@ def total_ram() -> int | None:
         return None
 
 
-def process_rss() -> int | None:
-    """This process's resident memory in bytes (None when unknown)."""
+def process_rss(pid: int | None = None) -> int | None:
+    """The resident memory in bytes of this process, or of process ``pid`` (None when unknown)."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as f:
+        with open(f"/proc/{pid or 'self'}/statm", encoding="ascii") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None

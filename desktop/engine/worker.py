@@ -33,15 +33,17 @@ from desktop.api import (
 )
 from desktop.engine.cache import CacheKey, ModelCache
 from desktop.engine.context import CallbackRunContext
-from desktop.engine.devices import pick_device
 from desktop.engine.jobs import Job, JobQueue, JobState
 from desktop.engine.memory import weights_size
+from desktop.engine.runners import InProcessRunner, ProcessRunner
 from desktop.engine.save_gate import SaveGate
 from desktop.engine.throttle import Mailbox
 from desktop.models import usage
 from desktop.models.resolver import ModelResolver
 
 log = logging.getLogger(__name__)
+
+Runner = InProcessRunner | ProcessRunner
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Services:
     allow_pickle: bool = False
     hf_token: str | None = None
     saves: SaveGate = field(default_factory=SaveGate)
+    cancel_grace: float = 5.0  # seconds a cancelled job is given before its worker process is ended
 
 
 class GeneratorWorker(QObject):
@@ -64,9 +67,10 @@ class GeneratorWorker(QObject):
     ended = Signal(str)
 
     def __init__(self, generator: Generator, queue: JobQueue, services: Services,
-                 mailboxes: dict[str, Mailbox]) -> None:
+                 mailboxes: dict[str, Mailbox], runner: Runner | None = None) -> None:
         super().__init__()
         self.generator = generator
+        self.runner: Runner = runner if runner is not None else InProcessRunner(generator)
         self.queue = queue
         self.services = services
         self.mailboxes = mailboxes
@@ -117,6 +121,9 @@ class GeneratorWorker(QObject):
                 log.warning("job %s: the partial output was not saved: %s", job.id, save_error)
         except StudioloError as exc:
             self._fail(job, str(exc))
+            job.error_detail = getattr(exc, "detail", None)  # a failure in the worker process: its traceback
+            if job.error_detail:
+                log.error("job %s (%s) failed\n%s", job.id, self.generator.id, job.error_detail)
         except MemoryError:
             self._fail(job, str(InsufficientMemoryError(
                 f"{self.generator.name} ran out of memory.",
@@ -168,9 +175,9 @@ class GeneratorWorker(QObject):
         path = services.resolver.resolve(
             generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event, token=services.hf_token,
             on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"),
-            check=False)
+            check=False, build_demo=self.runner.build_demo)
         ctx.raise_if_cancelled()
-        device = pick_device(generator.devices, services.device_preference)
+        device = self.runner.device(services.device_preference)
         job.device = ctx.device = device
         options = LoadOptions({n: getattr(job.params, n) for n in load_option_names(generator.Params)},
                               allow_pickle=services.allow_pickle)
@@ -178,7 +185,8 @@ class GeneratorWorker(QObject):
         label = f"{job.model} for {generator.name}" if job.model else generator.name
         if path is not None and not services.cache.has(key):  # a model in memory is not re-checked on every job;
             check_model_files(path, allow_pickle=services.allow_pickle)  # checked before the cache makes room
-        with services.cache.lease(key, generator, lambda: self._plugin(generator.load, path, device, options),
+        runner = self.runner
+        with services.cache.lease(key, runner.models, lambda: self._plugin(runner.load, path, device, options, job),
                                   estimate=lambda: weights_size(path), label=label,
                                   before_load=ctx.raise_if_cancelled) as handle:  # cancelled while waiting: no load
             usage.note_use(generator.id, job.model)  # the model manager's "last used": loaded fine; once a minute
@@ -187,7 +195,7 @@ class GeneratorWorker(QObject):
             self._set_state(job, JobState.RUNNING)
             self._step = "running the generator"
             run_start = time.monotonic()
-            outputs = self._plugin(generator.generate, handle, job.params, ctx)
+            outputs = self._plugin(runner.generate, handle, job, ctx)
             job.timings["generate_s"] = time.monotonic() - run_start
         return self._checked_outputs(job, outputs)
 

@@ -6,6 +6,7 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from desktop import paths
@@ -17,9 +18,10 @@ def demo_model_dir(generator: Generator) -> Path:
     return paths.data_dir() / "models" / "demo" / generator.id / generator.version
 
 
-def ensure_demo_model(generator: Generator) -> Path:
+def ensure_demo_model(generator: Generator, build: Callable[[Path], None] | None = None) -> Path:
     """The generator's demo model folder, built first if needed (in a temporary folder moved into place, so an
-    interrupted build leaves nothing that looks finished)."""
+    interrupted build leaves nothing that looks finished). ``build(folder)`` builds it (default: the generator's
+    ``build_demo_model`` in this process; the engine passes its runner's, which builds in the worker process)."""
     dest = demo_model_dir(generator)
     if dest.is_dir():
         return dest
@@ -30,7 +32,7 @@ def ensure_demo_model(generator: Generator) -> Path:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=dest.parent))
-        generator.build_demo_model(tmp)
+        (build or generator.build_demo_model)(tmp)
         try:
             tmp.rename(dest)
         except OSError:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DemoProgressFn = Callable[[int, int, str], None]  # generators done, generators in all, the one being built
+DemoBuilderFn = Callable[[Generator], Callable[[Path], None]]  # a generator -> what builds its demo into a folder
 DownloadProgressFn = Callable[[int, int, int, "int | None", str], None]  # model index, models, bytes, total, text
 
 
@@ -128,13 +129,16 @@ def _demo_generators(plugins: PluginManager) -> list[Generator]:
     return [g for g in sorted(plugins.generators.values(), key=lambda g: (g.kind, g.name)) if g.has_demo_model]
 
 
-def build_all_demos(plugins: PluginManager, on_progress: DemoProgressFn, cancel: threading.Event) -> list[str]:
+def build_all_demos(plugins: PluginManager, on_progress: DemoProgressFn, cancel: threading.Event, *,
+                    builder: DemoBuilderFn | None = None) -> list[str]:
     """Build every generator's demo model, one after another (a demo already built is kept as it is).
 
     ``on_progress(done, total, generator name)`` is called before each build and once at the end (with an empty
     name). Returns the failures as messages for a person; a generator whose demo fails does not stop the others.
     Stops before the next generator once ``cancel`` is set (check it to tell a cancelled run from a finished one).
-    Call it on a worker thread: the first build imports the generators' libraries (seconds).
+    Call it on a worker thread. ``builder(generator)`` gives the function that builds a generator's demo into a
+    folder (the engine's: in the generator's worker process, so the heavy libraries are imported there); by default
+    each is built in this process.
     """
     generators = _demo_generators(plugins)
     failures: list[str] = []
@@ -143,7 +147,7 @@ def build_all_demos(plugins: PluginManager, on_progress: DemoProgressFn, cancel:
             return failures
         on_progress(index, len(generators), generator.name)
         try:
-            ensure_demo_model(generator)
+            ensure_demo_model(generator, builder(generator) if builder is not None else None)
         except StudioloError as exc:
             log.warning("the demo model of %s could not be built: %s", generator.id, exc, exc_info=True)
             failures.append(f"{generator.name}: {exc}")

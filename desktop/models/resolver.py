@@ -100,10 +100,12 @@ class ModelResolver:
 
     def resolve(self, generator: Generator, ref: str | None, *, allow_pickle: bool = False,
                 cancel: threading.Event | None = None, on_progress: ProgressFn | None = None,
-                token: str | None = None, check: bool = True) -> Path | None:
+                token: str | None = None, check: bool = True,
+                build_demo: Callable[[Path], None] | None = None) -> Path | None:
         """The local path of ``ref`` (None for no model), downloading it if needed. With ``check`` (the default) its
         weight files are checked (:func:`check_model_files`); the engine passes ``check=False`` and checks only when
-        it actually loads the model, so a job on a model already in memory does not re-read its files."""
+        it actually loads the model, so a job on a model already in memory does not re-read its files.
+        ``build_demo``: builds a demo model that is not built yet (see :func:`ensure_demo_model`)."""
         if ref is None:
             return None
         parsed = parse_ref(ref)
@@ -111,7 +113,7 @@ class ModelResolver:
             raise ModelNotFoundError(f"{generator.name} cannot use a model given as {parsed.source} ({ref}).",
                                      hint="It accepts: " + ", ".join(sorted(generator.model_sources)) + ".")
         if parsed.source == ModelSource.DEMO:
-            return ensure_demo_model(generator)
+            return ensure_demo_model(generator, build_demo)
         if parsed.source == ModelSource.HUB:
             path = self._from_hub(parsed, allow_pickle, cancel or threading.Event(), on_progress, token)
         else:

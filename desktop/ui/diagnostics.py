@@ -7,6 +7,7 @@ import platform
 import sys
 import time
 from importlib import metadata
+from typing import Any
 
 from desktop import __version__
 from desktop.engine.memory import human_bytes, process_rss, total_ram
@@ -56,6 +57,20 @@ def report(window) -> str:
     lines += ["", "Loaded models:"]
     lines += [f"  {m.key.generator_id}: {m.key.model or '(none)'} on {m.key.device}, {human_bytes(m.size)}"
               for m in engine.cache.loaded()] or ["  none"]
+    lines += ["", "Worker processes:"]
+    lines += _worker_lines(engine) or ["  none started"]
     lines += ["", "Recent errors:"]
     lines += [f"  {entry}" for entry in window.errors.entries] or ["  none"]
     return "\n".join(lines) + "\n"
+
+
+def _worker_lines(engine: Any) -> list[str]:
+    """One line per generator that has run: where it runs, and its worker process's pid and memory."""
+    lines = []
+    for gid, pid in sorted(engine.worker_processes().items()):
+        if pid is not None:
+            lines.append(f"  {gid}: pid {pid}, {human_bytes(process_rss(pid) or 0)}")
+        else:
+            lines.append(f"  {gid}: " + ("runs in Studiolo's process" if engine.runner(gid).in_process
+                                         else "not running (it starts with the next job)"))
+    return lines

@@ -58,6 +58,10 @@ class MainWindow(QMainWindow):
         self.pages: dict[str, QWidget] = {}
         self.loading_plugins: list[str] = []  # third-party plugins being imported in the background
         self.plugin_loader = None
+        self.preload_task: Any = None  # the latest warm-up of generators (desktop.ui.preload), once started
+        self._preload_tasks: list[Any] = []  # every warm-up started (cancelled at quit)
+        self._preloaded: set[str] = set()  # generators warmed up (or being warmed up)
+        self._preload_on_show = False  # from the first warm-up on, showing a generator's page warms it up
         self._wanted_page: str | None = None  # the last session's page, its plugin still loading
         self._auto_page: str | None = None  # the page shown for it meanwhile (the user has not moved since)
         self.setWindowTitle(self.tr("Studiolo"))
@@ -250,6 +254,8 @@ class MainWindow(QMainWindow):
     def show_page(self, page_id: str) -> QWidget:
         widget = self.page(page_id)
         self.stack.setCurrentWidget(widget)
+        if self._preload_on_show and page_id in self.plugins.generators:
+            self._warm_up([page_id])
         for item in self._items():
             if item.data(0, ROLE_ID) == page_id and self.sidebar.currentItem() is not item:
                 self.sidebar.setCurrentItem(item)
@@ -269,7 +275,8 @@ class MainWindow(QMainWindow):
         """The first run's welcome page, in place of the generators until the user is done with it."""
         from desktop.ui.welcome import WelcomePage
 
-        self.welcome = WelcomePage(self.plugins, self.engine.settings, self)
+        self.welcome = WelcomePage(self.plugins, self.engine.settings, self,
+                                   builder=lambda generator: self.engine.runner(generator.id).build_demo)
         self.welcome.finished.connect(self._on_welcome_finished)
         self.welcome.activity.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.welcome.downloads_finished.connect(self._on_first_downloads)
@@ -379,8 +386,13 @@ class MainWindow(QMainWindow):
                                   .replace("%2", human_bytes(size)))
         self.models_label.setToolTip("\n".join(f"{m.key.generator_id}: {m.key.model or '—'} on {m.key.device}"
                                                for m in loaded))
-        rss = process_rss()
-        self.memory_label.setText(self.tr("Memory: %1").replace("%1", human_bytes(rss)) if rss else "")
+        rss = process_rss()  # the window's process, plus its generators' worker processes (a /proc read each)
+        workers = [pid for pid in self.engine.worker_processes().values() if pid is not None]
+        total = (rss or 0) + sum(process_rss(pid) or 0 for pid in workers)
+        self.memory_label.setText(self.tr("Memory: %1").replace("%1", human_bytes(total)) if rss else "")
+        tip = self.tr("Studiolo's window: %1; generators' worker processes: %2")
+        self.memory_label.setToolTip(tip.replace("%1", human_bytes(rss or 0))
+                                     .replace("%2", human_bytes(total - (rss or 0))))
 
     @Slot(str, bool)
     def show_message(self, text: str, error: bool = False) -> None:
@@ -510,15 +522,30 @@ class MainWindow(QMainWindow):
     # -- background import --------------------------------------------------------------------------------
 
     def preload_libraries(self) -> None:
-        """Import the generators' heavy libraries on a worker thread, shown in the status bar."""
-        from desktop.ui.preload import start_preload
+        """Warm up the generator on screen ahead of its first job (once the window is shown and the plugins are
+        loaded), shown in the status bar: start its worker process and import its heavy libraries there (for a
+        generator that runs in this process: here, on a task's thread). From then on, showing another generator's
+        page warms that one up. The others start with their first job: a worker process holds hundreds of MB once
+        torch is in it, so warming every installed generator at start would cost gigabytes and a minute of CPU."""
+        self._preload_on_show = True
+        current = self.current_page_id()
+        self._warm_up([current] if current in self.plugins.generators else [])
 
-        modules = [m for g in self.plugins.generators.values() for m in g.preload_modules]
-        if not modules:
-            self.libraries_label.setText("")
+    def _warm_up(self, generator_ids: list[str]) -> None:
+        """Preload each of ``generator_ids`` not warmed up yet (see :meth:`preload_libraries`)."""
+        from desktop.ui.preload import plan_preload, start_preload
+
+        wanted = {gid: self.plugins.generators[gid] for gid in generator_ids
+                  if gid in self.plugins.generators and gid not in self._preloaded}
+        self._preloaded.update(wanted)
+        modules, workers = plan_preload(self.engine, wanted)
+        if not modules and not workers:
+            if self.preload_task is None:
+                self.libraries_label.setText("")
             return
         self.libraries_label.setText(self.tr("Loading libraries…"))
-        self.preload_task = start_preload(modules, self)
+        self.preload_task = start_preload(modules, self, engine=self.engine, workers=workers)
+        self._preload_tasks.append(self.preload_task)
         self.preload_task.reported.connect(self._on_preloading)
         self.preload_task.finished.connect(self._on_preloaded)
 
@@ -617,9 +644,11 @@ class MainWindow(QMainWindow):
         models = self.pages.get(MODELS_PAGE)
         if models is not None:
             models.shutdown(timeout=10)  # cancels its downloads (each keeps its partial file for a resume)
+        for task in self._preload_tasks:
+            task.cancel()  # it starts no further worker process (the engine ends those it started)
         if not self.engine.shutdown(timeout=10):
             log.error("a generator did not stop within 10 s of quitting")
-        # A preload still importing is left running (an import cannot be interrupted, and nobody needs it now):
+        # A preload still importing here is left running (an import cannot be interrupted, and nobody needs it now):
         # desktop.ui.tasks keeps it until it ends, and the app does not wait for it at exit.
         super().closeEvent(event)
 

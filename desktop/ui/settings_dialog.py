@@ -1,4 +1,5 @@
-"""The Settings dialog: device, memory budget, idle unloading, output folder, Hugging Face token, pickle weights.
+"""The Settings dialog: device, memory budget, idle unloading, the grace period of a cancel, output folder, Hugging
+Face token, pickle weights.
 
 Nothing is written until OK: :meth:`SettingsDialog.apply` checks the values (a problem is shown in the dialog,
 which stays open), copies them into the :class:`Settings`, saves it and emits ``settings_changed``.
@@ -37,6 +38,7 @@ CUDA_INDEX = re.compile(r"cuda:(\d+)")
 MIN_BUDGET_MB = 256
 MAX_BUDGET_MB = 16 * 1024 * 1024  # 16 TB
 MAX_IDLE_MINUTES = 7 * 24 * 60
+MAX_CANCEL_GRACE_S = 600
 
 
 class SettingsDialog(QDialog):
@@ -92,6 +94,19 @@ class SettingsDialog(QDialog):
         self.idle_spin.setSpecialValueText(self.tr("Never"))
         self.idle_spin.setToolTip(self.tr("Unload a model nobody used for this long (0: never)."))
         form.addRow(self.tr("&Unload idle models after:"), self.idle_spin)
+
+        self.grace_spin = QDoubleSpinBox(self)
+        self.grace_spin.setObjectName("grace_spin")
+        self.grace_spin.setAccessibleName(self.tr("Seconds before a cancelled job is stopped"))
+        self.grace_spin.setDecimals(1)
+        self.grace_spin.setRange(0, MAX_CANCEL_GRACE_S)
+        self.grace_spin.setSingleStep(1)
+        self.grace_spin.setSuffix(self.tr(" s"))
+        self.grace_spin.setToolTip(self.tr(
+            "A cancelled job is first asked to stop. If its generator has not stopped after this many seconds, "
+            "the generator's worker process is ended, and the job ends cancelled with what it had made so far "
+            "(0: at once)."))
+        form.addRow(self.tr("&Stop a cancelled job after:"), self.grace_spin)
 
         self.output_edit = QLineEdit(self)
         self.output_edit.setObjectName("output_edit")
@@ -167,6 +182,7 @@ class SettingsDialog(QDialog):
         self.memory_auto_check.setChecked(auto)
         self.memory_spin.setEnabled(not auto)
         self.idle_spin.setValue(s.idle_unload_minutes)
+        self.grace_spin.setValue(s.cancel_grace_seconds)
         self.output_edit.setText(s.output_dir or "")
         self.token_edit.setText(s.hf_token or "")
         self.pickle_check.setChecked(s.allow_pickle)
@@ -225,6 +241,7 @@ class SettingsDialog(QDialog):
             "device": self.device_combo.currentData(),
             "memory_budget_mb": None if self.memory_auto_check.isChecked() else self.memory_spin.value(),
             "idle_unload_minutes": float(self.idle_spin.value()),
+            "cancel_grace_seconds": float(self.grace_spin.value()),
             "output_dir": output_dir,
             "hf_token": self.token_edit.text().strip() or None,
             "allow_pickle": self.pickle_check.isChecked(),

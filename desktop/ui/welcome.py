@@ -59,16 +59,18 @@ class FirstRunResult:
 
 
 def set_up_models(plugins: PluginManager, models: Sequence[RecommendedModel], state: TaskState, *,
-                  token: str | None = None, allow_pickle: bool = False) -> FirstRunResult:
+                  token: str | None = None, allow_pickle: bool = False,
+                  builder: first_run.DemoBuilderFn | None = None) -> FirstRunResult:
     """Build every demo model, then download ``models`` one after another; runs on a ``first-run`` task and stops at
     the next check of ``state.cancel_event``. Sends ``progress("demo", done, total, generator name)``,
-    ``report(demo failures)`` once the demos are built, and ``progress("download", model index, models, bytes
+    ``report(demo failures)`` once the demos are built (each by ``builder``, see
+    :func:`~desktop.models.first_run.build_all_demos`), and ``progress("download", model index, models, bytes
     done, bytes total or None, message)``."""
     result = FirstRunResult()
     cancel = state.cancel_event
     try:
         result.demo_failures = first_run.build_all_demos(
-            plugins, lambda done, total, name: state.progress("demo", done, total, name), cancel)
+            plugins, lambda done, total, name: state.progress("demo", done, total, name), cancel, builder=builder)
         state.report(list(result.demo_failures))
         if models and not cancel.is_set():
             result.download_failures = first_run.download_models(
@@ -94,9 +96,11 @@ class WelcomePage(QWidget):
     activity = Signal(str)
     downloads_finished = Signal(object)
 
-    def __init__(self, plugins: PluginManager, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, plugins: PluginManager, settings: Settings, parent: QWidget | None = None, *,
+                 builder: first_run.DemoBuilderFn | None = None) -> None:
         super().__init__(parent)
         self.plugins = plugins
+        self.builder = builder  # builds a generator's demo (the engine's: in its worker process)
         self.settings = settings
         self.offers = offered_downloads(plugins)
         self.offline = first_run_offline()
@@ -363,7 +367,7 @@ class WelcomePage(QWidget):
         self.working_on = list(models)
         self.task = self._tasks.run(
             partial(set_up_models, self.plugins, self.working_on, token=self.settings.hf_token,
-                    allow_pickle=self.settings.allow_pickle),
+                    allow_pickle=self.settings.allow_pickle, builder=self.builder),
             on_progress=self._on_progress, on_report=self._on_demos_built, on_done=self._on_done, name="first-run")
         assert self.task is not None  # the page's group is never shut down
         self.cancel_event = self.task.state.cancel_event
