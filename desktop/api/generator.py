@@ -43,21 +43,22 @@ class Generator:
             the first one this machine has (unless the user chose one) and passes it to ``load``. The default is
             CPU only, so the host never imports torch to probe for a GPU on behalf of a generator that has no use
             for one; a torch generator declares ``("cuda", "mps", "cpu")``.
-        preload_modules: heavy modules ``load``/``generate`` will import (``("torch", "diffusers")``). The window
-            imports them in the background right after it is shown, with a visible "loading libraries" state, so
-            that their one-time import cost lands then and not when someone first presses Generate.
+        preload_modules: heavy modules ``load``/``generate`` will import (``("torch", "diffusers")``). When the
+            generator's page is shown, the window starts its worker process and imports them there, with a visible
+            "loading libraries" state, so that their one-time import cost lands then and not when someone first
+            presses Generate.
         runs_in_process: False (the default): ``load`` and ``generate`` run in this generator's own worker process,
             so the window never waits for them, a crash or a hard cancel ends only that process, and unloading gives
             the memory back. True: they run on a thread of Studiolo's own process, for light code with no heavy
             imports that trusts itself (no process to start: the first job starts sooner). Either way ``Params``,
             panels and metadata stay in Studiolo's process, and the API is the same.
 
-    Processes and threads: :meth:`load`, :meth:`generate`, :meth:`handle_size` and :meth:`unload` run in the
-    generator's worker process (see ``runs_in_process``), one job at a time; :meth:`create_panel` on the GUI thread;
-    :meth:`encode_output` on the generator's worker thread in Studiolo's process; :meth:`params_from_file` on any
-    thread. Params, outputs and previews cross between the processes, so they must be picklable (images, arrays,
-    text and JSON-ready metadata are). Import heavy libraries (torch, diffusers,
-    transformers) inside ``load``/``generate``, never at module level: discovery must stay fast, and a broken
+    Processes and threads: :meth:`load`, :meth:`generate`, :meth:`handle_size`, :meth:`unload` and
+    :meth:`build_demo_model` run in the generator's worker process (see ``runs_in_process``), one job at a time;
+    :meth:`create_panel` on the GUI thread; :meth:`encode_output` on the generator's worker thread in Studiolo's
+    process; :meth:`params_from_file` on any thread. Params, outputs and previews cross between the processes, so
+    they must be picklable (images, arrays, text and JSON-ready metadata are). Import heavy libraries (torch,
+    diffusers, transformers) inside ``load``/``generate``, never at module level: discovery must stay fast, and a broken
     CUDA install must fail one job, not the app's start.
     """
 

@@ -1,4 +1,6 @@
-"""The job engine: a queue and a worker thread per generator, delivering each job's life to the consumer.
+"""The job engine: a queue and a worker thread per generator, delivering each job's life to the consumer. Each
+worker thread runs its generator's ``load``/``generate`` in the generator's worker process (see
+:mod:`desktop.engine.process`), or on the thread itself for generators that run in-process (:meth:`Engine.runner`).
 
 The engine is a QObject living on the thread that created it (the GUI thread in the app, the main thread in
 the CLI and tests); its signals are emitted there. It works without any window: all it needs is a running Qt
@@ -301,7 +303,8 @@ class Engine(QObject):
         worker_and_id = self._retired.pop(self.sender(), None)
         if worker_and_id is not None:
             self._unload_models_of(worker_and_id[1])
-            runner = self._runners.pop(worker_and_id[1], None)
+            with self._runners_lock:
+                runner = self._runners.pop(worker_and_id[1], None)
             if runner is not None:
                 QThreadPool.globalInstance().start(runner.stop)
 
@@ -316,7 +319,8 @@ class Engine(QObject):
         must not stall the GUI thread)."""
         minutes = self.settings.idle_unload_minutes
         if minutes > 0:
-            runners = list(self._runners.values())
+            with self._runners_lock:
+                runners = list(self._runners.values())
 
             def unload() -> None:
                 self.cache.unload_idle(minutes * 60)

@@ -1,4 +1,6 @@
-"""A generator's worker: a QObject on its own QThread that takes jobs from the generator's queue and runs them.
+"""A generator's worker: a QObject on its own QThread that takes jobs from the generator's queue and runs them:
+resolves the model, leases it from the model cache, has its runner (:mod:`desktop.engine.runners`) load it and run
+``generate`` — in the generator's worker process, or on this thread — and saves the outputs.
 
 It never touches widgets. Everything it tells the rest of the app goes out as queued signals: ``mail`` when the
 job's mailbox has updates (state changes, progress, previews), ``ended`` when the job reached its final state;

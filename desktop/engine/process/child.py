@@ -276,12 +276,10 @@ class ChildWorker:
 
 
 def _exit(status: int) -> Any:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)
+    """End this process now, from any thread (the main thread may be deep in a plugin's code)."""
+    from desktop.exiting import exit_now
+
+    exit_now(status, flush_logs=False)  # a log handler's lock may be held by the thread this one interrupts
 
 
 def main(argv: list[str]) -> None:
