@@ -222,7 +222,7 @@ class ProcessRunner:
                         self.process.kill(call.incarnation)
                         continue
                     if kind == _CANCEL:
-                        if deadline is None and not killed:
+                        if deadline is None and not killed and ctx is not None:  # a load cannot notice one
                             self.process.tell(call.incarnation, "cancel", call.request)
                         grace = 0.0 if value else max(0.0, self.grace())
                         if not killed:
