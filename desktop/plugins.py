@@ -386,7 +386,7 @@ class PluginManager:
             found: list[Any] = []
             try:
                 with plugin_output_to_stderr():
-                    self._call_impl(impl, register=found.append)
+                    self._call_one(impl.plugin_name, "register_generators", register=found.append)
                 for generator in found:
                     check_generator(generator)
                 ids = [g.id for g in found]
@@ -409,9 +409,13 @@ class PluginManager:
                 added.append(generator.id)
         return added
 
-    @staticmethod
-    def _call_impl(impl: pluggy.HookImpl, **kwargs: Any) -> Any:
-        return impl.function(*(kwargs[name] for name in impl.argnames))
+    def _call_one(self, plugin_name: str, hook_name: str, **kwargs: Any) -> Any:
+        """Call plugin ``plugin_name``'s implementation of ``hook_name`` alone, through pluggy (its hook call
+        monitoring, wrappers and argument checks apply), so that what it raises is that plugin's alone. Returns its
+        result (None when it returned None)."""
+        others = [plugin for name, plugin in self.pm.list_name_plugin() if name != plugin_name]
+        results = self.pm.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
+        return results[0] if results else None
 
     # -- queries -----------------------------------------------------------------------------------------
 
@@ -435,7 +439,7 @@ class PluginManager:
         results = []
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
-                results.append((impl.plugin_name, self._call_impl(impl, **kwargs)))
+                results.append((impl.plugin_name, self._call_one(impl.plugin_name, hook_name, **kwargs)))
             except Exception as exc:
                 self.plugins[impl.plugin_name].fail(f"{hook_name} failed: {one_line(exc)}", traceback.format_exc())
         return results

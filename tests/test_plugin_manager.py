@@ -41,6 +41,21 @@ def test_a_good_plugin_loads_with_its_metadata_and_generators(site):
     assert manager.plugin_of("text.markov") is record
 
 
+def test_hooks_are_called_through_pluggy_one_plugin_at_a_time(site):
+    install_broken(site, ["raising_hook"])
+    manager = PluginManager()
+    calls: list[tuple[str, list[str]]] = []  # pluggy's own monitoring sees every call it makes, and whose impls
+    manager.pm.add_hookcall_monitoring(
+        lambda name, impls, _kwargs: calls.append((name, [i.plugin_name for i in impls])), lambda *_args: None)
+    manager.load()
+    registered = [plugins for name, plugins in calls if name == "register_generators"]
+    assert ["markov"] in registered and ["raising_hook"] in registered  # each plugin's hook alone
+    assert all(len(plugins) == 1 for plugins in registered)
+    assert manager.plugins["raising_hook"].status == Status.FAILED  # its failure is its own, with a traceback
+    assert "Traceback (most recent call last)" in manager.plugins["raising_hook"].traceback
+    assert manager.plugins["markov"].status == Status.LOADED
+
+
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_each_failure_is_recorded_with_a_traceback_and_the_rest_works(site, name):
     install_broken(site, [name])
