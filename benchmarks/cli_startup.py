@@ -33,7 +33,7 @@ def main() -> None:
         site = PluginSite(Path(tmp) / "site")
         site.install("studiolo-markov", version="1.0.0",
                      modules={"studiolo_markov": (ROOT / "examples/markov/studiolo_markov.py").read_text()},
-                     entry_points={"markov": "studiolo_markov"}, requires=["studiolo>=0.1,<0.2"])
+                     entry_points={"markov": "studiolo_markov"}, requires=["studiolo>=0.2,<0.3"])
         env = site.env()
         env["STUDIOLO_HOME"] = str(Path(tmp) / "home")
         commands = {

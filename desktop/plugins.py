@@ -42,7 +42,9 @@ from typing import Any
 import pluggy
 
 from desktop import __version__, hookspecs
-from desktop.api import GENERATOR_ID_PATTERN, PROJECT_NAME, Generator, PluginError, RecommendedModel
+from desktop.api import PROJECT_NAME, Generator, RecommendedModel
+from desktop.api.errors import PluginError
+from desktop.api.generator import GENERATOR_ID_PATTERN
 from desktop.api.params import schema
 from desktop.plugin_import import Clock, PluginImport, one_line, plugin_output_to_stderr
 from desktop.plugin_journal import LoadJournal, Mark

@@ -24,7 +24,7 @@ def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.Compl
                           cwd=ROOT)
 
 
-def install_markov(site, version: str = "1.0.0", requires=("studiolo>=0.1,<0.2",)):
+def install_markov(site, version: str = "1.0.0", requires=("studiolo>=0.2,<0.3",)):
     """Install the docs' example plugin (examples/markov) by entry point into a PluginSite."""
     return site.install("studiolo-markov", version=version, modules={"studiolo_markov": MARKOV_SOURCE},
                         entry_points={"markov": "studiolo_markov"}, requires=list(requires),

@@ -6,11 +6,14 @@ The environment is ``python -m venv --without-pip`` made with the base interpret
 * pip and setuptools copied from the running environment into a ``tools`` folder the venv reads through a
   ``.pth`` file (copies: nothing done in the throwaway environment can reach the ``.venv``; and no index is
   needed to set it up);
-* pluggy copied into its site-packages as an ordinary installed distribution (the constraint tests need a real
-  installed package a plugin can conflict with);
+* pluggy, filelock and packaging copied into its site-packages as ordinary installed distributions (the constraint
+  tests need a real installed package a plugin can conflict with; the installer's load check runs Studiolo's plugin
+  loader, which needs them);
 * a stand-in for Studiolo's distribution: the name, version and built-in entry points of the real one, without its
-  dependencies. (An editable install of the checkout would bring PySide6, numpy, … as requirements, and pip's
-  resolver checks an installed distribution's own requirements, which cannot be met offline in a throwaway env.)
+  dependencies, and — like the editable install of a development checkout — the checkout's ``desktop`` and
+  ``plugins`` packages importable through a ``.pth`` file and named in its ``top_level.txt``. (A real editable
+  install would bring PySide6, numpy, … as requirements, and pip's resolver checks an installed distribution's own
+  requirements, which cannot be met offline in a throwaway env.)
 
 Each test gets a copy of that environment (:func:`pip_env`: a few kB; the big ``tools`` folder is shared), so tests
 that install do not see each other's plugins. Every pip run gets an environment without the machine's pip
@@ -26,18 +29,21 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from plugin_sources import echo
 
 from desktop import __version__
 from desktop.install import Blocklist, Installer, PipRunner
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDIOLO_RANGE = "studiolo>=0.1,<0.2"
+STUDIOLO_RANGE = "studiolo>=0.2,<0.3"
+TOP_LEVEL = ("desktop", "plugins")  # Studiolo's import packages
 
 
 def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -120,10 +126,16 @@ def _copy_distribution(name: str, dest: Path) -> None:
             shutil.copy2(source, dest / top)
 
 
-def _studiolo_stand_in(site: Path) -> None:
-    """The studiolo distribution's metadata (name, version, built-in entry points), none of its dependencies."""
+def _studiolo_stand_in(site: Path, sources: Path) -> None:
+    """The studiolo distribution's metadata (name, version, built-in entry points), none of its dependencies; its
+    packages are the checkout's, linked from ``sources`` (a folder a ``.pth`` file puts on the path)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     builtins = project["entry-points"]["studiolo"]
+    sources.mkdir()
+    for package in TOP_LEVEL:
+        (sources / package).symlink_to(ROOT / package, target_is_directory=True)
+    pth = f"__editable__.studiolo-{__version__}.pth"
+    (site / pth).write_text(f"{sources}\n", encoding="utf-8")
     info = site / f"studiolo-{__version__}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: studiolo\nVersion: {__version__}\n"
@@ -131,8 +143,9 @@ def _studiolo_stand_in(site: Path) -> None:
     (info / "entry_points.txt").write_text("[studiolo]\n" + "".join(f"{k} = {v}\n" for k, v in builtins.items()),
                                            encoding="utf-8")
     (info / "INSTALLER").write_text("studiolo-tests\n", encoding="utf-8")
-    files = ["METADATA", "entry_points.txt", "INSTALLER", "RECORD"]
-    (info / "RECORD").write_text("".join(f"{info.name}/{f},,\n" for f in files), encoding="utf-8")
+    (info / "top_level.txt").write_text("".join(f"{p}\n" for p in TOP_LEVEL), encoding="utf-8")
+    files = ["METADATA", "entry_points.txt", "INSTALLER", "top_level.txt", "RECORD"]
+    (info / "RECORD").write_text(f"{pth},,\n" + "".join(f"{info.name}/{f},,\n" for f in files), encoding="utf-8")
 
 
 def make_base_env(folder: Path) -> PipEnv:
@@ -146,18 +159,30 @@ def make_base_env(folder: Path) -> PipEnv:
     env = PipEnv(root)
     site = env.site_packages
     (site / "studiolo-test-tools.pth").write_text(str(tools) + "\n", encoding="utf-8")
-    _copy_distribution("pluggy", site)
-    _studiolo_stand_in(site)
+    for name in ("pluggy", "filelock", "packaging"):
+        _copy_distribution(name, site)
+    _studiolo_stand_in(site, folder / "studiolo-sources")
     return env
 
 
 # -- tiny plugin packages ----------------------------------------------------------------------------------------
 
 
+def plugin_source(name: str, register: str = "register(Echo())") -> str:
+    """A working plugin module for the distribution ``name``: one text generator, ``test.<name>``; ``register``
+    is its hook's body (tests/plugin_sources.py)."""
+    return echo("test." + name.replace("-", "_"), register=register)
+
+
 def write_project(folder: Path, name: str, version: str = "1.0", *, dependencies: Sequence[str] = (STUDIOLO_RANGE,),
-                  entry_point: bool = True, source: str = "VALUE = 1\n", setup_py: str | None = None) -> Path:
-    """A plugin project: pyproject.toml (setuptools) and one module named after the distribution."""
+                  entry_point: bool = True, source: str | None = None, setup_py: str | None = None,
+                  packages: Sequence[str] = ()) -> Path:
+    """A plugin project: pyproject.toml (setuptools) and one module named after the distribution — by default a
+    working plugin (:func:`plugin_source`) when it has an entry point, a plain module otherwise — and the
+    (empty) ``packages`` named."""
     module = name.replace("-", "_")
+    if source is None:
+        source = plugin_source(name) if entry_point else "VALUE = 1\n"
     project = folder / f"{name}-{version}"
     project.mkdir(parents=True)
     deps = ", ".join(json.dumps(d) for d in dependencies)
@@ -166,11 +191,39 @@ def write_project(folder: Path, name: str, version: str = "1.0", *, dependencies
         (project / "pyproject.toml").write_text(
             '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
             f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{deps}]\n{eps}\n'
-            f'[tool.setuptools]\npy-modules = ["{module}"]\n', encoding="utf-8")
+            f'[tool.setuptools]\npy-modules = ["{module}"]\npackages = {json.dumps(list(packages))}\n',
+            encoding="utf-8")
     else:
         (project / "setup.py").write_text(setup_py, encoding="utf-8")
     (project / f"{module}.py").write_text(source, encoding="utf-8")
+    for package in packages:
+        (project / package).mkdir()
+        (project / package / "__init__.py").write_text("", encoding="utf-8")
     return project
+
+
+def make_wheel(folder: Path, name: str, version: str = "1.0", *, files: dict[str, str],
+               requires: Sequence[str] = (STUDIOLO_RANGE,), entry_points: dict[str, str] | None = None) -> Path:
+    """A wheel written directly (no build): ``files`` (path in the wheel: text), its metadata and RECORD."""
+    base = f"{name.replace('-', '_')}-{version}"
+    info = f"{base}.dist-info"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires)
+    contents = dict(files)
+    contents[f"{info}/METADATA"] = meta
+    contents[f"{info}/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: studiolo-tests\nRoot-Is-Purelib: true\n"
+                                 "Tag: py3-none-any\n")
+    if entry_points:
+        contents[f"{info}/entry_points.txt"] = "[studiolo]\n" + "".join(f"{k} = {v}\n"
+                                                                        for k, v in entry_points.items())
+    record = "".join(f"{path},,\n" for path in contents) + f"{info}/RECORD,,\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{base}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in contents.items():
+            archive.writestr(path, text)
+        archive.writestr(f"{info}/RECORD", record)
+    return wheel
 
 
 @dataclass
@@ -194,7 +247,7 @@ from setuptools import setup
 if "bdist_wheel" in sys.argv:
     raise RuntimeError("this plugin cannot be built here")
 setup(name="studiolo-failbuild", version="1.0", py_modules=["studiolo_failbuild"],
-      install_requires=["studiolo>=0.1,<0.2"], entry_points={"studiolo": ["failbuild = studiolo_failbuild"]})
+      install_requires=["studiolo>=0.2,<0.3"], entry_points={"studiolo": ["failbuild = studiolo_failbuild"]})
 """
 
 FAIL_IN_METADATA = """\
@@ -212,9 +265,13 @@ def build_wheels(env: PipEnv, folder: Path) -> Wheels:
         write_project(projects, "studiolo-helper-user", dependencies=[STUDIOLO_RANGE, "helper-lib>=1"]),
         write_project(projects, "helper-lib", dependencies=[], entry_point=False),
         write_project(projects, "studiolo-raises", source='raise RuntimeError("broken on purpose")\n'),
+        write_project(projects, "studiolo-badhook",
+                      source=plugin_source("studiolo-badhook", register="raise RuntimeError('boom in hook')")),
+        write_project(projects, "studiolo-badgen", source=plugin_source("studiolo-badgen", register="register(Echo)")),
         write_project(projects, "studiolo-no-entry", entry_point=False),
         write_project(projects, "not-a-plugin", dependencies=[]),
         write_project(projects, "studiolo-future", dependencies=["studiolo>=9,<10"]),
+        write_project(projects, "studiolo-api-one", dependencies=["studiolo>=0.1,<0.2"]),  # made for API 0.1
         write_project(projects, "studiolo-old-pluggy", dependencies=[STUDIOLO_RANGE, "pluggy<0.1"]),
     ]
     to_v2 = [write_project(projects / "v2", "studiolo-hello", "1.1")]

@@ -145,3 +145,87 @@ def register_generators(register):
 def install_panels(site):
     site.install("studiolo-test-panels", modules={"studiolo_test_panels": PANELS},
                  entry_points={"panels": "studiolo_test_panels"})
+
+
+# A third-party panel built from the public panel API only: the host's form for some of its params
+# (desktop.api.widgets.ParamsForm) and a JobFollower for its own jobs; it records what the follower tells it.
+FORM_PANEL = '''
+from dataclasses import dataclass
+from desktop.api import Generator, ParamError, TextOutput, hookimpl, param
+
+@dataclass(frozen=True)
+class Params:
+    text: str = param("hi", prompt=True)
+    times: int = param(1, min=1, max=5, help="How many times to say it.")
+    shout: bool = param(False, help="Not in the panel's form: reused params carry it.")
+
+class Repeat(Generator):
+    id, name, kind, Params = "test.formpanel", "Form panel", "text", Params
+    runs_in_process = True
+    def load(self, model_path, device, options):
+        return None
+    def generate(self, handle, params, ctx):
+        ctx.progress(1, 2, "halfway")
+        text = " ".join([params.text] * params.times)
+        return [TextOutput(text=text.upper() if params.shout else text)]
+    def create_panel(self, host):
+        from PySide6.QtCore import Slot
+        from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+        from desktop.api.widgets import JobFollower, ParamsForm
+
+        class Panel(QWidget):
+            def __init__(self):
+                super().__init__()
+                self.setObjectName("form_panel")
+                self.form = ParamsForm(Params, self, fields=("text", "times"))
+                self.result = QLabel(self)
+                self.result.setObjectName("result")
+                layout = QVBoxLayout(self)
+                layout.addWidget(self.form)
+                layout.addWidget(self.result)
+                self.events = []
+                self.jobs = JobFollower(host, self)
+                self.jobs.queued.connect(self.on_queued)
+                self.jobs.progressed.connect(self.on_progressed)
+                self.jobs.finished.connect(self.on_finished)
+                self.jobs.running_changed.connect(self.on_running)
+                host.params_applied.connect(self.apply_params)
+
+            def generate(self):
+                return self.jobs.submit(self.form.params())
+
+            @Slot(object)
+            def apply_params(self, params):
+                try:
+                    self.form.set_params(params)
+                except ParamError as exc:
+                    host.show_message(str(exc), error=True)
+
+            @Slot(str)
+            def on_queued(self, job_id):
+                self.events.append(("queued", job_id))
+
+            @Slot(str, int, int, str)
+            def on_progressed(self, job_id, done, total, message):
+                self.events.append(("progressed", job_id, message))
+
+            @Slot(str, object)
+            def on_finished(self, job_id, outputs):
+                self.events.append(("finished", job_id, outputs[0].text))
+                self.result.setText(outputs[0].text)
+
+            @Slot(bool)
+            def on_running(self, running):
+                self.events.append(("running", running))
+
+        return Panel()
+
+@hookimpl
+def register_generators(register):
+    register(Repeat())
+'''
+
+
+def install_form_panel(site):
+    site.install("studiolo-test-form-panel", modules={"studiolo_test_form_panel": FORM_PANEL},
+                 entry_points={"formpanel": "studiolo_test_form_panel"})

@@ -130,6 +130,6 @@ def register_generators(register):
 def install(site) -> None:
     """Install both plugins into a :class:`~desktop.testing.PluginSite`."""
     site.install("studiolo-test-crashy", modules={"studiolo_test_crashy": CRASHY},
-                 entry_points={"crashy": "studiolo_test_crashy"}, requires=["studiolo>=0.1,<0.2"])
+                 entry_points={"crashy": "studiolo_test_crashy"}, requires=["studiolo>=0.2,<0.3"])
     site.install("studiolo-test-fragile", modules={"studiolo_test_fragile": FRAGILE},
-                 entry_points={"fragile": "studiolo_test_fragile"}, requires=["studiolo>=0.1,<0.2"])
+                 entry_points={"fragile": "studiolo_test_fragile"}, requires=["studiolo>=0.2,<0.3"])

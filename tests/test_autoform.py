@@ -1,4 +1,5 @@
-"""The automatic parameter form: editors by kind, live validation, set_params/params round trips."""
+"""The automatic parameter form (desktop.api.widgets.ParamsForm): editors by kind, live validation,
+set_params/params round trips."""
 
 from __future__ import annotations
 
@@ -17,15 +18,17 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QToolButton,
 )
 
 from desktop.api import ParamError, param, schema
-from desktop.ui.autoform import ParamsForm
+from desktop.api.widgets import ParamsForm
 
 INT32 = (-(2**31), 2**31 - 1)
 RED = QColor("#d32f2f")
@@ -512,3 +515,89 @@ def test_what_the_editors_show_reads_back_as_the_same_values(qtbot):
         assert copy.errors() == {} and copy.params() == params
 
     check()
+
+
+# -- a form for some of the fields, inside a custom panel ----------------------------------------------------
+
+
+def shown_form(qtbot, **kwargs) -> ParamsForm:
+    form = ParamsForm(Kinds, **kwargs)
+    qtbot.addWidget(form)
+    form.resize(600, 700)
+    form.show()
+    return form
+
+
+def test_a_form_shows_the_fields_it_is_given_in_that_order(qtbot):
+    form = shown_form(qtbot, fields=("guidance", "dtype", "steps", "prompt", "tiling"))
+    assert form.field_names() == ["prompt", "guidance", "steps", "dtype", "tiling"]  # prompt first, options last
+    assert top(form, "prompt") < top(form, "guidance") < top(form, "steps")
+    assert form.options_group().isAncestorOf(form.field_widget("dtype"))
+    with pytest.raises(KeyError):
+        form.field_widget("width")
+    assert ParamsForm(Kinds, fields=("tiling", "dtype")).options_group() is None  # nothing to set apart from
+    with pytest.raises(ValueError, match="Kinds has no field 'colour'"):
+        ParamsForm(Kinds, fields=("steps", "colour"))
+    with pytest.raises(ValueError, match="named twice"):
+        ParamsForm(Kinds, fields=("steps", "steps"))
+
+
+def test_values_are_the_shown_fields_and_params_keep_the_others_from_set_params(qtbot):
+    form = shown_form(qtbot, fields=("steps", "sampler"))
+    assert form.values() == {"steps": 20, "sampler": "euler"}
+    reused = replace(Kinds(), steps=33, sampler="ddim", width=1024, note="kept")
+    form.set_params(reused)
+    assert form.values() == {"steps": 33, "sampler": "ddim"} and form.params() == reused
+    form.field_widget("steps").setValue(40)
+    assert form.params() == replace(reused, steps=40)
+    form.set_params({"steps": 5, "guidance": 2.5})  # the JSON form (params_applied may carry it)
+    assert form.params() == Kinds(steps=5, guidance=2.5)
+    form.field_widget("steps").lineEdit().setText("")  # a half-typed number
+    with pytest.raises(ParamError) as raised:
+        form.values()
+    assert raised.value.field == "steps" and form.errors().keys() == {"steps"}
+
+
+def test_set_values_fills_only_the_named_fields_or_nothing(qtbot):
+    form = shown_form(qtbot)
+    changes = []
+    form.changed.connect(lambda: changes.append(1))
+    form.set_values({"guidance": 2.123456789, "sampler": "unipc"})
+    assert len(changes) == 1
+    values = form.values()
+    assert values["guidance"] == 2.123456789 and values["sampler"] == "unipc"  # exactly, though shown rounded
+    assert values["steps"] == 20 and form.params() == Kinds(guidance=2.123456789, sampler="unipc")
+    with pytest.raises(ParamError):
+        form.set_values({"steps": 50, "guidance": 99.0})  # guidance is beyond its maximum: neither is set
+    with pytest.raises(KeyError, match="not a field of this form: colour"):
+        form.set_values({"steps": 50, "colour": "red"})
+    assert form.values() == values and len(changes) == 1
+    assert ParamsForm(Kinds, fields=("steps",)).values() == {"steps": 20}
+
+
+def test_a_field_row_can_be_hidden_and_shown(form):
+    parts = [form.field_widget("guidance"), form.slider("guidance"), form.findChild(QLabel, "guidance_label")]
+    assert all(part.isVisibleTo(form) for part in parts)
+    form.set_field_visible("guidance", False)
+    assert not any(part.isVisibleTo(form) for part in parts)
+    assert form.findChild(QLabel, "steps_label").isVisibleTo(form) and form.params() == Kinds()
+    form.set_field_visible("guidance", True)
+    assert all(part.isVisibleTo(form) for part in parts)
+    form.set_field_visible("prompt", False)  # a prompt's label sits on a row of its own
+    assert not form.findChild(QLabel, "prompt_label").isVisibleTo(form)
+    assert not form.field_widget("prompt").isVisibleTo(form)
+
+
+def test_combo_items_carry_their_choices_so_a_panel_can_relabel_them(form):
+    sampler, frames, scheduler = (form.field_widget(n) for n in ("sampler", "frames", "scheduler"))
+    assert [sampler.itemData(i) for i in range(sampler.count())] == ["euler", "ddim", "unipc"]
+    assert frames.itemData(frames.findData(24)) == 24 and scheduler.itemData(0) is None  # "(none)"
+    sampler.setItemText(sampler.findData("ddim"), "DDIM (fast)")
+    sampler.setCurrentIndex(sampler.findData("ddim"))
+    assert form.params().sampler == "ddim"
+
+
+def test_a_form_without_its_scroll_area(qtbot):
+    assert shown_form(qtbot).findChild(QScrollArea) is not None
+    form = shown_form(qtbot, fields=("steps",), scrollable=False)
+    assert form.findChild(QScrollArea) is None and form.field_widget("steps").isVisibleTo(form)

@@ -83,7 +83,7 @@ class ToneParams:
 
 
 class Tone(Generator):
-    """Audio saved by the host's writer: a WAV file with a JSON sidecar."""
+    """Audio saved by the host's writer: a WAV file with the metadata in its stdo chunk."""
     id, name, kind, Params = "test.tone", "Tone", "audio", ToneParams
 
     def load(self, model_path, device, options):
@@ -212,7 +212,8 @@ def test_png_output_asked_for_as_jpeg_or_webp_is_converted(env, tmp_path):
     assert result.returncode == 0, result.stderr
     with Image.open(webp) as image:
         assert image.format == "WEBP"
-    assert f"note: {webp} does not carry how it was made" in result.stderr  # said, not silently dropped
+    assert json.loads((tmp_path / "square.webp.json").read_text())["generator"] == "test.square"  # beside it
+    assert f"copied to {webp} (how it was made: {webp}.json)" in result.stderr
 
 
 # -- parameters, devices ---------------------------------------------------------------------------------------

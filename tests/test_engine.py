@@ -10,7 +10,8 @@ import torch_plugin
 from helpers import install_markov
 from plugin_sources import install_gate
 
-from desktop.api import ImageOutput, ParamError, PluginError, TextOutput
+from desktop.api import ImageOutput, ParamError, TextOutput
+from desktop.api.errors import PluginError
 from desktop.engine.cache import ModelCache
 from desktop.engine.engine import Engine
 from desktop.engine.jobs import JobState

@@ -21,7 +21,7 @@ def test_the_guide_shows_the_example_exactly():
     assert MARKOV_SOURCE in python_blocks(guide)
     toml = (EXAMPLES / "markov" / "pyproject.toml").read_text(encoding="utf-8")
     assert toml in guide
-    assert 'markov = "studiolo_markov"' in toml and '"studiolo>=0.1,<0.2"' in toml
+    assert 'markov = "studiolo_markov"' in toml and '"studiolo>=0.2,<0.3"' in toml
 
 
 @pytest.fixture

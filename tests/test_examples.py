@@ -72,7 +72,7 @@ def test_pip_installs_the_package_with_its_entry_point(site, example):
     assert (site / example.module / "__init__.py").is_file()
     assert (dist_info / "entry_points.txt").read_text().split() == [
         "[studiolo]", example.folder, "=", example.module]
-    assert "Requires-Dist: studiolo<0.2,>=0.1" in (dist_info / "METADATA").read_text()
+    assert "Requires-Dist: studiolo<0.3,>=0.2" in (dist_info / "METADATA").read_text()
 
 
 @pytest.mark.parametrize("example", EXAMPLES_INSTALLED, ids=lambda e: e.folder)
@@ -93,6 +93,17 @@ def test_the_installed_example_passes_its_own_tests(site, example, tmp_path):
     summary = result.stdout.strip().splitlines()[-1]
     passed = re.search(r"(\d+) passed", summary)
     assert passed and int(passed[1]) >= example.tests, summary  # they ran (a GPU test may skip)
+
+
+def test_an_example_passes_its_own_tests_from_its_source_tree_with_no_conftest(tmp_path):
+    """Not installed: Studiolo's `studiolo_project` fixture registers it by the entry point in its pyproject.toml."""
+    assert not list(EXAMPLES.rglob("conftest.py"))
+    source = shutil.copytree(EXAMPLES / "patterns", tmp_path / "patterns", ignore=BUILD_LEFTOVERS)
+    env = offline_env(PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(source / "tests")],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "18 passed" in result.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture
@@ -143,4 +154,4 @@ def test_the_guides_lead_to_the_tutorial_the_examples_and_publishing():
     for example in EXAMPLES_INSTALLED:
         assert f"(../examples/{example.folder})" in GUIDE and f"(../examples/{example.folder})" in TUTORIAL
         assert (EXAMPLES / example.folder / "README.md").is_file()
-    assert all(step in TUTORIAL for step in ("python -m build", "twine check", "twine upload", "studiolo>=0.1,<0.2"))
+    assert all(step in TUTORIAL for step in ("python -m build", "twine check", "twine upload", "studiolo>=0.2,<0.3"))

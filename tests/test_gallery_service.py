@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from library_items import fill_library, png_bytes
 
-from desktop.api import DiskFullError, StudioloError
+from desktop.api import StudioloError
+from desktop.api.errors import DiskFullError
 from desktop.library import (
     Gallery,
     Library,

@@ -10,11 +10,12 @@ import socket
 import sys
 import sysconfig
 import threading
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
 import pytest
-from pip_env import PipEnv, Wheels, clean_environ, write_project
+from pip_env import PipEnv, Wheels, clean_environ, make_wheel, write_project
 
 from desktop import __version__, paths
 from desktop.install import (
@@ -31,6 +32,7 @@ from desktop.install import (
     parse_spec,
 )
 from desktop.install.blocklist import shipped_path
+from desktop.install.ownership import Installed, Owner, clashes, import_units
 from desktop.install.pip_messages import OFFLINE, explain_failure
 
 PLUGGY = metadata.version("pluggy")  # copied into the throwaway environment from this one
@@ -74,7 +76,8 @@ def test_freeze_pins_the_editable_studiolo_by_version():
 
 def test_the_throwaway_environment_is_not_the_developers(pip_env: PipEnv):
     frozen = pip_env.freeze()
-    assert set(frozen) == {"pip", "setuptools", "pluggy", "studiolo"} and frozen["studiolo"] == __version__
+    assert set(frozen) == {"pip", "setuptools", "pluggy", "filelock", "packaging", "studiolo"}
+    assert frozen["studiolo"] == __version__
     ours = Path(sysconfig.get_paths()["purelib"]).resolve()  # the .venv's site-packages
     code = "import json, sys, sysconfig\nprint(json.dumps([sys.prefix, sysconfig.get_paths()['purelib'], sys.path]))"
     theirs = json.loads(pip_env.run_python(code))
@@ -108,14 +111,35 @@ def test_install_from_a_wheel(pip_env: PipEnv, wheels: Wheels):
     assert pip_env.freeze() == {**before, "studiolo-hello": "1.0"}
 
 
-def test_install_from_a_folder(pip_env: PipEnv, wheels: Wheels):
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its content, by relative path (folders too, as empty content)."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))}
+
+
+def test_install_from_a_folder_builds_outside_it_and_installs_what_was_checked(pip_env: PipEnv, tmp_path: Path):
+    folder = write_project(tmp_path, "studiolo-hello")
+    (folder / "build").mkdir()  # an earlier build's leftovers are not packaged
+    (folder / "build" / "stale.py").write_text("raise RuntimeError('stale')\n")
+    before = snapshot(folder)
     installer = pip_env.installer()
-    plan = installer.plan(str(wheels.projects / "studiolo-hello-1.0"))
+    plan = installer.plan(str(folder))
     assert plan.request.kind == Kind.FOLDER and plan.request.name == "studiolo-hello"
     assert plan.ok, plan.reasons
+    assert snapshot(folder) == before  # the dry run and the build wrote nothing (no build/, no *.egg-info) there
+    work = plan.work
+    assert work is not None and [p.wheel.name for p in plan.packages] == ["studiolo_hello-1.0-py3-none-any.whl"]
+    assert "stale.py" not in str(zipfile.ZipFile(plan.packages[0].wheel).namelist())
+
+    (folder / "studiolo_hello.py").write_text("raise RuntimeError('edited after the check')\n")  # not installed
     result = installer.install(plan)
     assert result.ok, result.message
     assert pip_env.entry_points()["hello"] == "studiolo-hello"
+    assert "edited" not in (pip_env.site_packages / "studiolo_hello.py").read_text()
+    assert snapshot(folder) == {**before, "studiolo_hello.py": b"raise RuntimeError('edited after the check')\n"}
+    plan.discard()
+    assert not work.exists()
+    with pytest.raises(PluginInstallError, match="checked packages are gone"):
+        installer.install(plan)
 
 
 def test_install_by_name_brings_new_dependencies_and_uninstall_leaves_them(pip_env: PipEnv, wheels: Wheels):
@@ -188,11 +212,13 @@ def test_a_constraint_violation_is_refused_with_nothing_changed(pip_env: PipEnv,
     assert pip_env.freeze() == before
 
 
-def test_an_incompatible_studiolo_range_is_refused_naming_both_versions(pip_env: PipEnv, wheels: Wheels):
-    before = pip_env.freeze()
-    plan = pip_env.installer(wheels.main).plan("studiolo-future")
+@pytest.mark.parametrize(("name", "declared"), [("studiolo-future", ">=9,<10"), ("studiolo-api-one", ">=0.1,<0.2")])
+def test_an_incompatible_studiolo_range_is_refused_naming_both_versions(pip_env: PipEnv, wheels: Wheels, name,
+                                                                        declared):
+    before = pip_env.freeze()  # a plugin made for API 0.1 (<0.2) is refused by this Studiolo (API 0.2)
+    plan = pip_env.installer(wheels.main).plan(name)
     assert not plan.ok
-    assert plan.reasons == [f"studiolo-future 1.0 is made for Studiolo >=9,<10, but this is Studiolo {__version__}."]
+    assert plan.reasons == [f"{name} 1.0 is made for Studiolo {declared}, but this is Studiolo {__version__}."]
     assert "made for this Studiolo" in (plan.hint or "")
     assert pip_env.freeze() == before
 
@@ -202,7 +228,7 @@ def test_a_package_that_does_not_depend_on_studiolo_is_refused(pip_env: PipEnv, 
     plan = pip_env.installer(wheels.main).plan(str(wheels.wheel("not-a-plugin")))
     assert not plan.ok and plan.reasons == [
         "not-a-plugin 1.0 is not a Studiolo plugin: it does not depend on studiolo (a plugin declares the "
-        "Studiolo versions it supports, like studiolo>=0.1,<0.2)."]
+        "Studiolo versions it supports, like studiolo>=0.2,<0.3)."]
     assert pip_env.freeze() == before
 
 
@@ -212,7 +238,7 @@ def test_a_plugin_that_depends_on_studiolo_without_a_range_is_refused(pip_env: P
     plan = pip_env.installer().plan(str(folder))
     assert not plan.ok and plan.reasons == [
         "studiolo-any-version 1.0 does not say which Studiolo versions it supports: it depends on studiolo without "
-        "a version range (a plugin declares one, like studiolo>=0.1,<0.2)."]
+        "a version range (a plugin declares one, like studiolo>=0.2,<0.3)."]
     assert pip_env.freeze() == before
 
 
@@ -262,20 +288,91 @@ def test_a_folder_whose_metadata_cannot_be_built_is_refused(pip_env: PipEnv, whe
     assert pip_env.freeze() == before
 
 
+# -- import-name safety: a plugin's files stay out of packages other distributions own ---------------------------
+
+
+@pytest.mark.parametrize(("files", "reason"), [
+    ({"desktop/__init__.py": "", "studiolo_evil.py": ""},  # Studiolo's own package (its top_level.txt)
+     "studiolo-evil 1.0 would write files into desktop, which belongs to studiolo {studiolo}."),
+    ({"plugins/evil.py": ""},  # no __init__.py of its own: still inside Studiolo's package
+     "studiolo-evil 1.0 would write files into plugins, which belongs to studiolo {studiolo}."),
+    ({"pluggy/_extra.py": ""},  # a package an installed distribution's RECORD lists
+     "studiolo-evil 1.0 would write files into pluggy, which belongs to pluggy {pluggy}."),
+    ({"studiolo_evil-1.0.data/purelib/filelock/__init__.py": ""},  # a wheel's .data/purelib is site-packages
+     "studiolo-evil 1.0 would write files into filelock, which belongs to filelock {filelock}."),
+])
+def test_a_wheel_writing_into_another_distributions_package_is_refused(pip_env: PipEnv, tmp_path: Path,
+                                                                       files: dict[str, str], reason: str):
+    wheel = make_wheel(tmp_path, "studiolo-evil", files=files, entry_points={"evil": "studiolo_evil"})
+    before = pip_env.freeze()
+    plan = pip_env.installer().plan(str(wheel))
+    assert not plan.ok
+    assert plan.reasons == [reason.format(studiolo=__version__, pluggy=PLUGGY, filelock=metadata.version("filelock"))]
+    assert "a package of its own" in (plan.hint or "") and plan.work is None
+    with pytest.raises(PluginInstallError, match="would write files into"):
+        pip_env.installer().install(plan)
+    assert pip_env.freeze() == before
+
+
+def test_a_folder_with_a_package_named_plugins_is_refused(pip_env: PipEnv, tmp_path: Path):
+    """Built (out of the folder) in the dry run, and its wheel's files checked."""
+    folder = write_project(tmp_path, "studiolo-mine", packages=["plugins"])
+    before_folder = snapshot(folder)
+    plan = pip_env.installer().plan(str(folder))
+    assert not plan.ok
+    assert plan.reasons == [
+        f"studiolo-mine 1.0 would write files into plugins, which belongs to studiolo {__version__}."]
+    assert snapshot(folder) == before_folder
+
+
+def test_shared_namespace_folders_stay_shared(pip_env: PipEnv, tmp_path: Path):
+    """A folder without __init__.py (a namespace package) may be shared; making it one's own package may not."""
+    lib = make_wheel(tmp_path / "lib", "acme-one", files={"acme/one/__init__.py": ""}, requires=())
+    assert pip_env.pip("install", "--no-deps", "--no-index", str(lib)).returncode == 0
+    installer = pip_env.installer()
+    shares = make_wheel(tmp_path / "a", "studiolo-two", files={"acme/two/__init__.py": "", "studiolo_two.py": ""},
+                        entry_points={"two": "studiolo_two"})
+    assert installer.plan(str(shares)).ok
+    takes = make_wheel(tmp_path / "b", "studiolo-two", files={"acme/__init__.py": "", "studiolo_two.py": ""},
+                       entry_points={"two": "studiolo_two"})
+    plan = installer.plan(str(takes))
+    assert plan.reasons == ["studiolo-two 1.0 would make acme its own package, but acme-one 1.0 has acme.one there."]
+    inside = make_wheel(tmp_path / "c", "studiolo-two", files={"acme/one/more.py": "", "studiolo_two.py": ""},
+                        entry_points={"two": "studiolo_two"})
+    assert installer.plan(str(inside)).reasons == [
+        "studiolo-two 1.0 would write files into acme.one, which belongs to acme-one 1.0."]
+
+
+def test_import_units_and_clashes():
+    assert import_units(["a/__init__.py", "a/b/c.py", "m.py", "x.cpython-311-x86_64-linux-gnu.so", "ns/p/__init__.py",
+                         "ns/p/q.py", "ns/data.json", "d-1.0.dist-info/RECORD", "../../bin/tool",
+                         "a/__pycache__/c.cpython-311.pyc", "/abs/path.py"]) == {
+        ("a",), ("m",), ("x",), ("ns", "p"), ("ns", "data.json")}
+    # A package folder several installed distributions ship (every CUDA wheel's nvidia/__init__.py) is shared.
+    shared = {("nvidia",)}
+    one = Owner("nvidia-one", "1", frozenset(import_units(["nvidia/__init__.py", "nvidia/one/__init__.py"], shared)))
+    two = Owner("nvidia-two", "1", frozenset(import_units(["nvidia/__init__.py", "nvidia/two/x.py"], shared)))
+    assert one.units == {("nvidia", "one")} and two.units == {("nvidia", "two", "x")}
+    installed = Installed([one], frozenset(shared))
+    assert clashes([two], installed) == []
+    into = Owner("nvidia-three", "1", frozenset(import_units(["nvidia/one/x.py"], shared)))
+    assert clashes([two, into], installed) == ["nvidia-three 1 would write files into nvidia.one, which belongs to "
+                                               "nvidia-one 1."]
+
+
 # -- installs that fail or turn out wrong ---------------------------------------------------------------------
 
 
-def test_a_failing_build_leaves_the_environment_as_it_was(pip_env: PipEnv, wheels: Wheels):
+def test_a_folder_whose_wheel_cannot_be_built_is_refused_before_the_install(pip_env: PipEnv, wheels: Wheels):
     installer = pip_env.installer()
-    plan = installer.plan(str(wheels.projects / "studiolo-failbuild-1.0"))
-    assert plan.ok, plan.reasons  # its metadata builds; its wheel does not
     before = pip_env.freeze()
-    result = installer.install(plan)
-    assert not result.ok and not result.installed
+    plan = installer.plan(str(wheels.projects / "studiolo-failbuild-1.0"))  # its metadata builds; its wheel does not
+    assert not plan.ok and len(plan.reasons) == 1
     assert "could not be built (pip failed while building it): RuntimeError: this plugin cannot be built here." \
-        in result.message
-    assert result.message.endswith("Nothing was changed.")
-    assert pip_env.freeze() == before and not (result.added or result.changed or result.removed)
+        in plan.reasons[0]
+    with pytest.raises(PluginInstallError, match="could not be built"):
+        installer.install(plan)
+    assert pip_env.freeze() == before
 
 
 def test_a_package_without_an_entry_point_is_removed_again(pip_env: PipEnv, wheels: Wheels):
@@ -290,16 +387,29 @@ def test_a_package_without_an_entry_point_is_removed_again(pip_env: PipEnv, whee
     assert pip_env.freeze() == before
 
 
-def test_a_plugin_that_raises_at_import_is_installed_and_reported(pip_env: PipEnv, wheels: Wheels):
+@pytest.mark.parametrize(("name", "error"), [
+    ("raises", "import failed: RuntimeError: broken on purpose"),
+    ("badhook", "register_generators failed: RuntimeError: boom in hook"),
+    ("badgen", "register_generators failed: PluginError: Echo was registered as a class; register an instance: "
+               "register(Echo())."),
+])
+def test_a_plugin_that_fails_to_load_is_uninstalled_again(pip_env: PipEnv, wheels: Wheels, name: str, error: str):
+    """The check after the install loads the plugin as Studiolo would: imported, registered, its
+    register_generators hook called and the generators it registers checked; any failure takes the install back."""
     installer = pip_env.installer(wheels.main)
-    result = installer.install(installer.plan("studiolo-raises"))
-    assert result.installed and not result.ok
-    assert result.import_errors == {"raises": "RuntimeError: broken on purpose"}
-    assert "Traceback" in result.tracebacks["raises"]
-    assert "Studiolo will list it as failed" in result.message
-    assert "studiolo plugins uninstall studiolo-raises" in (result.hint or "")
-    assert pip_env.freeze()["studiolo-raises"] == "1.0"
-    assert installer.uninstall("studiolo-raises").ok  # and it can be taken out again
+    before = pip_env.freeze()
+    lines: list[str] = []
+    plan = installer.plan(f"studiolo-{name}")
+    assert plan.ok, plan.reasons
+    result = installer.install(plan, on_line=lines.append)
+    assert not result.ok and not result.installed
+    assert result.import_errors == {name: error}
+    assert "Traceback" in result.tracebacks[name]
+    assert result.message == (f"studiolo-{name} 1.0 fails to load in Studiolo (plugin {name}: {error}). It was "
+                              "uninstalled again; nothing was changed.")
+    assert "Installed" not in result.message and "Studiolo installs only plugins that load" in (result.hint or "")
+    assert f"==> Plugin {name} fails to load: {error}" in lines and "Traceback (most recent call last):" in lines
+    assert pip_env.freeze() == before
 
 
 def test_install_refuses_when_the_environment_changed_since_the_plan(pip_env: PipEnv, wheels: Wheels):
@@ -355,7 +465,7 @@ def test_uninstall_takes_only_plugins(pip_env: PipEnv, wheels: Wheels):
 def test_a_plugin_another_one_needs_is_not_uninstalled(pip_env: PipEnv, tmp_path: Path):
     # A dependency that is itself a plugin: taking it out would break the plugin that needs it.
     base = write_project(tmp_path, "studiolo-base")
-    user = write_project(tmp_path, "studiolo-on-base", dependencies=["studiolo>=0.1,<0.2", "studiolo-base"])
+    user = write_project(tmp_path, "studiolo-on-base", dependencies=["studiolo>=0.2,<0.3", "studiolo-base"])
     installer = pip_env.installer()
     assert installer.install(installer.plan(str(base))).ok
     assert installer.install(installer.plan(str(user))).ok

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from desktop import paths
-from desktop.api import DiskFullError, StudioloError
+from desktop.api import StudioloError
+from desktop.api.errors import DiskFullError
 from desktop.library import db
 from desktop.library.db import (
     SCHEMA_VERSION,

@@ -19,7 +19,8 @@ from disk import enospc, fill
 from helpers import ROOT, run_cli
 
 from desktop import paths
-from desktop.api import DiskFullError, EncodedOutput
+from desktop.api import EncodedOutput
+from desktop.api.errors import DiskFullError
 from desktop.api.files import is_temporary_name
 from desktop.library import (
     RECOVERED_TAG,
@@ -60,7 +61,7 @@ if kind == "png":  # a real PNG: the metadata chunk first, then 30 MB in a priva
     payload = bytes(BIG)
     chunk = struct.pack(">I", BIG) + b"prVt" + payload + struct.pack(">I", zlib.crc32(b"prVt" + payload))
     encoded = EncodedOutput(small[:-12] + chunk + small[-12:], ".png", embeds_metadata=True)
-else:  # a WAV the host writes: its metadata goes in a sidecar, written before the file
+else:  # a WAV whose metadata goes in a sidecar (embeds_metadata=False), written before the file
     encoded = EncodedOutput(encode_wav(np.zeros(BIG // 2, dtype=np.int16), 44100), ".wav", embeds_metadata=False)
 
 
@@ -431,7 +432,7 @@ def test_a_job_whose_second_output_cannot_be_indexed_fails_and_leaves_nothing(st
     from desktop.settings import Settings
 
     studiolo_site.install("studiolo-test-pair", modules={"studiolo_test_pair": PAIR},
-                          entry_points={"pair": "studiolo_test_pair"}, requires=["studiolo>=0.1,<0.2"])
+                          entry_points={"pair": "studiolo_test_pair"}, requires=["studiolo>=0.2,<0.3"])
     real_insert, calls = library_db._insert, []
 
     def insert(conn, item):

@@ -201,7 +201,7 @@ def sidebar_names(window) -> set[str]:
 
 
 def test_disabling_and_enabling_a_plugin_applies_at_once(make_window, qtbot):
-    from desktop.api import PluginError
+    from desktop.api.errors import PluginError
 
     window = make_window()
     start_long_job(window, qtbot)  # a test.noise job, running

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from hub_server import HubServer
 
-from desktop.api import DownloadError, Generator, JobCancelled, RecommendedModel, StudioloError
+from desktop.api import Generator, JobCancelled, RecommendedModel, StudioloError
+from desktop.api.errors import DownloadError
 from desktop.cli import models_cmd
 from desktop.models import hub, inventory, store, usage
 from desktop.models.demo import ensure_demo_model

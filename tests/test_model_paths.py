@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, install_markov, run_python
 
-from desktop.api import LoadOptions, ModelFormatError, ModelNotFoundError, check_model_files, model_folder_files
+from desktop.api import LoadOptions, ModelFormatError, ModelNotFoundError, check_model_files
 from desktop.api import weights as weights_module
+from desktop.api.weights import model_folder_files
 from desktop.engine.memory import weights_size
 from desktop.models.resolver import parse_ref
 from desktop.models.store import import_model, list_installed

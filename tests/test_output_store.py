@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from desktop import paths
-from desktop.api import AudioOutput, DiskFullError, EncodedOutput, ImageOutput, Output, StudioloError, TextOutput
+from desktop.api import AudioOutput, EncodedOutput, ImageOutput, Output, StudioloError, TextOutput
 from desktop.api import files as fileio
+from desktop.api.errors import DiskFullError
 from desktop.library import OutputStore, default_encode, metadata_for, read_png_metadata, sidecar_path
 from desktop.library.encoders import encode_wav
 
@@ -91,7 +92,7 @@ def test_wav_encodes_16_bit_pcm_with_clipping(tmp_path: Path, channels: int | No
     wave_1d = np.sin(np.linspace(0, 20, frames)) * 1.5  # exceeds [-1, 1]: must be clipped, not wrapped
     samples = wave_1d if channels is None else np.stack([wave_1d * (c + 1) / channels for c in range(channels)], 1)
     encoded = default_encode(AudioOutput(samples=samples, sample_rate=22050), meta())
-    assert encoded.suffix == ".wav" and not encoded.embeds_metadata
+    assert encoded.suffix == ".wav" and encoded.embeds_metadata  # in its stdo chunk (tests/test_output_provenance.py)
 
     with wave.open(io.BytesIO(encoded.data), "rb") as wav:
         assert wav.getnchannels() == (channels or 1)

@@ -8,18 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop.api import (
-    ParamError,
-    ParamSchemaError,
-    from_json,
-    load_option_names,
-    param,
-    parse_assignments,
-    prompt_field,
-    schema,
-    to_json,
-    validate,
-)
+from desktop.api import ParamError, from_json, param, prompt_field, schema, to_json, validate
+from desktop.api.errors import ParamSchemaError
+from desktop.api.params import load_option_names, parse_assignments
 
 
 @dataclass(frozen=True)

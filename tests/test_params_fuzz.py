@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from test_params import Sample
 
-from desktop.api import ParamError, from_json, parse_assignments, schema, to_json, validate
+from desktop.api import ParamError, from_json, schema, to_json, validate
+from desktop.api.params import parse_assignments
 
 FIELDS = [f.name for f in schema(Sample)]
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

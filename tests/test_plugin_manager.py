@@ -9,7 +9,7 @@ from helpers import install_markov
 from plugin_sources import BROKEN, echo, install_broken
 
 from desktop import paths
-from desktop.api import PluginError
+from desktop.api.errors import PluginError
 from desktop.plugins import PluginManager, Status
 from desktop.settings import Settings
 
@@ -39,6 +39,16 @@ def test_a_good_plugin_loads_with_its_metadata_and_generators(site):
     assert not record.builtin
     assert manager.generator("text.markov").name == "Markov chain"
     assert manager.plugin_of("text.markov") is record
+
+
+def test_a_plugin_made_for_api_0_1_is_flagged_at_load_with_the_reason(site):
+    site.install("studiolo-old", modules={"studiolo_old": echo("test.old")}, entry_points={"old": "studiolo_old"},
+                 requires=["studiolo>=0.1,<0.2"])  # installed with --no-deps, or left behind by an upgrade
+    manager = PluginManager().load()
+    record = manager.plugins["old"]
+    assert record.status == Status.FAILED and "test.old" not in manager.generators
+    assert record.error.startswith("incompatible: it requires studiolo<0.2,>=0.1, but this is Studiolo 0.2.")
+    assert manager.plugins["markov"].status == Status.LOADED  # made for 0.2: loads
 
 
 def test_hooks_are_called_through_pluggy_one_plugin_at_a_time(site):

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from helpers import ROOT
-from pip_env import PipEnv, Wheels, clean_environ
+from pip_env import PipEnv, Wheels, clean_environ, make_wheel
 
 from desktop import __version__
 from desktop.install import acknowledge_notice, notice_acknowledged
@@ -82,6 +82,35 @@ def test_refusals_exit_1_and_change_nothing(pip_env: PipEnv, wheels: Wheels):
     assert not_plugin.returncode == 1
     assert f"pluggy {metadata.version('pluggy')} is not a Studiolo plugin" in not_plugin.stderr
     assert pip_env.freeze() == before
+
+
+def test_a_plugin_whose_hook_fails_is_not_installed(pip_env: PipEnv, wheels: Wheels):
+    """The install's check registers the plugin's generators: a register_generators that raises is reported, with
+    the plugin's name, the reason and the traceback, and the install is taken back — "Installed" is never said."""
+    acknowledge_notice()
+    before = pip_env.freeze()
+    done = cli("plugins", "install", str(wheels.wheel("studiolo-badhook")), "--yes", *target(pip_env))
+    assert done.returncode == 1, done.stderr
+    assert "Installed" not in done.stdout
+    assert ("studiolo-badhook 1.0 fails to load in Studiolo (plugin badhook: register_generators failed: "
+            "RuntimeError: boom in hook). It was uninstalled again; nothing was changed.\n") in done.stdout
+    assert "==> Plugin badhook fails to load: register_generators failed: RuntimeError: boom in hook" in done.stderr
+    assert "  | RuntimeError: boom in hook" in done.stderr and "  | Traceback (most recent call last):" in done.stderr
+    assert "Traceback" not in done.stdout
+    assert pip_env.freeze() == before
+
+
+def test_a_plugin_writing_into_studiolos_package_is_refused(pip_env: PipEnv, tmp_path: Path):
+    wheel = make_wheel(tmp_path, "studiolo-evil", files={"desktop/__init__.py": "", "studiolo_evil.py": ""},
+                       entry_points={"evil": "studiolo_evil"})
+    acknowledge_notice()
+    before = pip_env.freeze()
+    refused = cli("plugins", "install", str(wheel), "--yes", *target(pip_env))
+    assert refused.returncode == 1
+    assert "studiolo: error: Cannot install " in refused.stderr and "nothing was changed:\n" \
+        f"  - studiolo-evil 1.0 would write files into desktop, which belongs to studiolo {__version__}.\n" \
+        in refused.stderr
+    assert "Traceback" not in refused.stderr and pip_env.freeze() == before
 
 
 def test_questions_are_asked_on_a_terminal(pip_env: PipEnv, wheels: Wheels):

@@ -411,7 +411,7 @@ def test_update_and_uninstall_of_a_loaded_plugin_apply_after_a_restart(make_view
                                                                       pip_env: PipEnv, wheels: Wheels):
     # The running app has loaded studiolo-hello 1.0; the same version is installed in the target environment.
     studiolo_site.install("studiolo-hello", version="1.0", modules={"studiolo_hello": echo("test.hello")},
-                          entry_points={"hello": "studiolo_hello"}, requires=["studiolo>=0.1,<0.2"])
+                          entry_points={"hello": "studiolo_hello"}, requires=["studiolo>=0.2,<0.3"])
     installer = pip_env.installer(wheels.main)
     assert installer.install(installer.plan(str(wheels.wheel("studiolo-hello")))).ok
     acknowledge_notice()

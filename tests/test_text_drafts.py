@@ -288,23 +288,14 @@ def test_a_huge_front_matter_is_read_only_up_to_the_limit(tmp_path, monkeypatch)
 CHILD = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from PySide6.QtCore import QObject, QTimer, Signal
+    from PySide6.QtCore import QTimer
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
-    from desktop.api import PanelHost
+    from desktop.api.widgets import QtPanelHost
     from desktop.storage import JsonPanelStorage
     from plugins.text.panel import TextPanel
 
-    class Host(QObject, PanelHost):
-        job_queued = Signal(str)
-        job_started = Signal(str)
-        job_progressed = Signal(str, int, int, str)
-        job_previewed = Signal(str, object)
-        job_finished = Signal(str, object)
-        job_failed = Signal(str, str)
-        job_cancelled = Signal(str, object)
-        params_applied = Signal(object)
-
+    class Host(QtPanelHost):  # the host's signals come declared
         def __init__(self, root):
             super().__init__()
             self._storage = JsonPanelStorage("text", root=root)

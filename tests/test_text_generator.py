@@ -394,8 +394,10 @@ def test_seeded_sampling_is_the_same_while_another_generator_draws_random_number
     params = {**GREEDY, "temperature": 1.0, "max_new_tokens": 40}
 
     def text_alone():
-        with qtbot.waitSignal(engine.job_finished, timeout=WAIT) as done:
-            engine.submit("text.transformers", params, model=str(tiny_lm), seed=3)
+        job: dict[str, str] = {}  # the noise job may finish meanwhile: wait for this one
+        with qtbot.waitSignal(engine.job_finished, timeout=WAIT,
+                              check_params_cb=lambda job_id, _: job_id == job.get("id")) as done:
+            job["id"] = engine.submit("text.transformers", params, model=str(tiny_lm), seed=3).id
         return done.args[1][0].text
 
     alone = text_alone()

@@ -104,4 +104,4 @@ def register_generators(register):
 
 def install(site):
     site.install("studiolo-test-noise", modules={"studiolo_test_noise": SOURCE},
-                 entry_points={"noise": "studiolo_test_noise"}, requires=["studiolo>=0.1,<0.2"])
+                 entry_points={"noise": "studiolo_test_noise"}, requires=["studiolo>=0.2,<0.3"])

@@ -17,7 +17,9 @@ What is here:
 * :class:`Generator` — the base of every generator;
 * :func:`param` and the schema helpers — typed parameters with defaults, ranges, choices and help;
 * :class:`RunContext` — progress, previews, cancel, seed, device and the global-RNG hold during a job;
-* :class:`PanelHost` / :class:`PanelStorage` — what a custom panel gets from the window;
+* :class:`PanelHost` / :class:`PanelStorage` — what a custom panel gets from the window (the Qt helpers for
+  panels — ``ParamsForm``, ``JobFollower``, ``QtPanelHost``, ``FileDropMixin`` — are in
+  :mod:`desktop.api.widgets`, which imports Qt and is imported on demand);
 * :class:`ImageOutput`, :class:`TextOutput`, :class:`AudioOutput` — what generators return;
 * the :class:`StudioloError` hierarchy — errors a person can act on;
 * weight-file checks (:func:`check_model_files`, :func:`safetensors_header`, :func:`pickle_refused`), safe
@@ -27,9 +29,14 @@ What is here:
 * atomic file writes (:func:`atomic_write_bytes`, :func:`atomic_write_json`) for drafts, presets and the like;
 * :data:`API_VERSION` — the plugin API's version.
 
-Versioning: the plugin API follows semantic versioning through Studiolo's own version. Before 1.0 a minor
-release may break plugins, so declare ``studiolo>=0.1,<0.2`` in your package's dependencies; from 1.0 on,
-``studiolo>=1.N,<2``. pip refuses an incompatible plugin at install time and the host checks again at load.
+The API is exactly the names in ``__all__`` (each documented where it is defined and in ``docs/plugins.md``;
+``tests/test_api_surface.py`` fails when one is not), plus those of :mod:`desktop.api.widgets`. Anything else you
+can reach in ``desktop.api``'s submodules is Studiolo's own and may change in any release.
+
+Versioning: the plugin API follows semantic versioning through Studiolo's own version (``CHANGELOG.md`` lists every
+change). Before 1.0 a minor release may break plugins, so declare ``studiolo>=0.2,<0.3`` in your package's
+dependencies; from 1.0 on, ``studiolo>=1.N,<2``. pip refuses an incompatible plugin at install time and the host
+checks again at load.
 
 This module imports no Qt, torch or other heavy library.
 """
@@ -39,32 +46,44 @@ from __future__ import annotations
 import pluggy
 
 from desktop import __version__
-from desktop.api import (
-    audio_tags,
-    context,
-    errors,
-    files,
-    generator,
-    model_files,
-    models,
-    outputs,
-    panel,
-    params,
-    png,
-    weights,
+from desktop.api.audio_tags import MAX_TAG_BLOCKS, MAX_TAG_BYTES, flac_comment, wav_chunk
+from desktop.api.context import RunContext
+from desktop.api.errors import (
+    GenerationError,
+    InsufficientMemoryError,
+    JobCancelled,
+    ModelFormatError,
+    ModelNotFoundError,
+    ParamError,
+    StudioloError,
 )
-from desktop.api.audio_tags import *  # noqa: F403  (each submodule's __all__ is part of the API)
-from desktop.api.context import *  # noqa: F403
-from desktop.api.errors import *  # noqa: F403
-from desktop.api.files import *  # noqa: F403
-from desktop.api.generator import *  # noqa: F403
-from desktop.api.model_files import *  # noqa: F403
-from desktop.api.models import *  # noqa: F403
-from desktop.api.outputs import *  # noqa: F403
-from desktop.api.panel import *  # noqa: F403
-from desktop.api.params import *  # noqa: F403
-from desktop.api.png import *  # noqa: F403
-from desktop.api.weights import *  # noqa: F403
+from desktop.api.files import atomic_write_bytes, atomic_write_json
+from desktop.api.generator import Generator
+from desktop.api.model_files import check_json_files, read_json_object, read_model_text
+from desktop.api.models import LoadOptions, ModelSource, RecommendedModel
+from desktop.api.outputs import AudioOutput, EncodedOutput, ImageOutput, Output, TextOutput
+from desktop.api.panel import PanelHost, PanelStorage
+from desktop.api.params import (
+    ParamField,
+    ParamSpec,
+    fit_params,
+    from_json,
+    loose_number,
+    param,
+    prompt_field,
+    schema,
+    to_json,
+    validate,
+)
+from desktop.api.png import png_text_chunks
+from desktop.api.weights import (
+    PICKLE_SUFFIXES,
+    check_model_files,
+    check_safetensors,
+    is_pickle,
+    pickle_refused,
+    safetensors_header,
+)
 
 PROJECT_NAME = "studiolo"
 """The pluggy project name and the entry-point group plugins register under."""
@@ -75,8 +94,53 @@ API_VERSION = ".".join(__version__.split(".")[:2])
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Decorator marking a function as a Studiolo hook implementation."""
 
-__all__ = ["API_VERSION", "PROJECT_NAME", "hookimpl"] + [
-    name for module in (generator, context, panel, models, params, outputs, errors, weights, model_files, png,
-                        audio_tags, files)
-    for name in module.__all__
+__all__ = [
+    "API_VERSION",
+    "PROJECT_NAME",
+    "hookimpl",
+    "Generator",
+    "RunContext",
+    "PanelHost",
+    "PanelStorage",
+    "ModelSource",
+    "RecommendedModel",
+    "LoadOptions",
+    "ParamSpec",
+    "ParamField",
+    "param",
+    "schema",
+    "prompt_field",
+    "validate",
+    "to_json",
+    "from_json",
+    "fit_params",
+    "loose_number",
+    "Output",
+    "ImageOutput",
+    "TextOutput",
+    "AudioOutput",
+    "EncodedOutput",
+    "StudioloError",
+    "ParamError",
+    "ModelNotFoundError",
+    "ModelFormatError",
+    "InsufficientMemoryError",
+    "GenerationError",
+    "JobCancelled",
+    "PICKLE_SUFFIXES",
+    "is_pickle",
+    "pickle_refused",
+    "safetensors_header",
+    "check_safetensors",
+    "check_model_files",
+    "read_model_text",
+    "read_json_object",
+    "check_json_files",
+    "png_text_chunks",
+    "MAX_TAG_BYTES",
+    "MAX_TAG_BLOCKS",
+    "wav_chunk",
+    "flac_comment",
+    "atomic_write_bytes",
+    "atomic_write_json",
 ]

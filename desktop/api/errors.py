@@ -20,20 +20,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from desktop.api.outputs import Output
 
-__all__ = [
-    "StudioloError",
-    "ParamError",
-    "ParamSchemaError",
-    "ModelError",
-    "ModelNotFoundError",
-    "ModelFormatError",
-    "DownloadError",
-    "InsufficientMemoryError",
-    "DiskFullError",
-    "GenerationError",
-    "JobCancelled",
-    "PluginError",
-]
+__all__ = ["StudioloError", "ParamError", "ModelNotFoundError", "ModelFormatError", "InsufficientMemoryError",
+           "GenerationError", "JobCancelled"]
 
 
 class StudioloError(Exception):

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from desktop.api.outputs import EncodedOutput, Output
     from desktop.api.panel import PanelHost
 
-__all__ = ["Generator", "GENERATOR_ID_PATTERN"]
+__all__ = ["Generator"]
 
 GENERATOR_ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 """Generator ids are stable, lowercase and dotted: ``image.diffusers``, ``text.markov``, ``acme.patterns.tiles``."""
@@ -35,8 +35,10 @@ class Generator:
         description: one sentence for the UI.
         Params: the parameter schema, a frozen dataclass built with :func:`desktop.api.param`. The seed is *not*
             a param: the host owns it and hands it over as ``ctx.seed``.
-        default_model: the model reference used when the user picks none (``"demo"``, a hub id, or None for a
-            generator that needs no model).
+        default_model: the model reference used when the user picks none (``"demo"``, a hub id), or None for a
+            generator that needs no model. Such a generator (no default, no demo model, no recommended models)
+            gets ``model_path=None`` in ``load``; the window shows no model chooser for it and a model given for
+            it (``--model``) is refused. See "Generators without a model" in ``docs/plugins.md``.
         recommended_models: models to suggest in the model manager, small and fast first.
         model_sources: the reference forms accepted (:class:`ModelSource` values).
         devices: the devices it can run on, best first, from ``"cuda"``, ``"mps"``, ``"cpu"``. The host picks
@@ -130,8 +132,9 @@ class Generator:
     def encode_output(self, output: Output, metadata: dict[str, Any]) -> EncodedOutput | None:
         """Optional: encode an output as a file with ``metadata`` (JSON-ready: generator, model, params, seed…)
         embedded, e.g. A1111-style PNG text chunks or FLAC comments. Return None (the default) for the host's
-        writer: PNG with a ``studiolo`` JSON text chunk for images, UTF-8 ``.txt`` for text, 16-bit WAV for
-        audio, the last two with a JSON sidecar. Runs on the worker thread."""
+        writer, which records ``metadata`` with every kind: PNG with a ``studiolo`` JSON text chunk for images,
+        16-bit WAV with a ``stdo`` JSON chunk and short ``INFO`` tags for audio, UTF-8 ``.txt`` with a JSON
+        sidecar for text. Runs on a thread of Studiolo's process, not in the generator's worker process."""
         return None
 
     def params_from_file(self, path: Path) -> Any | None:

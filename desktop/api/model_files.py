@@ -22,8 +22,7 @@ from typing import Any
 
 from desktop.api.errors import ModelFormatError
 
-__all__ = ["MAX_JSON_BYTES", "check_regular_file", "read_model_bytes", "read_model_text", "read_json_object",
-           "check_json_files"]
+__all__ = ["read_model_text", "read_json_object", "check_json_files"]
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
 """The largest JSON file :func:`read_json_object` reads unless told otherwise (configs are a few KB)."""

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ModelSource", "RecommendedModel", "LoadOptions", "DEMO_MODEL"]
+__all__ = ["ModelSource", "RecommendedModel", "LoadOptions"]
 
 DEMO_MODEL = "demo"
 """The model reference that names a generator's demo model (built by ``build_demo_model``)."""

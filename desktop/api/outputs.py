@@ -60,8 +60,10 @@ class EncodedOutput:
     """An output encoded as a file's bytes, ready for the host to write atomically.
 
     ``suffix`` is the file extension with its dot (``".png"``). ``embeds_metadata`` says whether the bytes carry
-    the metadata themselves (PNG text chunks, FLAC comments); when false the host writes a ``.json`` sidecar
-    next to the file. Either way the full metadata is also kept in the library's index.
+    the metadata themselves (PNG text chunks, a WAV chunk, FLAC comments); when false the host writes a ``.json``
+    sidecar next to the file, before it. Either way the full metadata is also kept in the library's index.
+    ``Generator.encode_output`` returns one; the host's own writer makes one for every output it encodes (see
+    "Saving outputs" in docs/plugins.md).
     """
 
     data: bytes

@@ -4,18 +4,11 @@ A generator with its own UI implements ``create_panel(host)`` and returns a ``QW
 host only through this interface: it submits params, cancels, reads the chosen model, keeps what it wants to keep
 (drafts, presets) in ``storage``, and follows its jobs through the host's signals.
 
-Signals (Qt signals on the host object; connect them to your widget's methods — slots on a QObject run in the GUI
-thread; avoid lambdas that capture widgets):
-
-* ``job_queued(job_id: str)``
-* ``job_started(job_id: str)``
-* ``job_progressed(job_id: str, done: int, total: int, message: str)`` (``total`` is 0 when unknown)
-* ``job_previewed(job_id: str, preview: object)`` — a PIL image, a text chunk or an ``AudioOutput``
-* ``job_finished(job_id: str, outputs: list)``
-* ``job_failed(job_id: str, message: str)``
-* ``job_cancelled(job_id: str, partial: list)`` — partial outputs, possibly empty
-* ``params_applied(params: object)`` — the user asked to reuse these params (e.g. from the gallery or a file
-  dropped on the window); show them in the panel.
+The host's signals (``job_queued``, ``job_started``, ``job_progressed``, ``job_previewed``, ``job_finished``,
+``job_failed``, ``job_cancelled`` and ``params_applied``) are Qt signals, so they are declared, with what each
+carries, on :class:`desktop.api.widgets.QtPanelHost`, the base of every host (this module imports no Qt).
+:class:`desktop.api.widgets.JobFollower` follows a panel's own jobs through them, and
+:class:`desktop.api.widgets.ParamsForm` is the form the window builds from ``Params``, for a panel to embed.
 """
 
 from __future__ import annotations
@@ -56,7 +49,8 @@ class PanelStorage(ABC):
 
 
 class PanelHost:
-    """What the host gives a panel. See the module docstring for the signals.
+    """What the host gives a panel. Every host is a :class:`desktop.api.widgets.QtPanelHost`, which declares the
+    host's signals.
 
     (A plain base class rather than an ABC: the host implements it on a QObject, whose metaclass cannot be
     combined with ABCMeta.) A custom panel may also define ``generate()`` and ``cancel()`` methods: the window's

@@ -43,22 +43,8 @@ from typing import Any
 
 from desktop.api.errors import ParamError, ParamSchemaError
 
-__all__ = [
-    "ParamSpec",
-    "ParamField",
-    "param",
-    "schema",
-    "prompt_field",
-    "load_option_names",
-    "validate",
-    "validate_value",
-    "parse_value",
-    "parse_assignments",
-    "to_json",
-    "from_json",
-    "fit_params",
-    "loose_number",
-]
+__all__ = ["ParamSpec", "ParamField", "param", "schema", "prompt_field", "validate", "to_json", "from_json",
+           "fit_params", "loose_number"]
 
 METADATA_KEY = "studiolo"
 _SCALARS: dict[type, str] = {str: "str", int: "int", float: "float", bool: "bool", Path: "path"}

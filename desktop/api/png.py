@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Collection
 from typing import BinaryIO
 
-__all__ = ["PNG_SIGNATURE", "MAX_TEXT_CHUNK", "png_text_chunks"]
+__all__ = ["png_text_chunks"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_TEXT_CHUNK = 16 * 1024 * 1024

@@ -22,8 +22,8 @@ from typing import Any
 from desktop.api.errors import ModelFormatError, ModelNotFoundError
 from desktop.api.model_files import check_regular_file, describe_file_type, describe_json
 
-__all__ = ["PICKLE_SUFFIXES", "WEIGHT_SUFFIXES", "is_pickle", "pickle_refused", "safetensors_header",
-           "check_safetensors", "is_model_folder", "model_folder_files", "check_model_files"]
+__all__ = ["PICKLE_SUFFIXES", "is_pickle", "pickle_refused", "safetensors_header", "check_safetensors",
+           "check_model_files"]
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 """File suffixes of pickle-format weights, which can run arbitrary code when loaded."""
@@ -45,6 +45,7 @@ _MAX_HEADER = 100_000_000  # the format's own limit on the JSON header
 
 
 def is_pickle(path: Path) -> bool:
+    """Whether ``path`` is a pickle-format weights file, by its suffix (:data:`PICKLE_SUFFIXES`)."""
     return path.suffix.lower() in PICKLE_SUFFIXES
 
 

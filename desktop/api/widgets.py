@@ -1,5 +1,12 @@
 """Qt helpers for custom panels. Import this module explicitly (``from desktop.api.widgets import …``) from
-``create_panel`` code: unlike ``desktop.api`` itself, it imports Qt."""
+``create_panel`` code: unlike ``desktop.api`` itself, it imports Qt.
+
+* :class:`ParamsForm` — the form the window builds from ``Params`` (validated as you type), for all of a panel's
+  params or some of them (``fields=``);
+* :class:`JobFollower` — follows the jobs a panel submitted through its host's signals;
+* :class:`QtPanelHost` — the ``PanelHost`` base where the host's signals are declared;
+* :class:`FileDropMixin` — accept files dropped on a panel.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,11 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 
-__all__ = ["FileDropMixin"]
+from desktop.api.job_follower import JobFollower
+from desktop.api.params_form import ParamsForm
+from desktop.api.qt_panel_host import QtPanelHost
+
+__all__ = ["FileDropMixin", "JobFollower", "ParamsForm", "QtPanelHost"]
 
 
 class FileDropMixin:

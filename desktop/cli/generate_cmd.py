@@ -3,8 +3,9 @@
 Runs the same engine the window uses, with a Qt event loop but no window. Progress goes to stderr; the text of
 text outputs to stdout, and the path of every saved output to stderr. Exit status: 0 done, 1 the job failed (or
 its copy could not be written; the library keeps the output), 2 a usage error (unknown generator, invalid
-parameter or device, an ``--output`` that cannot be written), 130 cancelled with Ctrl+C (see
-:mod:`desktop.cli.interrupt`). The copy made with ``--output`` is written by :mod:`desktop.cli.output_copy`.
+parameter or device, a ``--model`` for a generator that uses no model, an ``--output`` that cannot be written),
+130 cancelled with Ctrl+C (see :mod:`desktop.cli.interrupt`). The copy made with ``--output`` is written by
+:mod:`desktop.cli.output_copy`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                             description="Run one job without the window; the output is saved to the library.")
     p.add_argument("generator_id", metavar="GENERATOR_ID", help="e.g. text.markov (`studiolo plugins list`)")
     p.add_argument("--model", metavar="REF", help="hub repo id, local folder or file, or 'demo' "
-                                                  "(default: the generator's default model)")
+                                                  "(default: the generator's default model; refused for a "
+                                                  "generator that uses no model)")
     p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter (repeatable); `--param help` lists them")
     p.add_argument("--seed", type=int, default=None, help="seed (default: random; the seed used is printed)")
@@ -52,10 +54,13 @@ def _param_help(generator) -> str:
 
 
 def generate(args: argparse.Namespace) -> int:
-    from desktop.api import ParamError, PluginError, parse_assignments
+    from desktop.api import ParamError
+    from desktop.api.errors import PluginError
+    from desktop.api.params import parse_assignments
     from desktop.cli.output_copy import OutputFormatError, check_output
     from desktop.destinations import WriteError
     from desktop.engine.devices import DeviceError, check_device
+    from desktop.models.modelless import check_model_choice
     from desktop.plugins import PluginManager
 
     plugins = PluginManager().load()
@@ -67,6 +72,7 @@ def generate(args: argparse.Namespace) -> int:
         print(_param_help(generator))
         return 0
     try:  # everything that can be refused is refused before the job runs
+        check_model_choice(generator, args.model)  # --model for a generator that uses no model
         params = parse_assignments(generator.Params, _checked_utf8(args.param))
         if args.device:
             plugins.settings.device = check_device(args.device)
@@ -194,9 +200,8 @@ def _report(job, state: str, outputs: list, copies) -> None:
     for path in job.saved:
         print(f"saved {path}", file=sys.stderr)
     for copy in copies:
-        print(f"copied to {copy.path}", file=sys.stderr)
-        if copy.note:
-            print(f"note: {copy.note}", file=sys.stderr)
+        print(f"copied to {copy.path}" + (f" (how it was made: {copy.sidecar})" if copy.sidecar else ""),
+              file=sys.stderr)
     if state == "cancelled":
         kept = "partial output kept" if job.saved else "nothing was saved"
         print(f"seed {job.seed} (cancelled: {kept})", file=sys.stderr)

@@ -46,6 +46,7 @@ from desktop.engine.process.client import STOP_TIMEOUT_S, SUPPORTED, Incarnation
 from desktop.engine.runners import InProcessRunner, ProcessRunner, RemoteHandle
 from desktop.engine.throttle import MAX_RATE_HZ, Mailbox, RateLimiter
 from desktop.engine.worker import GeneratorWorker, Runner, Services
+from desktop.models.modelless import check_model_choice
 from desktop.models.resolver import ModelResolver
 from desktop.plugins import PluginManager
 from desktop.settings import Settings
@@ -159,10 +160,12 @@ class Engine(QObject):
                seed: int | None = None) -> Job:
         """Validate and queue a job. ``params``: a ``Params`` instance, a dict of values, or None (defaults);
         ``model``: a reference (None: the generator's default model); ``seed``: None or -1 for a random one.
-        Raises ``PluginError`` (unknown generator) or ``ParamError`` at once, before anything is queued."""
+        Raises ``PluginError`` (unknown generator) or ``ParamError`` at once, before anything is queued (a model
+        given for a generator that uses no model is a ``ParamError`` too: :func:`check_model_choice`)."""
         if self._closed:
             raise RuntimeError("the engine is shut down")
         generator = self.plugins.generator(generator_id)
+        check_model_choice(generator, model)
         if params is None:
             params = generator.Params()
         elif isinstance(params, dict):

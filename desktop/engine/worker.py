@@ -29,10 +29,10 @@ from desktop.api import (
     StudioloError,
     TextOutput,
     check_model_files,
-    load_option_names,
     prompt_field,
     to_json,
 )
+from desktop.api.params import load_option_names
 from desktop.engine.cache import CacheKey, ModelCache
 from desktop.engine.context import CallbackRunContext
 from desktop.engine.jobs import Job, JobQueue, JobState

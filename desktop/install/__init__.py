@@ -4,7 +4,10 @@
   or a plugin folder) and refuses anything that could smuggle options or URLs to pip.
 * :class:`Installer` plans an install with pip's dry run under constraints that pin every installed package,
   refuses plans that would change the environment or do not fit this Studiolo, installs accepted plans and
-  checks the result; it also updates and uninstalls plugins.
+  checks the result; it also updates and uninstalls plugins. Its helpers: :mod:`desktop.install.staging` (the
+  plan's wheels; a source folder built from a copy), :mod:`desktop.install.ownership` (no wheel writes into a
+  package another distribution owns), :mod:`desktop.install.load_check` (the installed plugin loads as Studiolo
+  would load it, hooks included).
 * :class:`PipRunner` runs pip in the target environment as a subprocess, streaming its output.
 * :mod:`desktop.install.blocklist` holds the known-bad packages; :data:`RIGHTS_NOTICE` is shown once before the
   first install.

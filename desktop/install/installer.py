@@ -4,9 +4,13 @@ Every install is planned before anything changes: pip's ``--dry-run --report`` r
 pins every installed distribution (Studiolo included) at its installed version. The plan is refused — with a
 short reason — when the resolver finds no way to install the plugin without changing an installed package, when
 the plugin does not declare the Studiolo range it supports (a ``studiolo>=…,<…`` dependency) or declares one that
-excludes this Studiolo, when a package is on the blocklist, or when pip cannot find or build it. Only an
-accepted plan is installed, under the same pins; afterwards the installed set is compared with the plan, the
-plugin's ``studiolo`` entry points are checked and imported in a subprocess.
+excludes this Studiolo, when a package is on the blocklist, when pip cannot find or build it, or when one of its
+wheels would write into an import name another distribution owns (:mod:`desktop.install.ownership`). The plan
+keeps one wheel of every package it adds (:mod:`desktop.install.staging`; a source folder is copied and built
+outside the author's folder), and an accepted plan installs exactly those wheels, under the same pins. Afterwards
+the installed set is compared with the plan and the plugin is loaded in a subprocess as Studiolo would load it —
+imported, registered, its generators registered and checked (:mod:`desktop.install.load_check`); a new plugin that
+fails to load is uninstalled again.
 
 The methods block and report through callbacks, so the GUI runs them on a worker thread and the CLI in the
 foreground: ``on_line`` receives pip's output line by line; ``cancel`` (a :class:`threading.Event`) stops the
@@ -17,8 +21,10 @@ planning step. The install itself cannot be cancelled once it started (pip canno
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,14 +37,16 @@ from packaging.version import InvalidVersion, Version
 
 from desktop.install.blocklist import Blocklist, load_blocklist
 from desktop.install.errors import InstallCancelled, PluginInstallError
+from desktop.install.load_check import CHECK_FAILED, check_plugin_loads
+from desktop.install.ownership import clashes, installed_owners, wheel_owner
 from desktop.install.pip_messages import explain_failure
-from desktop.install.pip_runner import _PRELUDE, JSON_MARK, PipRunner, parse_json_mark
+from desktop.install.pip_runner import _PRELUDE, JSON_MARK, PipRunner
 from desktop.install.specs import InstallRequest, Kind, parse_spec, validate_name
+from desktop.install.staging import copy_source, stage_wheels
 
 LineCallback = Callable[[str], None]
 STUDIOLO = "studiolo"
 GROUP = "studiolo"
-IMPORT_CHECK_TIMEOUT_S = 180.0
 
 INVENTORY_SCRIPT = _PRELUDE + """
 import json, re
@@ -63,23 +71,12 @@ for dist in metadata.distributions():
 print(%r + json.dumps(out))
 """ % (GROUP, JSON_MARK)
 
-IMPORT_CHECK_SCRIPT = _PRELUDE + """
-import json, traceback
-from importlib import metadata
-out = {}
-for ep in metadata.distribution(sys.argv[1]).entry_points:
-    if ep.group != %r:
-        continue
-    try:
-        ep.load()
-        out[ep.name] = None
-    except BaseException as exc:
-        lines = str(exc).strip().splitlines()
-        first = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-        out[ep.name] = [first, traceback.format_exc()]
-sys.stdout.flush()
-print(%r + json.dumps(out), flush=True)
-""" % (GROUP, JSON_MARK)
+SYS_PATH_SCRIPT = _PRELUDE + """
+import json
+print(%r + json.dumps(sys.path))
+""" % JSON_MARK
+OWNERSHIP_HINT = ("A plugin's code goes in a package of its own, named after the plugin (like studiolo_myplugin); "
+                  "names like desktop and plugins belong to Studiolo.")
 
 
 # -- what a plan, an install and an uninstall report ---------------------------------------------------------
@@ -95,6 +92,7 @@ class PlannedPackage:
     direct: bool = False  # from a file or folder
     requires: list[str] = field(default_factory=list)
     replaces: str | None = None  # the installed version it replaces
+    wheel: Path | None = None  # its wheel, in the plan's work folder: what the install writes
 
     @property
     def key(self) -> str:
@@ -111,7 +109,8 @@ class Plan:
     """What installing ``request`` would do, or why it is refused (``ok`` false, ``reasons``, ``hint``).
 
     ``installed`` is the environment the plan was made against and ``pins`` the constraints it used;
-    :meth:`Installer.install` refuses to run when the environment changed since.
+    :meth:`Installer.install` refuses to run when the environment changed since. ``work`` is the temporary folder
+    holding the packages' wheels; it is deleted by :meth:`discard`, or when the plan is garbage-collected.
     """
 
     request: InstallRequest
@@ -125,6 +124,19 @@ class Plan:
     pins: dict[str, str] = field(default_factory=dict)
     note: str | None = None
     log: list[str] = field(default_factory=list)
+    work: Path | None = field(default=None, repr=False, compare=False)
+
+    def keep_work(self, folder: Path) -> None:
+        """Hold ``folder`` (the staged wheels) for the plan's lifetime."""
+        self.work = folder
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(folder), ignore_errors=True)
+
+    def discard(self) -> None:
+        """Delete the plan's work folder now (the plan can no longer be installed)."""
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer()
+        self.work = None
 
     @property
     def nothing_to_do(self) -> bool:
@@ -150,8 +162,10 @@ class Plan:
 
 @dataclass
 class InstallResult:
-    """How an install ended. ``ok``: the plugin is installed and imports. ``installed``: it is installed (true
-    also when it fails to import: the app then lists it as failed)."""
+    """How an install ended. ``ok``: the plugin is installed and loads. ``installed``: it is installed (a new
+    plugin that fails to load is uninstalled again; an update that fails to load stays, and the app lists it as
+    failed). ``import_errors`` and ``tracebacks``: why each of its plugins fails to load (import, registration, its
+    hooks, the generators it registers), by plugin name."""
 
     ok: bool
     message: str
@@ -255,29 +269,75 @@ class Installer:
         plan = Plan(request, True, studiolo_version=studiolo, upgrade=upgrade, installed=installed, pins=pins)
         _emit(on_line, f"==> Checking what installing {request.describe()} would change (nothing is installed "
                        "yet)")
-        with tempfile.TemporaryDirectory(prefix="studiolo-plan-") as tmp:
-            report = Path(tmp) / "report.json"
-            args = self._install_args(request, upgrade, Path(tmp), pins, dry_run_report=report)
-            _raise_if_cancelled(cancel)
-            result = self.runner.run(args, on_line=on_line, cancel=cancel, cwd=tmp)
-            plan.log = result.lines
-            if not result.ok:
-                explanation = explain_failure(result.lines, request=request, installed=installed,
-                                              used_index=self._uses_index())
-                plan.ok, plan.reasons, plan.hint = False, explanation.reasons, explanation.hint
-                return plan
-            try:
-                data = json.loads(report.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise PluginInstallError(f"pip's dry run left no readable report ({exc}).") from exc
-        plan.packages = _packages_from_report(data, installed)
-        self._check(plan, replaceable, data.get("environment") or {})
+        work = Path(tempfile.mkdtemp(prefix="studiolo-plan-"))
+        try:
+            data = self._dry_run(plan, work, replaceable, on_line, cancel)
+            if data is not None and plan.ok and plan.packages:
+                self._stage(plan, data, work, on_line, cancel)
+            if plan.ok and plan.packages:
+                plan.keep_work(work)
+        finally:
+            if plan.work is None:
+                shutil.rmtree(work, ignore_errors=True)
         if plan.ok and not plan.packages:
             current = installed.get(request.name or "")
             plan.note = (f"{request.name} {current} is already "
                          + ("the newest version that fits." if upgrade else "installed.")) if current else \
                 "Nothing to install: everything it needs is already installed."
         return plan
+
+    def _dry_run(self, plan: Plan, work: Path, replaceable: set[str], on_line: LineCallback | None,
+                 cancel: threading.Event | None) -> dict[str, Any] | None:
+        """pip's dry run in ``work`` (a source folder is copied there first): fills ``plan.packages`` and checks
+        them; returns pip's report, or None when pip failed (the plan is then refused with the reasons)."""
+        request = plan.request
+        source = request.arg
+        if request.kind == Kind.FOLDER:  # built from a copy: the author's folder stays as it is
+            source = str(copy_source(Path(request.arg), work / "source" / Path(request.arg).name))
+        report = work / "report.json"
+        args = self._install_args(request, plan.upgrade, work, plan.pins, dry_run_report=report, source=source)
+        _raise_if_cancelled(cancel)
+        result = self.runner.run(args, on_line=on_line, cancel=cancel, cwd=work)
+        plan.log = result.lines
+        if not result.ok:
+            explanation = explain_failure(result.lines, request=request, installed=plan.installed,
+                                          used_index=self._uses_index())
+            plan.ok, plan.reasons, plan.hint = False, explanation.reasons, explanation.hint
+            return None
+        try:
+            data = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PluginInstallError(f"pip's dry run left no readable report ({exc}).") from exc
+        plan.packages = _packages_from_report(data, plan.installed)
+        self._check(plan, replaceable, data.get("environment") or {})
+        return data
+
+    def _stage(self, plan: Plan, data: Mapping[str, Any], work: Path, on_line: LineCallback | None,
+               cancel: threading.Event | None) -> None:
+        """Put a wheel of every planned package in ``work`` and refuse the plan when one cannot be had or would
+        write into an import name another distribution owns."""
+        _emit(on_line, "==> Getting the wheels to install, and checking the names they use")
+        staged = stage_wheels(self.runner, data.get("install") or (), work / "wheels",
+                              build_isolation=self.build_isolation, on_line=on_line, cancel=cancel)
+        plan.log = plan.log + staged.log
+        if staged.failed is not None:
+            explanation = explain_failure(staged.failed.lines, request=plan.request, installed=plan.installed,
+                                          used_index=self._uses_index())
+            plan.ok, plan.reasons, plan.hint = False, explanation.reasons, explanation.hint
+            return
+        if staged.missing:
+            plan.ok, plan.reasons = False, [f"pip made no wheel of {', '.join(staged.missing)}."]
+            plan.hint = "pip's log above has the details."
+            return
+        for package in plan.packages:
+            package.wheel = staged.wheels[package.key]
+        sys_path = self.runner.python_json(SYS_PATH_SCRIPT)
+        installed = installed_owners([p for p in sys_path if isinstance(p, str) and p],
+                                     skip=[p.key for p in plan.packages if p.replaces is not None])
+        new = [wheel_owner(p.wheel, p.name, p.version, installed) for p in plan.packages if p.wheel is not None]
+        reasons = clashes(new, installed)
+        if reasons:
+            plan.ok, plan.reasons, plan.hint = False, reasons, OWNERSHIP_HINT
 
     def _check(self, plan: Plan, replaceable: set[str], environment: Mapping[str, str]) -> None:
         """Refuse a plan that changes installed packages, is not a plugin for this Studiolo, or is blocklisted."""
@@ -304,12 +364,16 @@ class Installer:
 
     def install(self, plan: Plan, *, on_line: LineCallback | None = None,
                 cancel: threading.Event | None = None) -> InstallResult:
-        """Install an accepted plan, then check the result. ``cancel`` is honoured only before pip starts."""
+        """Install an accepted plan — exactly the wheels it staged — then check the result. ``cancel`` is honoured
+        only before pip starts."""
         if not plan.ok:
             raise plan.error()
         if plan.nothing_to_do:
             return InstallResult(True, plan.note or "Nothing to install.", installed=True,
                                  plugin=plan.request.name)
+        if any(p.wheel is None or not p.wheel.is_file() for p in plan.packages):
+            raise PluginInstallError("This install's checked packages are gone (the check was discarded).",
+                                     hint="Check the install again, then install.")
         _raise_if_cancelled(cancel)
         before = self.runner.freeze()
         if before != plan.installed:
@@ -322,7 +386,7 @@ class Installer:
         pins.update({p.key: p.version for p in plan.packages if not p.direct})  # install exactly what was planned
         _emit(on_line, "==> Installing (this cannot be interrupted)")
         with tempfile.TemporaryDirectory(prefix="studiolo-install-") as tmp:
-            args = self._install_args(plan.request, plan.upgrade, Path(tmp), pins)
+            args = self._wheel_install_args([p.wheel for p in plan.packages if p.wheel is not None], Path(tmp), pins)
             result = self.runner.run(args, on_line=on_line, cwd=tmp, interruptible=False)
         after = self.runner.freeze()
         outcome = _diff(before, after)
@@ -359,9 +423,20 @@ class Installer:
         outcome.entry_points = list(info["entry_points"])
         if not outcome.entry_points:
             return self._remove_non_plugin(plan, requested, outcome, before, on_line)
+        _emit(on_line, f"==> Loading {requested.name} as Studiolo would, to check that it works")
+        outcome.import_errors, outcome.tracebacks = check_plugin_loads(self.runner, requested.key)
+        for name, error in outcome.import_errors.items():
+            _emit(on_line, f"==> {error}" if name == CHECK_FAILED else f"==> Plugin {name} fails to load: {error}")
+            for line in outcome.tracebacks.get(name, "").rstrip().splitlines():
+                _emit(on_line, line)
+        if outcome.import_errors:
+            failures = "; ".join(error if name == CHECK_FAILED else f"plugin {name}: {error}"
+                                 for name, error in outcome.import_errors.items())
+            return self._take_back(requested, outcome, before, on_line,
+                                   f"{requested.name} {requested.version} fails to load in Studiolo ({failures}).",
+                                   hint="Studiolo installs only plugins that load. Install a fixed version, or "
+                                        "send the plugin's author the traceback above.")
         outcome.installed = True
-        _emit(on_line, f"==> Importing {requested.name} to check that it loads")
-        outcome.import_errors, outcome.tracebacks = self._import_check(requested.key)
         names = ", ".join(ep.split("=", 1)[0].strip() for ep in outcome.entry_points)
         changes = _describe_changes(outcome)
         if outcome.unexpected:
@@ -369,13 +444,6 @@ class Installer:
             outcome.message = (f"Installed {changes}, but other packages changed too: "
                                + "; ".join(outcome.unexpected) + ".")
             outcome.hint = "Check Studiolo still starts; `studiolo plugins list` shows every plugin's status."
-        elif outcome.import_errors:
-            outcome.ok = False
-            failures = "; ".join(f"{name}: {error}" for name, error in outcome.import_errors.items())
-            outcome.message = (f"Installed {changes}, but the plugin fails when it is imported ({failures}). "
-                               f"Studiolo will list it as failed in Plugins.")
-            outcome.hint = (f"Uninstall it with `studiolo plugins uninstall {requested.name}` (or from the Plugins "
-                            "page), or install a fixed version.")
         else:
             outcome.ok = True
             outcome.message = f"Installed {changes}. Plugin(s): {names}. Restart Studiolo to use it."
@@ -384,37 +452,33 @@ class Installer:
     def _remove_non_plugin(self, plan: Plan, requested: PlannedPackage, outcome: InstallResult,
                            before: Mapping[str, str], on_line: LineCallback | None) -> InstallResult:
         """A package that declares a Studiolo range but no ``studiolo`` entry point: take the install back."""
-        outcome.ok = False
         reason = (f"{requested.name} {requested.version} is not a Studiolo plugin: it has no '{GROUP}' entry "
                   "point.")
-        if outcome.changed:  # an update replaced a version we cannot restore
+        return self._take_back(requested, outcome, before, on_line, reason,
+                               hint="Check that the package is a plugin for Studiolo (see docs/plugins.md).")
+
+    def _take_back(self, requested: PlannedPackage, outcome: InstallResult, before: Mapping[str, str],
+                   on_line: LineCallback | None, reason: str, hint: str) -> InstallResult:
+        """The installed plugin is refused after all: uninstall what the install added. An update that replaced a
+        version stays (the version it replaced cannot be restored), reported as failing."""
+        outcome.ok = False
+        if outcome.changed:
             outcome.installed = True
             outcome.message = reason + " It stays installed, because the version it replaced cannot be restored."
-            outcome.hint = f"Uninstall it with `studiolo plugins uninstall {requested.name}` if you do not need it."
+            outcome.hint = (f"Uninstall it with `studiolo plugins uninstall {requested.name}` (or from the Plugins "
+                            "page), or install a fixed version.")
             return outcome
         _emit(on_line, f"==> {reason} Uninstalling it again")
         added = sorted(outcome.added)
         self.runner.run(["uninstall", "--yes", "--no-input", "--disable-pip-version-check", *added],
                         on_line=on_line, interruptible=False)
-        restored = self.runner.freeze() == dict(before)
+        after = self.runner.freeze()
+        restored = after == dict(before)
+        outcome.installed = requested.key in after
         outcome.message = reason + (" It was uninstalled again; nothing was changed." if restored else
                                     " Uninstalling it again did not restore every package.")
-        outcome.hint = "Check that the package is a plugin for Studiolo (see docs/plugins.md)."
+        outcome.hint = hint
         return outcome
-
-    def _import_check(self, key: str) -> tuple[dict[str, str], dict[str, str]]:
-        try:
-            completed = self.runner.python_run(IMPORT_CHECK_SCRIPT, key, timeout=IMPORT_CHECK_TIMEOUT_S)
-        except PluginInstallError as exc:
-            return {"(import check)": exc.message}, {}
-        value = parse_json_mark(completed.stdout)
-        if not isinstance(value, dict):
-            tail = " ".join((completed.stderr or "").strip().splitlines()[-2:])
-            return {"(import check)": f"importing it ended the process (exit status {completed.returncode})"
-                    + (f": {tail}" if tail else "")}, {}
-        errors = {name: item[0] for name, item in value.items() if item}
-        tracebacks = {name: item[1] for name, item in value.items() if item}
-        return errors, tracebacks
 
     def update(self, name: str, *, on_line: LineCallback | None = None,
                cancel: threading.Event | None = None) -> InstallResult:
@@ -498,12 +562,10 @@ class Installer:
         return "--no-index" not in self.runner.index_args
 
     def _install_args(self, request: InstallRequest, upgrade: bool, folder: Path, pins: Mapping[str, str],
-                      dry_run_report: Path | None = None) -> list[str]:
-        constraints = folder / "constraints.txt"
-        constraints.write_text("".join(f"{key}=={version}\n" for key, version in sorted(pins.items())),
-                               encoding="utf-8")
-        args = ["install", "--no-input", "--disable-pip-version-check", "--progress-bar", "off",
-                "--constraint", str(constraints)]
+                      dry_run_report: Path | None = None, source: str | None = None) -> list[str]:
+        """pip's arguments for planning ``request`` (``source``: what pip gets instead of ``request.arg``, the copy
+        of a source folder)."""
+        args = _base_install_args(folder, pins)
         if dry_run_report is not None:
             args += ["--dry-run", "--report", str(dry_run_report)]
         if upgrade:
@@ -511,11 +573,25 @@ class Installer:
         if not self.build_isolation:
             args.append("--no-build-isolation")
         args += self.runner.index_args
-        args.append(request.arg)  # validated by parse_spec: one requirement or one absolute path, never an option
+        args.append(source or request.arg)  # parse_spec validated it: a requirement or an absolute path, no option
         return args
+
+    @staticmethod
+    def _wheel_install_args(wheels: list[Path], folder: Path, pins: Mapping[str, str]) -> list[str]:
+        """pip's arguments for installing exactly the plan's wheels: nothing else is looked up or resolved (the
+        dry run did that), each is installed even when the same version is there (the plan replaces it)."""
+        return [*_base_install_args(folder, pins), "--no-deps", "--no-index", "--force-reinstall",
+                *map(str, wheels)]
 
 
 # -- module helpers ---------------------------------------------------------------------------------------------
+
+
+def _base_install_args(folder: Path, pins: Mapping[str, str]) -> list[str]:
+    constraints = folder / "constraints.txt"
+    constraints.write_text("".join(f"{key}=={version}\n" for key, version in sorted(pins.items())), encoding="utf-8")
+    return ["install", "--no-input", "--disable-pip-version-check", "--progress-bar", "off",
+            "--constraint", str(constraints)]
 
 
 def _emit(on_line: LineCallback | None, line: str) -> None:
@@ -566,10 +642,10 @@ def _studiolo_requirement_problem(package: PlannedPackage, studiolo_version: str
         ranges.append(req)
     if not ranges:
         return (f"{package.name} {package.version} is not a Studiolo plugin: it does not depend on studiolo "
-                "(a plugin declares the Studiolo versions it supports, like studiolo>=0.1,<0.2).")
+                "(a plugin declares the Studiolo versions it supports, like studiolo>=0.2,<0.3).")
     if not any(req.specifier for req in ranges):
         return (f"{package.name} {package.version} does not say which Studiolo versions it supports: it depends "
-                "on studiolo without a version range (a plugin declares one, like studiolo>=0.1,<0.2).")
+                "on studiolo without a version range (a plugin declares one, like studiolo>=0.2,<0.3).")
     for req in ranges:
         if req.specifier and not req.specifier.contains(studiolo_version, prereleases=True):
             return (f"{package.name} {package.version} is made for Studiolo {req.specifier}, but this is "

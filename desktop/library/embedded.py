@@ -1,8 +1,12 @@
 """Reading back the metadata Studiolo embeds in the files it writes, without decoding them and never raising.
 
 * PNG: the ``studiolo`` text chunk (the host's writer and the image generator), read by :func:`read_png_metadata`;
-* WAV: the ``stdo`` RIFF chunk (the audio generators, ``plugins/audio/metadata.py``);
-* FLAC: the ``STUDIOLO`` Vorbis comment (the same).
+* WAV: the ``stdo`` RIFF chunk (the host's writer, :mod:`desktop.library.encoders`, and the audio generators,
+  ``plugins/audio/metadata.py``);
+* FLAC: the ``STUDIOLO`` Vorbis comment (the audio generators, and ``studiolo generate --output x.flac``).
+
+Text has no such place: its metadata is in the JSON sidecar, which :func:`~desktop.library.store.metadata_for`
+reads first.
 
 The format is told by the file's first bytes, not its name. The chunks are read by :mod:`desktop.api.png` and
 :mod:`desktop.api.audio_tags` (the readers plugins use too): sizes are bounded and a damaged or hostile file simply
@@ -17,14 +21,9 @@ from typing import Any
 
 from desktop.api.audio_tags import flac_comment, wav_chunk
 from desktop.api.png import PNG_SIGNATURE
-from desktop.library.encoders import read_png_metadata
+from desktop.library.encoders import FLAC_KEY, WAV_CHUNK_ID, read_png_metadata
 
 __all__ = ["FLAC_KEY", "WAV_CHUNK_ID", "read_embedded_metadata"]
-
-WAV_CHUNK_ID = b"stdo"
-"""The RIFF chunk holding Studiolo's JSON metadata in a WAV file."""
-FLAC_KEY = "STUDIOLO"
-"""The Vorbis comment holding Studiolo's JSON metadata in a FLAC file."""
 
 
 def read_embedded_metadata(path: Path | str) -> dict[str, Any] | None:

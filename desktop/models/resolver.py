@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop import paths
-from desktop.api import DEMO_MODEL, Generator, ModelFormatError, ModelNotFoundError, ModelSource
+from desktop.api import Generator, ModelFormatError, ModelNotFoundError, ModelSource
 from desktop.api.model_files import describe_file_type
+from desktop.api.models import DEMO_MODEL
 from desktop.api.weights import PICKLE_SUFFIXES, check_model_files
 from desktop.models.demo import ensure_demo_model
 

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from desktop import paths
-from desktop.api import DiskFullError, Generator, ModelFormatError, ModelNotFoundError, StudioloError
+from desktop.api import Generator, ModelFormatError, ModelNotFoundError, StudioloError
+from desktop.api.errors import DiskFullError
 from desktop.api.model_files import describe_file_type
 from desktop.api.weights import MAX_FOLDER_ENTRIES, check_model_files
 from desktop.engine.memory import human_bytes

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from desktop import paths
-from desktop.api import DEMO_MODEL
 from desktop.api.files import atomic_write_json
+from desktop.api.models import DEMO_MODEL
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,9 @@ as written:
   Studiolo it works with (:func:`studiolo_range`) as an ordinary dependency;
 * ``studiolo_NAME/__init__.py`` — one working generator of the chosen kind (torch-free: words from a vocabulary,
   a procedural image, a sine-tone melody), with a tiny demo model, progress, previews, cancel and a seed;
-* ``tests/`` — tests through the pytest fixtures Studiolo ships (they run before the package is installed too);
+* ``tests/test_generator.py`` — tests through the pytest fixtures Studiolo ships; ``studiolo_project`` finds the
+  plugin by the entry point in ``pyproject.toml``, so they run before the package is installed too (no
+  ``conftest.py`` needed);
 * ``README.md`` (install, run, test, publish) and ``.gitignore``.
 
 The compatibility policy the range encodes: the plugin API is versioned with Studiolo's own version
@@ -178,7 +180,6 @@ def render(names: PluginNames, *, author: str | None = None) -> dict[str, str]:
         "README.md": templates.README,
         ".gitignore": templates.GITIGNORE,
         f"{names.module}/__init__.py": templates.MODULES[names.kind],
-        "tests/conftest.py": templates.CONFTEST,
         "tests/test_generator.py": templates.TESTS[names.kind],
     }
     return {path: Template(text).substitute(values) for path, text in files.items()}

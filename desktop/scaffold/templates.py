@@ -98,8 +98,9 @@ its `load`.
 
     pytest
 
-The tests use the fixtures Studiolo's pytest plugin provides (`studiolo_plugins`, `studiolo_run`, `studiolo_site`,
-`studiolo_home`) and run before the package is installed too (see `tests/conftest.py`).
+The tests use the fixtures Studiolo's pytest plugin provides: `studiolo_project` (this package's plugin, found by
+the entry point in `pyproject.toml`, so the tests run before the package is installed too) and `studiolo_run` (one
+job through the generator's real `load` and `generate`).
 
 ## Publish
 
@@ -120,42 +121,6 @@ because $range_policy. pip will not install the plugin next to a Studiolo outsid
 it as failed (with the range it asked for) if one gets there anyway. When a new Studiolo comes out, run the tests
 against it and widen the range.
 """
-
-CONFTEST = '''\
-"""Test set-up: this package's plugin, found by its `studiolo` entry point the way Studiolo finds it.
-
-Installed (`pip install -e .`), pip's metadata declares the entry point. Straight from a checkout, the `plugins`
-fixture writes the same metadata, read from pyproject.toml, into the temporary plugin folder of Studiolo's
-`studiolo_site` fixture; the code itself is imported from this folder (`pythonpath` in pyproject.toml).
-"""
-
-from __future__ import annotations
-
-import tomllib
-from importlib import metadata
-from pathlib import Path
-
-import pytest
-
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
-PROJECT = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
-ENTRY_POINTS = PROJECT["entry-points"]["studiolo"]
-
-
-@pytest.fixture
-def plugins(studiolo_site, studiolo_plugins):
-    """A plugin manager with only this package's plugins loaded (no built-ins, no settings from outside the test)."""
-    try:
-        metadata.distribution(PROJECT["name"])
-    except metadata.PackageNotFoundError:
-        studiolo_site.install(PROJECT["name"], version=PROJECT["version"], modules={}, entry_points=ENTRY_POINTS,
-                              requires=PROJECT["dependencies"])
-    manager = studiolo_plugins(*ENTRY_POINTS)
-    for record in manager.plugins.values():
-        assert record.status == "loaded", f"{record.name}: {record.error}\\n{record.traceback}"
-        assert not record.warnings, f"{record.name}: {record.warnings}"  # e.g. a heavy import at module level
-    return manager
-'''
 
 TEXT_MODULE = '''\
 """$title: a text generator plugin for Studiolo.
@@ -410,7 +375,8 @@ def register_generators(register):
 TEXT_TESTS = '''\
 """Tests for $dist.
 
-They use the fixtures of the pytest plugin Studiolo ships (`studiolo_run` and others); `plugins` is in conftest.py.
+They use the fixtures of the pytest plugin Studiolo ships: `studiolo_project` (this package's plugin, found by the
+entry point in pyproject.toml, installed or not) and `studiolo_run` (one job, through the real `load` and `generate`).
 """
 
 from __future__ import annotations
@@ -423,8 +389,8 @@ GENERATOR_ID = "$generator_id"
 
 
 @pytest.fixture
-def generator(plugins):
-    return plugins.generator(GENERATOR_ID)
+def generator(studiolo_project):
+    return studiolo_project.generator(GENERATOR_ID)
 
 
 def test_continues_the_prompt_word_by_word(generator, studiolo_run):
@@ -462,7 +428,8 @@ def test_an_unreadable_model_is_a_clear_error(generator, studiolo_run, tmp_path)
 IMAGE_TESTS = '''\
 """Tests for $dist.
 
-They use the fixtures of the pytest plugin Studiolo ships (`studiolo_run` and others); `plugins` is in conftest.py.
+They use the fixtures of the pytest plugin Studiolo ships: `studiolo_project` (this package's plugin, found by the
+entry point in pyproject.toml, installed or not) and `studiolo_run` (one job, through the real `load` and `generate`).
 """
 
 from __future__ import annotations
@@ -479,8 +446,8 @@ PALETTE = {tuple(bytes.fromhex(colour[1:])) for colour in DEMO_PALETTE}
 
 
 @pytest.fixture
-def generator(plugins):
-    return plugins.generator(GENERATOR_ID)
+def generator(studiolo_project):
+    return studiolo_project.generator(GENERATOR_ID)
 
 
 @pytest.mark.parametrize("pattern", ["stripes", "checkers"])
@@ -522,7 +489,8 @@ def test_a_bad_palette_is_a_clear_error(generator, studiolo_run, tmp_path):
 AUDIO_TESTS = '''\
 """Tests for $dist.
 
-They use the fixtures of the pytest plugin Studiolo ships (`studiolo_run` and others); `plugins` is in conftest.py.
+They use the fixtures of the pytest plugin Studiolo ships: `studiolo_project` (this package's plugin, found by the
+entry point in pyproject.toml, installed or not) and `studiolo_run` (one job, through the real `load` and `generate`).
 """
 
 from __future__ import annotations
@@ -539,8 +507,8 @@ GENERATOR_ID = "$generator_id"
 
 
 @pytest.fixture
-def generator(plugins):
-    return plugins.generator(GENERATOR_ID)
+def generator(studiolo_project):
+    return studiolo_project.generator(GENERATOR_ID)
 
 
 def test_plays_a_clip_of_the_length_asked_note_by_note(generator, studiolo_run):

@@ -5,27 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
-
-from desktop.api import PanelHost, validate
+from desktop.api import validate
+from desktop.api.widgets import QtPanelHost
 from desktop.storage import JsonPanelStorage
 
 
-class RecordingPanelHost(QObject, PanelHost):
-    """The host's signals (emit them to play the engine's part), real storage under ``root``, and what the panel
-    did recorded: ``submitted`` params (validated, as the engine does), ``cancelled`` job ids, ``messages``.
+class RecordingPanelHost(QtPanelHost):
+    """The host's signals (declared on :class:`QtPanelHost`; emit them to play the engine's part), real storage
+    under ``root``, and what the panel did recorded: ``submitted`` params (validated, as the engine does),
+    ``cancelled`` job ids, ``messages``.
 
     ``submit`` returns ``job-1``, ``job-2``… and emits ``job_queued`` before returning, as the real host does.
     """
-
-    job_queued = Signal(str)
-    job_started = Signal(str)
-    job_progressed = Signal(str, int, int, str)
-    job_previewed = Signal(str, object)
-    job_finished = Signal(str, object)
-    job_failed = Signal(str, str)
-    job_cancelled = Signal(str, object)
-    params_applied = Signal(object)
 
     def __init__(self, root: Path, *, generator_id: str = "test", model: str | None = "demo") -> None:
         super().__init__()

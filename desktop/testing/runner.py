@@ -7,19 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.api import (
-    DEMO_MODEL,
-    Generator,
-    JobCancelled,
-    LoadOptions,
-    ModelNotFoundError,
-    Output,
-    from_json,
-    load_option_names,
-    validate,
-)
+from desktop.api import Generator, JobCancelled, LoadOptions, ModelNotFoundError, Output, from_json, validate
+from desktop.api.models import DEMO_MODEL
+from desktop.api.params import load_option_names
 from desktop.engine.context import CallbackRunContext
 from desktop.models.demo import ensure_demo_model
+from desktop.models.modelless import check_model_choice
 
 
 @dataclass
@@ -83,6 +76,7 @@ def run_generator(
                              on_warning=result.warnings.append)
     if handle is None:
         ref = generator.default_model if model == "default" else model
+        check_model_choice(generator, ref)  # as the engine does: a model-less generator takes no model
         options = LoadOptions({n: getattr(params, n) for n in load_option_names(generator.Params)},
                               allow_pickle=allow_pickle)
         handle = generator.load(resolve_model_for_test(generator, ref), device, options)

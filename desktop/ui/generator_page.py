@@ -1,5 +1,5 @@
-"""One generator's page: model chooser and seed box (the host's), then the generator's own panel or a form built
-from its params, with Generate/Cancel, progress and results."""
+"""One generator's page: model chooser (none for a generator that uses no model) and seed box (the host's), then
+the generator's own panel or a form built from its params, with Generate/Cancel, progress and results."""
 
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.api import DEMO_MODEL, Generator, ParamError, StudioloError, from_json, to_json
-from desktop.engine.engine import connect_job_signals
+from desktop.api import Generator, ParamError, StudioloError, from_json, to_json
+from desktop.api.models import DEMO_MODEL
 from desktop.engine.jobs import MAX_SEED
+from desktop.models.modelless import uses_model
 from desktop.ui.output_view import OutputView
 from desktop.ui.panel_host import GeneratorHost
 from desktop.ui.tasks import TaskGroup, TaskState
@@ -175,16 +176,19 @@ class GeneratorPage(QWidget):
         self.generator = generator
         self.engine = engine
         self.current_job: str | None = None
-        self.model_chooser = ModelChooser(generator, self)
-        self.model_chooser.refresh_installed(allow_pickle=bool(getattr(engine.settings, "allow_pickle", False)))
+        self.model_chooser: ModelChooser | None = None  # a generator that uses no model has none
+        if uses_model(generator):
+            self.model_chooser = ModelChooser(generator, self)
+            self.model_chooser.refresh_installed(allow_pickle=bool(getattr(engine.settings, "allow_pickle", False)))
         self.seed_box = SeedBox(self)
-        self.host = GeneratorHost(engine, generator, model=self.model_chooser.ref, seed=self.seed_box.seed,
+        self.host = GeneratorHost(engine, generator, model=self.model_ref, seed=self.seed_box.seed,
                                   message=lambda text, error: self.message.emit(text, error), parent=self)
         title = QLabel(f"<h2>{generator.name}</h2>" + (f"<p>{generator.description}</p>"
                                                        if generator.description else ""), self)
         title.setWordWrap(True)
         top = QFormLayout()
-        top.addRow(self.tr("Model"), self.model_chooser)
+        if self.model_chooser is not None:
+            top.addRow(self.tr("Model"), self.model_chooser)
         top.addRow(self.tr("Seed"), self.seed_box)
         layout = QVBoxLayout(self)
         layout.addWidget(title)
@@ -213,7 +217,7 @@ class GeneratorPage(QWidget):
         return panel
 
     def _build_auto_panel(self) -> QWidget:
-        from desktop.ui.autoform import ParamsForm
+        from desktop.api.widgets import JobFollower, ParamsForm
 
         self.form = ParamsForm(self.generator.Params, self)
         self.generate_button = QPushButton(self.tr("Generate"), self)
@@ -247,7 +251,10 @@ class GeneratorPage(QWidget):
         splitter.setSizes([460, 700])
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
-        connect_job_signals(self.host, self)
+        self.jobs = JobFollower(self.host, self, all_jobs=True)  # jobs run again from Activity are shown too
+        for event in ("queued", "progressed", "previewed", "finished", "failed", "cancelled"):
+            getattr(self.jobs, event).connect(getattr(self, f"_on_{event}"))
+        self.jobs.running_changed.connect(self.cancel_button.setEnabled)
         self.host.params_applied.connect(self.apply_params)
         return splitter
 
@@ -261,7 +268,7 @@ class GeneratorPage(QWidget):
             return generate() if callable(generate) else None
         try:
             params = self.form.params()
-            job_id = self.host.submit(params)
+            job_id = self.jobs.submit(params)
         except StudioloError as exc:
             self.status.setText(str(exc))
             self.status.setStyleSheet("color: #c0392b;")
@@ -291,14 +298,21 @@ class GeneratorPage(QWidget):
 
     # -- state --------------------------------------------------------------------------------------------
 
+    def model_ref(self) -> str | None:
+        """The model chosen on the page; None for the generator's default, and always for one that uses no model."""
+        return self.model_chooser.ref() if self.model_chooser is not None else None
+
     def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"model": self.model_chooser.ref(), "seed": self.seed_box.text()}
+        state: dict[str, Any] = {"seed": self.seed_box.text()}
+        if self.model_chooser is not None:
+            state["model"] = self.model_chooser.ref()
         if self.form is not None and self.form.is_valid():
             state["params"] = to_json(self.form.params())
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.model_chooser.set_ref(state.get("model"))
+        if self.model_chooser is not None:  # a model saved before the generator stopped using one is dropped
+            self.model_chooser.set_ref(state.get("model"))
         if isinstance(state.get("seed"), str):
             self.seed_box.setText(state["seed"])
         if self.form is not None and isinstance(state.get("params"), dict):
@@ -307,10 +321,7 @@ class GeneratorPage(QWidget):
             except ParamError as exc:  # saved by another version: keep the defaults for what no longer fits
                 log.info("not restoring the params of %s: %s", self.generator.id, exc)
 
-    # -- job signals (this generator's only) ------------------------------------------------------------------
-
-    def _set_running(self, running: bool) -> None:
-        self.cancel_button.setEnabled(running)
+    # -- job signals (this generator's, through self.jobs; the page shows the last one queued) ---------------
 
     @Slot(str)
     def _on_queued(self, job_id: str) -> None:
@@ -319,7 +330,6 @@ class GeneratorPage(QWidget):
         self.progress.setRange(0, 0)
         self.status.setStyleSheet("")
         self.status.setText(self.tr("Queued…"))
-        self._set_running(True)
 
     @Slot(str, int, int, str)
     def _on_progressed(self, job_id: str, done: int, total: int, message: str) -> None:
@@ -344,7 +354,6 @@ class GeneratorPage(QWidget):
         self.progress.setValue(1)
         job = self.engine.job(job_id)
         self.status.setText(self.tr("Done (seed %1).").replace("%1", str(job.seed)))
-        self._set_running(False)
 
     @Slot(str, str)
     def _on_failed(self, job_id: str, message: str) -> None:
@@ -354,7 +363,6 @@ class GeneratorPage(QWidget):
         self.progress.setValue(0)
         self.status.setStyleSheet("color: #c0392b;")
         self.status.setText(message)
-        self._set_running(False)
 
     @Slot(str, object)
     def _on_cancelled(self, job_id: str, partial: object) -> None:
@@ -365,4 +373,3 @@ class GeneratorPage(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.status.setText(self.tr("Cancelled.") + (self.tr(" The partial result was kept.") if partial else ""))
-        self._set_running(False)

@@ -334,7 +334,7 @@ class MainWindow(QMainWindow):
     def _on_models_changed(self) -> None:
         """Models were downloaded, imported or removed: the generator pages list them again."""
         for widget in self.pages.values():
-            if isinstance(widget, GeneratorPage):
+            if isinstance(widget, GeneratorPage) and widget.model_chooser is not None:  # None: uses no model
                 widget.model_chooser.refresh_installed(allow_pickle=self.engine.settings.allow_pickle)
 
     @Slot(QTreeWidgetItem, QTreeWidgetItem)

@@ -9,6 +9,9 @@
 * **Loaded now**: the engine's model cache (generator, model, device, memory) with an *Unload* button per model.
 * The disk use of every model, and a message line for what happened (also sent as ``message(text, is_error)``).
 
+Generators that use no model (:func:`desktop.models.modelless.uses_model`) are not in its list of generators: they
+have nothing to install, recommend or import; what one holds in memory is listed under *Loaded now* as "(no model)".
+
 Nothing here blocks the GUI thread: disk scans, imports, removals and downloads run as tasks on the ``models`` pool
 of :mod:`desktop.ui.tasks` and report back on the GUI thread; unloading runs on the ``engine`` pool (it can wait for
 the garbage collector). ``models_changed`` is emitted after an import, a removal or a finished download, so that
@@ -49,6 +52,7 @@ from desktop.engine.cache import CacheKey, LoadedModel
 from desktop.engine.memory import human_bytes
 from desktop.models import hub, inventory
 from desktop.models.inventory import GeneratorModels, RecommendedStatus
+from desktop.models.modelless import uses_model
 from desktop.models.store import InstalledModel
 from desktop.ui.tasks import TaskGroup, TaskState
 
@@ -260,9 +264,11 @@ class ModelsView(QWidget):
         return True
 
     def _fill_generators(self) -> bool:
-        """List the plugins' generators in the combo box (kept as they are when unchanged); True if it changed."""
+        """List the plugins' generators that use a model in the combo box (kept as they are when unchanged); True if
+        it changed."""
         combo = self.generator_combo
-        generators = sorted(self.plugins.generators.values(), key=lambda g: (g.kind, g.name.lower()))
+        generators = sorted((g for g in self.plugins.generators.values() if uses_model(g)),
+                            key=lambda g: (g.kind, g.name.lower()))
         if [g.id for g in generators] == [combo.itemData(i) for i in range(combo.count())]:
             return False
         current = combo.currentData()

@@ -9,22 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Slot
 
-from desktop.api import Generator, PanelHost, PanelStorage
+from desktop.api import Generator, PanelStorage
+from desktop.api.widgets import QtPanelHost
 from desktop.engine.engine import Engine, connect_job_signals
 from desktop.storage import JsonPanelStorage
 
 
-class GeneratorHost(QObject, PanelHost):
-    job_queued = Signal(str)
-    job_started = Signal(str)
-    job_progressed = Signal(str, int, int, str)
-    job_previewed = Signal(str, object)
-    job_finished = Signal(str, object)
-    job_failed = Signal(str, str)
-    job_cancelled = Signal(str, object)
-    params_applied = Signal(object)
+class GeneratorHost(QtPanelHost):
+    """One generator page's host (the signals are declared on :class:`QtPanelHost`)."""
 
     def __init__(self, engine: Engine, generator: Generator, *, model: Callable[[], str | None],
                  seed: Callable[[], int | None], message: Callable[[str, bool], None],

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.api import PluginError
+from desktop.api.errors import PluginError
 from desktop.install import InstallResult, PluginInstallError, UninstallResult
 from desktop.install.specs import canonical
 from desktop.plugins import PluginManager, PluginRecord, Status
@@ -496,7 +496,7 @@ class PluginsView(QWidget):
                     "%1", repr(plugin_name)).replace("%2", loaded.distribution or "?")
             elif plugin_name in result.import_errors:
                 record.status = Status.FAILED
-                record.error = self.tr("import failed: %1").replace("%1", result.import_errors[plugin_name])
+                record.error = result.import_errors[plugin_name]  # the loader's reason, like "import failed: …"
                 record.traceback = result.tracebacks.get(plugin_name)
             self._new[listed] = record
             first = first or listed

@@ -135,11 +135,16 @@ class WelcomePage(QWidget):
         heading.setFont(font)
         column.addWidget(heading)
 
-        names = ", ".join(g.name for g in sorted(self.plugins.generators.values(), key=lambda g: (g.kind, g.name)))
-        intro = QLabel(self.tr(
-            "Studiolo makes text, pictures, speech and music on this computer, with AI models that run "
-            "offline once they are here. Each generator needs a model. This computer has none yet.")
-            + ("<br><br>" + self.tr("Your generators: %1.").replace("%1", _escape(names)) if names else ""), content)
+        needing, without = first_run.generators_by_need(self.plugins)
+        intro_text = self.tr("Studiolo makes text, pictures, speech and music on this computer, with AI models that "
+                             "run offline once they are here. This computer has none yet.")
+        if needing:
+            intro_text += "<br><br>" + self.tr("Your generators that need a model: %1.").replace(
+                "%1", _escape(", ".join(g.name for g in needing)))
+        if without:
+            intro_text += "<br>" + self.tr("Ready without a model: %1.").replace(
+                "%1", _escape(", ".join(g.name for g in without)))
+        intro = QLabel(intro_text, content)
         intro.setObjectName("welcome_intro")
         intro.setWordWrap(True)
         intro.setTextFormat(Qt.TextFormat.RichText)

@@ -1,16 +1,16 @@
 """The audio generators' panel (speech and music): settings, a waveform with a playhead, playback, the session's
 clips, save as WAV or FLAC, and "reuse parameters" from a dropped audio file.
 
-One class serves both generators: the settings are built from the params dataclass's schema (a text editor for the
-prompt field, spin boxes for numbers, a list for choices such as the sample rate). The panel talks to the window
-only through :class:`desktop.api.PanelHost` and follows the host's job signals for the jobs it submitted; the last
-submitted params are kept in ``host.storage`` under :data:`PARAMS_KEY`.
+One class serves both generators: the settings are the host's :class:`~desktop.api.widgets.ParamsForm` for the
+params dataclass (a text editor for the prompt, spin boxes for numbers, a list for choices such as the sample rate).
+The panel talks to the window only through :class:`desktop.api.PanelHost` and follows the jobs it submitted with a
+:class:`~desktop.api.widgets.JobFollower`; the last submitted params are kept in ``host.storage`` under
+:data:`PARAMS_KEY`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -21,20 +21,14 @@ import numpy as np
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -44,16 +38,14 @@ from desktop.api import (
     AudioOutput,
     PanelHost,
     ParamError,
-    ParamField,
     StudioloError,
     atomic_write_bytes,
     from_json,
     prompt_field,
     schema,
     to_json,
-    validate,
 )
-from desktop.api.widgets import FileDropMixin
+from desktop.api.widgets import FileDropMixin, JobFollower, ParamsForm
 from plugins.audio import metadata as audio_metadata
 from plugins.audio.params import MusicParams, SpeechParams
 from plugins.audio.player import PAUSED, PLAYING, ClipPlayer
@@ -66,8 +58,6 @@ __all__ = ["AudioPanel", "Clip", "PARAMS_KEY", "create_panel"]
 PARAMS_KEY = "last_params"
 """The ``host.storage`` key holding the params of the last job this panel submitted (as JSON)."""
 ERROR_STYLE = "color: #c0392b;"
-JOB_SIGNALS = ("job_queued", "job_started", "job_progressed", "job_previewed", "job_finished", "job_failed",
-               "job_cancelled")
 DEFAULT_IDS = {SpeechParams: "audio.speech", MusicParams: "audio.music"}
 
 ReuseFromFile = Callable[[Path], "object | None"]
@@ -106,77 +96,36 @@ class AudioPanel(FileDropMixin, QWidget):
         self._reuse_from_file = reuse_from_file
         self._fields = {f.name: f for f in schema(params_type)}
         self._prompt_name = prompt_field(params_type)
-        self.editors: dict[str, QWidget] = {}
-        self._jobs: dict[str, _Job] = {}  # submitted by this panel and not ended
+        self._jobs: dict[str, _Job] = {}  # what this panel knows of its jobs that have not ended
         self._live_job: str | None = None  # the job whose previews the waveform shows
         self._clips: list[Clip] = []
         self.player = ClipPlayer(host.storage.directory, self)
+        self.follower = JobFollower(host, self)
+        """Follows the jobs this panel submitted."""
         self._build()
         self.setAcceptDrops(True)
-        for name in JOB_SIGNALS:
-            getattr(host, name).connect(getattr(self, "_on_" + name.removeprefix("job_")))
+        for event in ("queued", "started", "progressed", "previewed", "finished", "failed", "cancelled"):
+            getattr(self.follower, event).connect(getattr(self, f"_on_{event}"))
+        self.follower.running_changed.connect(self.cancel_button.setEnabled)
         host.params_applied.connect(self.apply_params)  # type: ignore[attr-defined]
         self._restore()
 
     # -- building --------------------------------------------------------------------------------------------
 
-    def _editor(self, f: ParamField) -> QWidget:
-        spec = f.spec
-        widget: QWidget
-        if spec.choices is not None:
-            combo = QComboBox(self)
-            for choice in spec.choices:
-                text = self.tr("Model's own") if f.name == "sample_rate" and choice == 0 else (
-                    f"{choice} Hz" if f.name == "sample_rate" else str(choice))
-                combo.addItem(text, choice)
-            widget = combo
-        elif f.kind == "str":
-            if spec.multiline or spec.prompt:
-                edit = QPlainTextEdit(self)
-                edit.setTabChangesFocus(True)
-                edit.setMinimumHeight(80)
-                widget = edit
-            else:
-                widget = QLineEdit(self)
-        elif f.kind == "bool":
-            widget = QCheckBox(f.label, self)
-        elif f.kind in ("int", "float"):
-            spin: QSpinBox | QDoubleSpinBox = QDoubleSpinBox(self) if f.kind == "float" else QSpinBox(self)
-            low = spec.min if spec.min is not None else -1_000_000
-            high = spec.max if spec.max is not None else 1_000_000
-            step = spec.step or 1
-            if isinstance(spin, QDoubleSpinBox):
-                spin.setDecimals(_decimals(step, f.default, spec.min, spec.max))
-                spin.setRange(low, high)
-                spin.setSingleStep(step)
-            else:
-                spin.setRange(int(low), int(high))
-                spin.setSingleStep(max(1, int(step)))
-            widget = spin
-        else:  # paths and lists: typed as text
-            widget = QLineEdit(self)
-        widget.setObjectName(f.name)
-        widget.setAccessibleName(f.label)
-        if spec.help:
-            widget.setToolTip(spec.help)
-        return widget
-
     def _build(self) -> None:
         tr = self.tr
-        self.form = QFormLayout()
+        self.form = ParamsForm(self.params_type, self)
+        self.form.setObjectName("settings")
+        self.editors: dict[str, QWidget] = {name: self.form.field_widget(name) for name in self.form.field_names()}
+        """Each field's editor, by field name."""
+        rate = self.editors.get("sample_rate")
+        if isinstance(rate, QComboBox):
+            for index in range(rate.count()):
+                choice = rate.itemData(index)
+                rate.setItemText(index, tr("Model's own") if choice == 0 else f"{choice} Hz")
         settings = QWidget(self)
         left = QVBoxLayout(settings)
-        for f in self._fields.values():
-            editor = self._editor(f)
-            self.editors[f.name] = editor
-            if isinstance(editor, QPlainTextEdit):
-                left.addWidget(QLabel(f.label, self))
-                left.addWidget(editor)
-            elif isinstance(editor, QCheckBox):
-                self.form.addRow(editor)
-            else:
-                self.form.addRow(f.label, editor)
-        left.addLayout(self.form)
+        left.addWidget(self.form, 1)
         self.generate_button = self._button(tr("Generate"), "generate", tr("Generate (Ctrl+Enter)"))
         self.cancel_button = self._button(tr("Cancel"), "cancel", tr("Cancel (Esc)"))
         self.cancel_button.setEnabled(False)
@@ -195,7 +144,6 @@ class AudioPanel(FileDropMixin, QWidget):
         self.status.setAccessibleName(tr("Status"))
         self.status.setWordWrap(True)
         left.addWidget(self.status)
-        left.addStretch(1)
         # the right column: waveform, transport, clips
         self.waveform = WaveformView(self)
         self.play_button = self._button(tr("Play"), "play", tr("Play or pause the clip"))
@@ -254,44 +202,18 @@ class AudioPanel(FileDropMixin, QWidget):
     # -- params ----------------------------------------------------------------------------------------------
 
     def params(self) -> Any:
-        """The params the widgets hold (not validated)."""
-        values: dict[str, Any] = {}
-        for name, widget in self.editors.items():
-            if isinstance(widget, QComboBox):
-                values[name] = widget.currentData()
-            elif isinstance(widget, QPlainTextEdit):
-                values[name] = widget.toPlainText()
-            elif isinstance(widget, QLineEdit):
-                values[name] = widget.text()
-            elif isinstance(widget, QCheckBox):
-                values[name] = widget.isChecked()
-            elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-                values[name] = widget.value()
-        return self.params_type(**values)
+        """The params the settings hold, validated: raises ``ParamError`` (the invalid fields are marked)."""
+        return self.form.params()
 
     @Slot(object)
     def apply_params(self, params: object) -> bool:
         """Show these params in the widgets (reuse parameters): params of this panel's type, their JSON form, or
         a dataclass whose fields all belong to this type. Anything else is refused with a message (False)."""
         try:
-            p = self._coerce(params)
+            self.form.set_params(self._coerce(params))
         except (StudioloError, TypeError, ValueError) as exc:
             self._show_error(self.tr("These parameters cannot be used here: %1").replace("%1", str(exc)))
             return False
-        for name, widget in self.editors.items():
-            value = getattr(p, name)
-            if isinstance(widget, QComboBox):
-                index = widget.findData(value)
-                if index >= 0:
-                    widget.setCurrentIndex(index)
-            elif isinstance(widget, QPlainTextEdit):
-                widget.setPlainText(value or "")
-            elif isinstance(widget, QLineEdit):
-                widget.setText("" if value is None else str(value))
-            elif isinstance(widget, QCheckBox):
-                widget.setChecked(bool(value))
-            elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-                widget.setValue(value)
         return True
 
     def _coerce(self, params: object) -> Any:
@@ -315,9 +237,9 @@ class AudioPanel(FileDropMixin, QWidget):
     def generate(self) -> str | None:
         """Validate the widgets' params and submit them; return the job id, or None (the problem is shown)."""
         try:
-            params = validate(self.params(), self.params_type)
+            params = self.params()
             model = self.host.current_model()
-            job_id = self.host.submit(params)
+            job_id = self.follower.submit(params)
         except ParamError as exc:
             widget = self.editors.get(exc.field)
             label = widget.accessibleName() if widget is not None else exc.field
@@ -335,15 +257,13 @@ class AudioPanel(FileDropMixin, QWidget):
             log.warning("could not keep the audio panel's params", exc_info=True)
         self._show_status(self.tr("Queued…"))
         self.progress.setRange(0, 0)
-        self._update_running()
         return job_id
 
     @Slot()
     def cancel(self) -> None:
         """Cancel this panel's running and queued jobs (Esc)."""
-        for job_id in reversed(list(self._jobs)):
-            self.host.cancel(job_id)
-        if self._jobs:
+        if self.follower.is_running():
+            self.follower.cancel()
             self._show_status(self.tr("Cancelling…"))
 
     @Slot(float)
@@ -467,23 +387,19 @@ class AudioPanel(FileDropMixin, QWidget):
         self.player.close()
         super().closeEvent(event)
 
-    # -- job signals (this panel's jobs only) -----------------------------------------------------------------
+    # -- job signals (this panel's jobs only: self.follower filters them) ------------------------------------
 
     @Slot(str)
     def _on_queued(self, job_id: str) -> None:
-        if job_id in self._jobs:
-            self._show_status(self.tr("Queued…"))
+        self._show_status(self.tr("Queued…"))
 
     @Slot(str)
     def _on_started(self, job_id: str) -> None:
-        if job_id in self._jobs:
-            self.progress.setRange(0, 0)
-            self._show_status(self.tr("Loading the model…"))
+        self.progress.setRange(0, 0)
+        self._show_status(self.tr("Loading the model…"))
 
     @Slot(str, int, int, str)
     def _on_progressed(self, job_id: str, done: int, total: int, message: str) -> None:
-        if job_id not in self._jobs:
-            return
         if total > 0:
             self.progress.setRange(0, total)
             self.progress.setValue(done)
@@ -543,15 +459,9 @@ class AudioPanel(FileDropMixin, QWidget):
         self._show_status(self.tr("Cancelled.") + (self.tr(" The partial clip was kept.") if added else ""))
 
     def _end(self, job_id: str) -> _Job | None:
-        job = self._jobs.pop(job_id, None)
-        if job is not None:
-            if self._live_job == job_id:
-                self._live_job = None
-            self._update_running()
-        return job
-
-    def _update_running(self) -> None:
-        self.cancel_button.setEnabled(bool(self._jobs))
+        if self._live_job == job_id:
+            self._live_job = None
+        return self._jobs.pop(job_id, None)
 
     # -- player ----------------------------------------------------------------------------------------------
 
@@ -617,16 +527,6 @@ def _join(chunks: list[AudioOutput]) -> AudioOutput | None:
     if not same:
         return None
     return AudioOutput(samples=np.concatenate(same), sample_rate=first.sample_rate, partial=True)
-
-
-def _decimals(*numbers: float | None) -> int:
-    """Enough decimals to show each of ``numbers`` exactly (2 to 4): a 0.667 default needs 3."""
-    needed = 2
-    for number in numbers:
-        if isinstance(number, (int, float)) and math.isfinite(number):
-            text = f"{number:.4f}".rstrip("0")
-            needed = max(needed, len(text.partition(".")[2]))
-    return min(needed, 4)
 
 
 def _clock(seconds: float) -> str:

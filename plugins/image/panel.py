@@ -2,7 +2,10 @@
 
 Talks to the window only through :class:`desktop.api.PanelHost`: ``submit``/``cancel``, ``storage`` (the painted
 mask and images sent to image-to-image are saved there as PNG files, because params carry paths; the last params
-are kept under :data:`PARAMS_KEY`) and the host's job signals, followed for the jobs this panel submitted only.
+are kept under :data:`PARAMS_KEY`) and the host's job signals, followed for the jobs this panel submitted only (a
+:class:`~desktop.api.widgets.JobFollower`). The plain settings are two of the host's
+:class:`~desktop.api.widgets.ParamsForm` (the memory savers fold away); the prompts, mode, init image, mask and
+LoRAs have widgets of their own.
 """
 
 from __future__ import annotations
@@ -17,9 +20,7 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -30,7 +31,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
     QTabWidget,
     QToolButton,
@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import ImageOutput, PanelHost, ParamError, StudioloError, from_json, schema, to_json, validate
-from desktop.api.widgets import FileDropMixin
+from desktop.api.widgets import FileDropMixin, JobFollower, ParamsForm
 from plugins.image.image_view import ImageViewer, ResultStrip, is_pil_image, png_bytes, save_png
 from plugins.image.mask_painter import MaskEditor
 from plugins.image.params import ImageParams
@@ -50,11 +50,13 @@ log = logging.getLogger(__name__)
 PARAMS_KEY = "last_params"
 """The ``host.storage`` key holding the params of the last job this panel submitted (as JSON)."""
 MODES = ("txt2img", "img2img", "inpaint")
+SETTINGS = ("width", "height", "steps", "guidance_scale", "scheduler", "batch_size", "batch_count", "strength",
+            "preview_every")
+"""The fields in the settings form."""
 LOAD_OPTIONS = ("dtype", "attention_slicing", "vae_tiling", "cpu_offload")
+"""The fields in the memory savers' form."""
 INVALID_STYLE = "#%s { border: 2px solid #c0392b; }"
 ERROR_STYLE = "color: #c0392b;"
-JOB_SIGNALS = ("job_queued", "job_started", "job_progressed", "job_previewed", "job_finished", "job_failed",
-               "job_cancelled")
 
 ReuseFromFile = Callable[[Path], "object | None"]
 
@@ -76,12 +78,14 @@ class ImagePanel(FileDropMixin, QWidget):
         self._fields = {f.name: f for f in schema(params_type)}
         self._init_path: Path | None = None
         self._saved_mask: tuple[int, Path] | None = None  # (painter revision, file) of the last mask saved
-        self._jobs: list[str] = []  # submitted by this panel and not ended, oldest first
         self._marked: list[QWidget] = []
+        self.follower = JobFollower(host, self)
+        """Follows the jobs this panel submitted."""
         self._build()
         self.setAcceptDrops(True)
-        for name in JOB_SIGNALS:
-            getattr(host, name).connect(getattr(self, "_on_" + name.removeprefix("job_")))
+        for event in ("queued", "started", "progressed", "previewed", "finished", "failed", "cancelled"):
+            getattr(self.follower, event).connect(getattr(self, f"_on_{event}"))
+        self.follower.running_changed.connect(self.cancel_button.setEnabled)
         host.params_applied.connect(self.apply_params)  # type: ignore[attr-defined]
         self._restore()
         self._update_mode()
@@ -96,30 +100,13 @@ class ImagePanel(FileDropMixin, QWidget):
             widget.setToolTip(field.spec.help)
         return widget
 
-    def _spin(self, name: str, label: str) -> QSpinBox | QDoubleSpinBox:
-        field = self._fields[name]
-        spin: QSpinBox | QDoubleSpinBox
-        if field.kind == "float":
-            spin = QDoubleSpinBox(self)
-            spin.setDecimals(2)
-        else:
-            spin = QSpinBox(self)
-        low = field.spec.min if field.spec.min is not None else 0
-        high = field.spec.max if field.spec.max is not None else 1_000_000
-        step = field.spec.step or field.spec.multiple_of or 1
-        if isinstance(spin, QSpinBox):
-            low, high, step = int(low), int(high), int(step)
-        spin.setRange(low, high)
-        spin.setSingleStep(step)
-        self._named(spin, name, label)
-        return spin
-
-    def _combo(self, name: str, label: str, texts: Mapping[str, str]) -> QComboBox:
-        combo = QComboBox(self)
-        for choice in self._fields[name].spec.choices or ():
-            combo.addItem(texts.get(choice, str(choice)), choice)
-        self._named(combo, name, label)
-        return combo
+    @staticmethod
+    def _relabel(combo: QComboBox, texts: Mapping[str, str]) -> None:
+        """Show these texts for the choices (each item's data) of a form's combo box."""
+        for index in range(combo.count()):
+            text = texts.get(combo.itemData(index))
+            if text is not None:
+                combo.setItemText(index, text)
 
     def _build(self) -> None:
         tr = self.tr
@@ -148,23 +135,17 @@ class ImagePanel(FileDropMixin, QWidget):
             edit.setTabChangesFocus(True)
             edit.setMinimumHeight(height)
             edit.setMaximumHeight(height * 2)
-        # settings
-        self.width_spin = self._spin("width", tr("Width"))
-        self.height_spin = self._spin("height", tr("Height"))
-        size = QHBoxLayout()
-        size.addWidget(self.width_spin)
-        size.addWidget(QLabel("×", self))
-        size.addWidget(self.height_spin)
-        size.addStretch(1)
-        self.steps = self._spin("steps", tr("Steps"))
-        self.guidance_scale = self._spin("guidance_scale", tr("Guidance scale"))
-        self.scheduler = self._combo("scheduler", tr("Scheduler"), {
-            "default": tr("Model default"), "euler": "Euler", "euler_a": "Euler a", "dpmpp_2m": "DPM++ 2M",
-            "ddim": "DDIM", "unipc": "UniPC"})
-        self.batch_size = self._spin("batch_size", tr("Batch size"))
-        self.batch_count = self._spin("batch_count", tr("Batch count"))
-        self.strength = self._spin("strength", tr("Strength"))
-        self.preview_every = self._spin("preview_every", tr("Preview every"))
+        # settings: the host's form for the plain fields
+        self.settings_form = ParamsForm(self.params_type, self, fields=SETTINGS, scrollable=False)
+        self.settings_form.setObjectName("settings")
+        field = self.settings_form.field_widget
+        self.width_spin, self.height_spin, self.steps = field("width"), field("height"), field("steps")
+        self.guidance_scale, self.scheduler, self.strength = field("guidance_scale"), field("scheduler"), \
+            field("strength")
+        self.batch_size, self.batch_count, self.preview_every = field("batch_size"), field("batch_count"), \
+            field("preview_every")
+        self._relabel(self.scheduler, {"default": tr("Model default"), "euler": "Euler", "euler_a": "Euler a",
+                                       "dpmpp_2m": "DPM++ 2M", "ddim": "DDIM", "unipc": "UniPC"})
         self.preview_every.setSpecialValueText(tr("Off"))
         self.preview_every.setSuffix(tr(" step(s)"))
         self.init_row = QFrame(self)
@@ -182,30 +163,17 @@ class ImagePanel(FileDropMixin, QWidget):
         init_layout.addWidget(self.init_label, 1)
         init_layout.addWidget(self.load_init_button)
         init_layout.addWidget(self.clear_init_button)
-        self.form = QFormLayout()
-        self.form.addRow(tr("Size"), size)
-        self.form.addRow(tr("Steps"), self.steps)
-        self.form.addRow(tr("Guidance"), self.guidance_scale)
-        self.form.addRow(tr("Scheduler"), self.scheduler)
-        self.form.addRow(tr("Batch size"), self.batch_size)
-        self.form.addRow(tr("Batch count"), self.batch_count)
+        self.form = QFormLayout()  # the init image's row, shown in the modes that use one
         self.form.addRow(tr("Init image"), self.init_row)
-        self.form.addRow(tr("Strength"), self.strength)
-        self.form.addRow(tr("Preview every"), self.preview_every)
         # LoRAs and memory savers
         self.loras = LoraEditor(self._fields["loras"].spec.max_items or 8, self)
-        memory = QWidget(self)
-        memory_form = QFormLayout(memory)
-        self.dtype = self._combo("dtype", tr("Number format"), {"auto": tr("Automatic")})
-        memory_form.addRow(tr("Number format"), self.dtype)
-        self.attention_slicing = QCheckBox(tr("Attention slicing"), memory)
-        self.vae_tiling = QCheckBox(tr("VAE tiling"), memory)
-        self.cpu_offload = QCheckBox(tr("CPU offload"), memory)
-        for box, name in ((self.attention_slicing, "attention_slicing"), (self.vae_tiling, "vae_tiling"),
-                          (self.cpu_offload, "cpu_offload")):
-            self._named(box, name, box.text())
-            memory_form.addRow(box)
-        self.memory = Collapsible(tr("Memory savers"), memory, self)
+        self.memory_form = ParamsForm(self.params_type, self, fields=LOAD_OPTIONS, scrollable=False)
+        self.memory_form.setObjectName("memory")
+        field = self.memory_form.field_widget
+        self.dtype, self.attention_slicing = field("dtype"), field("attention_slicing")
+        self.vae_tiling, self.cpu_offload = field("vae_tiling"), field("cpu_offload")
+        self._relabel(self.dtype, {"auto": tr("Automatic")})
+        self.memory = Collapsible(tr("Memory savers"), self.memory_form, self)
         self.memory.toggle.setObjectName("memory_savers")
         # the left column
         settings = QWidget(self)
@@ -216,6 +184,7 @@ class ImagePanel(FileDropMixin, QWidget):
         left.addWidget(QLabel(tr("Negative prompt"), self))
         left.addWidget(self.negative_prompt)
         left.addLayout(self.form)
+        left.addWidget(self.settings_form)
         left.addWidget(QLabel(tr("LoRAs"), self))
         left.addWidget(self.loras)
         left.addWidget(self.memory)
@@ -295,28 +264,18 @@ class ImagePanel(FileDropMixin, QWidget):
             self.mode_group.button(MODES.index(mode)).setChecked(True)
 
     def params(self) -> Any:
-        """The params the widgets hold (not validated). In inpaint mode a painted mask is saved to storage."""
+        """The params the widgets hold (the whole not validated yet; an invalid setting in a form raises
+        ``ParamError``, the field marked). In inpaint mode a painted mask is saved to storage."""
         mode = self.mode()
         values: dict[str, Any] = {
             "prompt": self.prompt.toPlainText(),
             "negative_prompt": self.negative_prompt.toPlainText(),
             "mode": mode,
-            "width": self.width_spin.value(),
-            "height": self.height_spin.value(),
-            "steps": self.steps.value(),
-            "guidance_scale": self.guidance_scale.value(),
-            "scheduler": self.scheduler.currentData(),
-            "batch_size": self.batch_size.value(),
-            "batch_count": self.batch_count.value(),
-            "strength": self.strength.value(),
+            **self.settings_form.values(),
             "init_image": self._init_path if mode != "txt2img" else None,
             "mask_image": self._save_mask() if mode == "inpaint" else None,
             "loras": self.loras.loras(),
-            "preview_every": self.preview_every.value(),
-            "dtype": self.dtype.currentData(),
-            "attention_slicing": self.attention_slicing.isChecked(),
-            "vae_tiling": self.vae_tiling.isChecked(),
-            "cpu_offload": self.cpu_offload.isChecked(),
+            **self.memory_form.values(),
         }
         return self.params_type(**{name: value for name, value in values.items() if name in self._fields})
 
@@ -326,6 +285,8 @@ class ImagePanel(FileDropMixin, QWidget):
         dataclass, or their JSON form."""
         try:
             p = self._coerce(params)
+            self.settings_form.set_params(p)  # validates p first: nothing changes if it is refused
+            self.memory_form.set_params(p)
         except (StudioloError, TypeError, ValueError) as exc:
             self._show_error(self.tr("These parameters cannot be used here: %1").replace("%1", str(exc)))
             return
@@ -333,19 +294,7 @@ class ImagePanel(FileDropMixin, QWidget):
         self.prompt.setPlainText(p.prompt)
         self.negative_prompt.setPlainText(p.negative_prompt)
         self.set_mode(p.mode)
-        for spin, name in ((self.width_spin, "width"), (self.height_spin, "height"), (self.steps, "steps"),
-                           (self.guidance_scale, "guidance_scale"), (self.batch_size, "batch_size"),
-                           (self.batch_count, "batch_count"), (self.strength, "strength"),
-                           (self.preview_every, "preview_every")):
-            spin.setValue(getattr(p, name))
-        for combo, value in ((self.scheduler, p.scheduler), (self.dtype, p.dtype)):
-            index = combo.findData(value)
-            if index >= 0:
-                combo.setCurrentIndex(index)
         self.loras.set_loras(list(p.loras))
-        self.attention_slicing.setChecked(p.attention_slicing)
-        self.vae_tiling.setChecked(p.vae_tiling)
-        self.cpu_offload.setChecked(p.cpu_offload)
         defaults = self.params_type()
         if any(getattr(p, name) != getattr(defaults, name) for name in LOAD_OPTIONS):
             self.memory.set_expanded(True)
@@ -454,29 +403,26 @@ class ImagePanel(FileDropMixin, QWidget):
             if mode == "inpaint" and getattr(params, "mask_image", None) is None:
                 raise ParamError("mask_image", None, self.tr("paint over what should be repainted"))
             params = validate(params, self.params_type)
-            job_id = self.host.submit(params)
+            job_id = self.follower.submit(params)
         except ParamError as exc:
             self._mark(exc)
             return None
         except (StudioloError, OSError) as exc:
             self._show_error(str(exc))
             return None
-        self._jobs.append(job_id)
         try:
             self.host.storage.set(PARAMS_KEY, to_json(params))
         except (OSError, TypeError, ValueError):
             log.warning("could not keep the image panel's params", exc_info=True)
         self._show_status(self.tr("Queued…"))
         self.progress.setRange(0, 0)
-        self._update_running()
         return job_id
 
     @Slot()
     def cancel(self) -> None:
         """Cancel this panel's running and queued jobs (Esc)."""
-        for job_id in reversed(self._jobs):
-            self.host.cancel(job_id)
-        if self._jobs:
+        if self.follower.is_running():
+            self.follower.cancel()
             self._show_status(self.tr("Cancelling…"))
 
     @Slot()
@@ -501,23 +447,19 @@ class ImagePanel(FileDropMixin, QWidget):
         """This session's results, oldest first (the strip's order)."""
         return self.strip.outputs()
 
-    # -- job signals (this panel's jobs only) -----------------------------------------------------------------
+    # -- job signals (this panel's jobs only: self.follower filters them) ------------------------------------
 
     @Slot(str)
     def _on_queued(self, job_id: str) -> None:
-        if job_id in self._jobs:
-            self._show_status(self.tr("Queued…"))
+        self._show_status(self.tr("Queued…"))
 
     @Slot(str)
     def _on_started(self, job_id: str) -> None:
-        if job_id in self._jobs:
-            self.progress.setRange(0, 0)
-            self._show_status(self.tr("Loading the model…"))
+        self.progress.setRange(0, 0)
+        self._show_status(self.tr("Loading the model…"))
 
     @Slot(str, int, int, str)
     def _on_progressed(self, job_id: str, done: int, total: int, message: str) -> None:
-        if job_id not in self._jobs:
-            return
         if total > 0:
             self.progress.setRange(0, total)
             self.progress.setValue(done)
@@ -525,15 +467,12 @@ class ImagePanel(FileDropMixin, QWidget):
 
     @Slot(str, object)
     def _on_previewed(self, job_id: str, preview: object) -> None:
-        if job_id in self._jobs and is_pil_image(preview):
+        if is_pil_image(preview):
             self.viewer.set_image(preview)
             self.tabs.setCurrentIndex(0)
 
     @Slot(str, object)
     def _on_finished(self, job_id: str, outputs: object) -> None:
-        if job_id not in self._jobs:
-            return
-        self._end(job_id)
         added = self._add_results(outputs)
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
@@ -543,29 +482,16 @@ class ImagePanel(FileDropMixin, QWidget):
 
     @Slot(str, str)
     def _on_failed(self, job_id: str, message: str) -> None:
-        if job_id not in self._jobs:
-            return
-        self._end(job_id)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self._show_error(message)
 
     @Slot(str, object)
     def _on_cancelled(self, job_id: str, partial: object) -> None:
-        if job_id not in self._jobs:
-            return
-        self._end(job_id)
         added = self._add_results(partial)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self._show_status(self.tr("Cancelled.") + (self.tr(" The partial result was kept.") if added else ""))
-
-    def _end(self, job_id: str) -> None:
-        self._jobs.remove(job_id)
-        self._update_running()
-
-    def _update_running(self) -> None:
-        self.cancel_button.setEnabled(bool(self._jobs))
 
     def _add_results(self, outputs: object) -> list[ImageOutput]:
         added = [o for o in (outputs or ()) if isinstance(o, ImageOutput)]  # type: ignore[union-attr]
@@ -597,7 +523,7 @@ class ImagePanel(FileDropMixin, QWidget):
     def _update_mode(self) -> None:
         mode = self.mode()
         uses_init = mode != "txt2img"
-        self.form.setRowVisible(self.strength, uses_init)
+        self.settings_form.set_field_visible("strength", uses_init)
         self.form.setRowVisible(self.init_row, uses_init)
         self.tabs.setTabVisible(1, uses_init)
         self.tabs.setTabText(1, self.tr("Mask") if mode == "inpaint" else self.tr("Init image"))
@@ -621,10 +547,11 @@ class ImagePanel(FileDropMixin, QWidget):
         self._show_error(text)
         if widget is None:
             return
-        widget.setProperty("invalid", True)
-        widget.setStyleSheet(INVALID_STYLE % widget.objectName())
-        widget.setAccessibleDescription(text)
-        self._marked.append(widget)
+        if exc.field not in SETTINGS + LOAD_OPTIONS:  # the forms mark their own fields
+            widget.setProperty("invalid", True)
+            widget.setStyleSheet(INVALID_STYLE % widget.objectName())
+            widget.setAccessibleDescription(text)
+            self._marked.append(widget)
         if exc.field in LOAD_OPTIONS:
             self.memory.set_expanded(True)
         if exc.field == "mask_image":

@@ -35,9 +35,10 @@ class ImageParams:
     loras: list[str] = param(default_factory=list, max_items=8,
                              help="LoRA .safetensors files, each as PATH or PATH:WEIGHT (weight 1 by default).")
     preview_every: int = param(1, min=0, max=100, help="Show a preview every N steps (0: none).")
-    dtype: str = param("auto", choices=DTYPES, load_option=True,
+    dtype: str = param("auto", choices=DTYPES, load_option=True, label="Number format",
                        help="Number format of the weights: auto is float16 on a GPU, float32 on the CPU.")
     attention_slicing: bool = param(False, load_option=True, help="Save memory at some cost in speed.")
-    vae_tiling: bool = param(False, load_option=True, help="Decode large images in tiles (saves memory).")
-    cpu_offload: bool = param(False, load_option=True,
+    vae_tiling: bool = param(False, load_option=True, label="VAE tiling",
+                             help="Decode large images in tiles (saves memory).")
+    cpu_offload: bool = param(False, load_option=True, label="CPU offload",
                               help="Keep parts of the model in RAM until needed (small GPUs; slower).")

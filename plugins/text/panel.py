@@ -3,8 +3,9 @@
 Talks to the window only through :class:`desktop.api.PanelHost`: ``submit``/``cancel``, ``current_model``,
 ``storage`` (drafts under ``<storage.directory>/drafts``; the user's presets under :data:`PRESETS_KEY`, the last
 sampling settings under :data:`SETTINGS_KEY`, the draft open last under :data:`DRAFT_KEY`) and the host's job
-signals, followed for the one job this panel is running. Streamed text chunks (``job_previewed``) go into the
-document at the insertion point or into the chat's reply as they come.
+signals, followed for the one job this panel is running (a :class:`~desktop.api.widgets.JobFollower`). The sampling
+settings and the number format are the host's :class:`~desktop.api.widgets.ParamsForm`. Streamed text chunks
+(``job_previewed``) go into the document at the insertion point or into the chat's reply as they come.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QRadioButton,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -43,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import PanelHost, ParamError, StudioloError, TextOutput, from_json, schema, to_json, validate
-from desktop.api.widgets import FileDropMixin
+from desktop.api.widgets import FileDropMixin, JobFollower, ParamsForm
 from plugins.text.chat_view import ChatRequest, ChatView
 from plugins.text.document_editor import DocumentEditor, GeneratedSpan
 from plugins.text.drafts import (
@@ -68,13 +67,14 @@ PRESETS_KEY = "presets"
 SETTINGS_KEY = "last_settings"
 """``host.storage`` key: the sampling settings of the last job submitted."""
 SAMPLING = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop")
+"""The sampling settings (a preset holds them)."""
+FORM_FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "dtype")
+"""The settings shown by the panel's forms (the stop sequences have an editor of their own)."""
 MODES = ("continue", "chat")
 KIND_OF_MODE = {"continue": "document", "chat": "chat"}
 MODE_OF_KIND = {"document": "continue", "chat": "chat"}
 EXPORT_SUFFIXES = (".md", ".txt", ".json")
 ERROR_STYLE = "color: #c0392b;"
-JOB_SIGNALS = ("job_queued", "job_started", "job_progressed", "job_previewed", "job_finished", "job_failed",
-               "job_cancelled")
 
 
 def parse_stops(text: str) -> list[str]:
@@ -121,13 +121,15 @@ class TextPanel(FileDropMixin, QWidget):
         self._infos: list[DraftInfo] = []  # the draft list's rows
         self._job: _Job | None = None
         self._loading = False
+        self.follower = JobFollower(host, self)
+        """Follows the job this panel is running."""
         self._build()
         self.setAcceptDrops(True)
         for widget in (self.editor.viewport(), self.chat.input.viewport(), self.chat.message_list.viewport(),
                        self.chat.system_prompt_edit.viewport()):
             widget.installEventFilter(self)  # a dropped export is for the panel, not text for the box
-        for name in JOB_SIGNALS:
-            getattr(host, name).connect(getattr(self, "_on_" + name.removeprefix("job_")))
+        for event in ("queued", "started", "progressed", "previewed", "finished", "failed", "cancelled"):
+            getattr(self.follower, event).connect(getattr(self, f"_on_{event}"))
         params_applied = getattr(host, "params_applied", None)
         if params_applied is not None:
             params_applied.connect(self.apply_params)
@@ -150,18 +152,6 @@ class TextPanel(FileDropMixin, QWidget):
         if field is not None and field.spec.help:
             widget.setToolTip(field.spec.help)
         return widget
-
-    def _spin(self, name: str, label: str) -> QSpinBox | QDoubleSpinBox:
-        field = self._fields[name]
-        spin: QSpinBox | QDoubleSpinBox = QDoubleSpinBox(self) if field.kind == "float" else QSpinBox(self)
-        if isinstance(spin, QDoubleSpinBox):
-            spin.setDecimals(2)
-            spin.setRange(field.spec.min or 0.0, field.spec.max or 100.0)
-            spin.setSingleStep(field.spec.step or 0.05)
-        else:
-            spin.setRange(int(field.spec.min or 0), int(field.spec.max or 1_000_000))
-        self._named(spin, name, label)
-        return spin
 
     def _button(self, text: str, name: str, tip: str = "") -> QPushButton:
         button = QPushButton(text, self)
@@ -227,30 +217,27 @@ class TextPanel(FileDropMixin, QWidget):
         presets = QHBoxLayout()
         presets.addWidget(self.preset_combo, 1)
         presets.addWidget(self.save_preset_button)
-        self.max_new_tokens = self._spin("max_new_tokens", tr("Max new tokens"))
-        self.temperature = self._spin("temperature", tr("Temperature"))
-        self.top_p = self._spin("top_p", tr("Top-p"))
-        self.top_k = self._spin("top_k", tr("Top-k"))
+        self.sampling_form = ParamsForm(TextParams, self, fields=FORM_FIELDS[:-1], scrollable=False)
+        self.sampling_form.setObjectName("sampling")
+        field = self.sampling_form.field_widget
+        self.max_new_tokens, self.temperature, self.top_p = field("max_new_tokens"), field("temperature"), \
+            field("top_p")
+        self.top_k, self.repetition_penalty = field("top_k"), field("repetition_penalty")
         self.top_k.setSpecialValueText(tr("No limit"))
-        self.repetition_penalty = self._spin("repetition_penalty", tr("Repetition penalty"))
         self.stop_edit = QPlainTextEdit(self)
         self._named(self.stop_edit, "stop", tr("Stop sequences"))
         self.stop_edit.setPlaceholderText(tr("One per line; \\n for a newline"))
         self.stop_edit.setTabChangesFocus(True)
         self.stop_edit.setMaximumHeight(70)
-        self.dtype = QComboBox(self)
-        self._named(self.dtype, "dtype", tr("Number format"))
-        for choice in self._fields["dtype"].spec.choices or ():
-            self.dtype.addItem(tr("Automatic") if choice == "auto" else str(choice), choice)
+        self.load_form = ParamsForm(TextParams, self, fields=FORM_FIELDS[-1:], scrollable=False)
+        self.load_form.setObjectName("load_options")
+        self.dtype = self.load_form.field_widget("dtype")
+        self.dtype.setItemText(self.dtype.findData("auto"), tr("Automatic"))
         form = QFormLayout()
         form.addRow(tr("Preset"), presets)
-        form.addRow(tr("Max new tokens"), self.max_new_tokens)
-        form.addRow(tr("Temperature"), self.temperature)
-        form.addRow(tr("Top-p"), self.top_p)
-        form.addRow(tr("Top-k"), self.top_k)
-        form.addRow(tr("Repetition penalty"), self.repetition_penalty)
+        form.addRow(self.sampling_form)
         form.addRow(tr("Stop sequences"), self.stop_edit)
-        form.addRow(tr("Number format"), self.dtype)
+        form.addRow(self.load_form)
         self.generate_button = self._button(tr("Generate"), "generate", tr("Generate (Ctrl+Enter)"))
         self.cancel_button = self._button(tr("Cancel"), "cancel", tr("Cancel (Esc)"))
         self.cancel_button.setEnabled(False)
@@ -315,26 +302,24 @@ class TextPanel(FileDropMixin, QWidget):
             self._remember_current()
 
     def settings(self) -> dict[str, Any]:
-        """The sampling settings and the number format the widgets hold."""
-        return {"max_new_tokens": self.max_new_tokens.value(), "temperature": self.temperature.value(),
-                "top_p": self.top_p.value(), "top_k": self.top_k.value(),
-                "repetition_penalty": self.repetition_penalty.value(),
-                "stop": parse_stops(self.stop_edit.toPlainText()), "dtype": self.dtype.currentData()}
+        """The sampling settings and the number format the widgets hold. Raises ``ParamError`` for an invalid one
+        (marked in the form)."""
+        return {**self.sampling_form.values(), "stop": parse_stops(self.stop_edit.toPlainText()),
+                **self.load_form.values()}
 
     def apply_settings(self, values: Mapping[str, Any]) -> None:
-        """Set the sampling settings present in ``values`` (a preset, or params as JSON)."""
-        spins = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                 "top_k": self.top_k, "repetition_penalty": self.repetition_penalty}
-        for name, spin in spins.items():
-            value = values.get(name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                spin.setValue(value)  # type: ignore[arg-type]
+        """Set the sampling settings present in ``values`` (a preset, or params as JSON); a value that does not
+        fit (from a preset another version wrote) is left out."""
+        for form in (self.sampling_form, self.load_form):
+            for name in form.field_names():
+                if name in values:
+                    try:
+                        form.set_values({name: values[name]})
+                    except ParamError as exc:
+                        log.info("setting %s left as it was: %s", name, exc)
         stop = values.get("stop")
         if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
             self.stop_edit.setPlainText(format_stops(stop))
-        index = self.dtype.findData(values.get("dtype"))
-        if index >= 0:
-            self.dtype.setCurrentIndex(index)
 
     def params(self, **values: Any) -> TextParams:
         """The settings as params, with ``values`` (prompt, mode, system prompt, history) on top (not
@@ -404,7 +389,11 @@ class TextPanel(FileDropMixin, QWidget):
         if not name or name in PRESETS:
             self._show_error(self.tr("Choose a name that is not a built-in preset's."))
             return False
-        settings = self.settings()
+        try:
+            settings = self.settings()
+        except ParamError as exc:
+            self._show_error(self.tr("Could not keep the preset: %1").replace("%1", str(exc)))
+            return False
         presets = self.user_presets()
         presets[name] = {key: settings[key] for key in SAMPLING}
         try:
@@ -460,13 +449,14 @@ class TextPanel(FileDropMixin, QWidget):
                 self._show_error(self.tr("Type a message first."))
                 return None
             return self._submit_chat(request)
-        params = self.params(prompt=self.editor.text_before_insertion(), mode="continue")
-        job_id = self._submit(params)
-        if job_id is not None:
-            provenance = self._new_provenance(job_id, params, 0)
-            self._job = _Job(job_id, "document", provenance)
-            self.editor.begin_generation(provenance)
-            self._started()
+        submitted = self._submit(prompt=self.editor.text_before_insertion(), mode="continue")
+        if submitted is None:
+            return None
+        job_id, params = submitted
+        provenance = self._new_provenance(job_id, params, 0)
+        self._job = _Job(job_id, "document", provenance)
+        self.editor.begin_generation(provenance)
+        self._started()
         return job_id
 
     @Slot()
@@ -481,22 +471,25 @@ class TextPanel(FileDropMixin, QWidget):
         return self._submit_chat(request)
 
     def _submit_chat(self, request: ChatRequest) -> str | None:
-        params = self.params(prompt=request.prompt, mode="chat", system_prompt=request.system_prompt,
-                             history=request.history)
-        job_id = self._submit(params)
-        if job_id is not None:
-            before = list(self._chat_provenance)
-            index = self.chat.begin_reply(request)
-            self._chat_provenance = [p for p in self._chat_provenance if p.start < request.keep]
-            self._job = _Job(job_id, "chat", self._new_provenance(job_id, params, index), before)
-            self._started()
+        submitted = self._submit(prompt=request.prompt, mode="chat", system_prompt=request.system_prompt,
+                                 history=request.history)
+        if submitted is None:
+            return None
+        job_id, params = submitted
+        before = list(self._chat_provenance)
+        index = self.chat.begin_reply(request)
+        self._chat_provenance = [p for p in self._chat_provenance if p.start < request.keep]
+        self._job = _Job(job_id, "chat", self._new_provenance(job_id, params, index), before)
+        self._started()
         return job_id
 
-    def _submit(self, params: TextParams) -> str | None:
+    def _submit(self, **values: Any) -> tuple[str, TextParams] | None:
+        """Submit the settings with ``values`` on top; the job id and the params submitted, or None (the reason
+        is shown)."""
         self._show_status("")
         try:
-            params = validate(params)
-            job_id = self.host.submit(params)
+            params = validate(self.params(**values))
+            job_id = self.follower.submit(params)
         except ParamError as exc:
             widget = self.findChild(QWidget, exc.field)
             label = widget.accessibleName() if widget is not None else exc.field
@@ -510,7 +503,7 @@ class TextPanel(FileDropMixin, QWidget):
                                                  if k in SAMPLING or k == "dtype"})
         except (OSError, TypeError, ValueError):
             log.warning("could not keep the text panel's settings", exc_info=True)
-        return job_id
+        return job_id, params
 
     def _new_provenance(self, job_id: str, params: TextParams, index: int) -> Provenance:
         # partial until the job finishes: a crash mid-generation leaves it marked so in the autosaved draft
@@ -532,47 +525,40 @@ class TextPanel(FileDropMixin, QWidget):
     def cancel(self) -> None:
         """Cancel this panel's generation (Esc); what was written so far is kept."""
         if self._job is not None:
-            self.host.cancel(self._job.id)
+            self.follower.cancel(self._job.id)
             self._show_status(self.tr("Cancelling…"))
 
     def is_running(self) -> bool:
         return self._job is not None
 
-    # -- job signals (this panel's job only) ------------------------------------------------------------------
-
-    def _mine(self, job_id: str) -> bool:
-        return self._job is not None and self._job.id == job_id
+    # -- job signals (this panel's job only: self.follower filters them) -------------------------------------
 
     @Slot(str)
     def _on_queued(self, job_id: str) -> None:
-        if self._mine(job_id):
-            self._show_status(self.tr("Queued…"))
+        self._show_status(self.tr("Queued…"))
 
     @Slot(str)
     def _on_started(self, job_id: str) -> None:
-        if self._mine(job_id):
-            self._show_status(self.tr("Loading the model…"))
+        self._show_status(self.tr("Loading the model…"))
 
     @Slot(str, int, int, str)
     def _on_progressed(self, job_id: str, done: int, total: int, message: str) -> None:
-        if not self._mine(job_id):
-            return
         if total > 0:
             self.progress.setText(self.tr("%1 / %2 tokens").replace("%1", str(done)).replace("%2", str(total)))
         self._show_status(message or self.tr("Writing…"))
 
     @Slot(str, object)
     def _on_previewed(self, job_id: str, preview: object) -> None:
-        if not self._mine(job_id) or not isinstance(preview, str):
+        if self._job is None or not isinstance(preview, str):
             return
-        if self._job is not None and self._job.kind == "document":
+        if self._job.kind == "document":
             self.editor.append_chunk(preview)
         else:
             self.chat.append_chunk(preview)
 
     @Slot(str, object)
     def _on_finished(self, job_id: str, outputs: object) -> None:
-        if not self._mine(job_id):
+        if self._job is None:
             return
         output = _text_output(outputs)
         self._end(output, partial=False)
@@ -587,13 +573,13 @@ class TextPanel(FileDropMixin, QWidget):
 
     @Slot(str, str)
     def _on_failed(self, job_id: str, message: str) -> None:
-        if self._mine(job_id):
+        if self._job is not None:
             self._end(None, partial=True)
             self._show_error(message)
 
     @Slot(str, object)
     def _on_cancelled(self, job_id: str, partial: object) -> None:
-        if self._mine(job_id):
+        if self._job is not None:
             kept = self._end(_text_output(partial), partial=True)
             self._show_status(self.tr("Cancelled.") + (" " + self.tr("What was written is kept.") if kept else ""))
 

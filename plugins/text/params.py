@@ -22,14 +22,15 @@ class TextParams:
     max_new_tokens: int = param(200, min=1, max=8192, help="The most tokens to write.")
     temperature: float = param(0.8, min=0.0, max=5.0, step=0.05,
                                help="Randomness: 0 always takes the likeliest token, higher is more surprising.")
-    top_p: float = param(0.95, min=0.0, max=1.0, step=0.01,
+    top_p: float = param(0.95, min=0.0, max=1.0, step=0.01, label="Top-p",
                          help="Sample only from the likeliest tokens whose probabilities add up to this.")
-    top_k: int = param(50, min=0, max=1000, help="Sample only from this many likeliest tokens (0: no limit).")
+    top_k: int = param(50, min=0, max=1000, label="Top-k",
+                       help="Sample only from this many likeliest tokens (0: no limit).")
     repetition_penalty: float = param(1.1, min=1.0, max=3.0, step=0.05,
                                       help="Above 1, discourage repeating what was already written.")
     stop: list[str] = param(default_factory=list, max_items=16,
                             help="Stop writing at any of these texts (they are not included).")
-    dtype: str = param("auto", choices=DTYPES, load_option=True,
+    dtype: str = param("auto", choices=DTYPES, load_option=True, label="Number format",
                        help="Number format of the weights: auto picks float16/bfloat16 on a GPU, float32 on the CPU.")
 
 

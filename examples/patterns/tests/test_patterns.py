@@ -1,6 +1,7 @@
 """Tests for studiolo-patterns.
 
-They use the fixtures of the pytest plugin Studiolo ships (`studiolo_run` and others); `plugins` is in conftest.py.
+They use the fixtures of the pytest plugin Studiolo ships: `studiolo_project` (this package's plugin, found by the
+entry point in pyproject.toml, installed or not) and `studiolo_run` (one job, through the real `load` and `generate`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ PALETTE = {tuple(bytes.fromhex(colour[1:])) for colour in DEMO_PALETTE}
 
 
 @pytest.fixture
-def generator(plugins):
-    return plugins.generator(GENERATOR_ID)
+def generator(studiolo_project):
+    return studiolo_project.generator(GENERATOR_ID)
 
 
 def colours(image) -> set[tuple[int, int, int]]:

@@ -1,6 +1,7 @@
 """Tests for studiolo-tinyvae.
 
-They use the fixtures of the pytest plugin Studiolo ships (`studiolo_run` and others); `plugins` is in conftest.py.
+They use the fixtures of the pytest plugin Studiolo ships: `studiolo_project` (this package's plugin, found by the
+entry point in pyproject.toml, installed or not) and `studiolo_run` (one job, through the real `load` and `generate`).
 The demo model (random weights) is built offline, at test time, by the plugin's own `build_demo_model`.
 """
 
@@ -21,8 +22,8 @@ SIDE = DEMO_CONFIG["latent_size"] * 2 ** DEMO_CONFIG["upsamples"]  # the decoder
 
 
 @pytest.fixture
-def generator(plugins):
-    return plugins.generator(GENERATOR_ID)
+def generator(studiolo_project):
+    return studiolo_project.generator(GENERATOR_ID)
 
 
 def test_importing_the_plugin_does_not_import_torch():

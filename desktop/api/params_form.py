@@ -1,6 +1,8 @@
-"""The automatic parameter form: a generator's ``Params`` dataclass turned into editors, validated as you type.
+"""``ParamsForm``: a ``Params`` dataclass turned into editors, validated as you type (import it from
+``desktop.api.widgets``; it imports Qt).
 
-The main window shows a :class:`ParamsForm` for every generator without a custom panel. Each field of the
+The main window shows a :class:`ParamsForm` for every generator without a custom panel, and a custom panel can
+embed one for the plain fields of its params (``fields=``) next to the widgets it builds itself. Each field of the
 schema (:func:`desktop.api.params.schema`) gets the editor its kind calls for:
 
 =====================  ====================================================================================
@@ -9,31 +11,36 @@ int                    a spin box with the spec's range and step (``multiple_of`
                        fit a spin box (beyond 32 bits) gets a line edit instead
 float                  a double spin box (decimals from step, default and bounds), a slider when bounded
 bool                   a check box (tri-state when optional: partially checked means no value)
-``choices``            a combo box of the choices (``(none)`` first when optional)
+``choices``            a combo box of the choices (``(none)`` first when optional); each item's data is its
+                       choice (``combo.findData(choice)``), so a panel may relabel items (``setItemText``)
 prompt / ``multiline`` a plain-text editor (the prompt first in the form, and large)
 str                    a line edit
 path                   a line edit and a *Browse…* button opening a (non-blocking) file dialog
 list                   a line edit: comma-separated items, or a JSON array when an item needs it
 =====================  ====================================================================================
 
-An empty optional editor (or the ``(none)`` item / the spin box's ``(none)`` below its minimum) means ``None``.
-Fields marked ``load_option=True`` go in a *Model options* group below the others.
+Each editor's object name is the field's name and its accessible name the field's label
+(:meth:`ParamsForm.field_widget` returns it). An empty optional editor (or the ``(none)`` item / the spin box's
+``(none)`` below its minimum) means ``None``. Fields marked ``load_option=True`` go in a *Model options* group
+below the others (when the form shows others too).
 
 Every edit is checked at once with :func:`~desktop.api.params.parse_value` /
 :func:`~desktop.api.params.validate_value`: an invalid editor gets the dynamic property ``invalid=true`` (a red
 border), its tooltip and a small label under it say why, and :attr:`ParamsForm.validity_changed` reports the
 form going valid or invalid.
 
-Values given to :meth:`ParamsForm.set_params` come back from :meth:`ParamsForm.params` exactly, even where the
-editor shows them rounded (a float with more decimals than the spin box shows, text whose line endings the
-editor normalises), until that field is edited: "reuse parameters" must not change what is reused.
+Values given to :meth:`ParamsForm.set_params` (or :meth:`ParamsForm.set_values`) come back from
+:meth:`ParamsForm.params` (or :meth:`ParamsForm.values`) exactly, even where the editor shows them rounded (a float
+with more decimals than the spin box shows, text whose line endings the editor normalises), until that field is
+edited: "reuse parameters" must not change what is reused.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,7 +69,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api.errors import ParamError
-from desktop.api.params import ParamField, parse_value, schema, validate, validate_value
+from desktop.api.params import ParamField, from_json, parse_value, schema, validate, validate_value
 
 __all__ = ["ParamsForm"]
 
@@ -107,21 +114,32 @@ class _Row:
     loaded: tuple[Any, Any] | None = None  # (editor state, exact value) from set_params
     reason: str | None = None  # why the field is invalid, or None
     seen: Any = None  # the editor state last checked (a spin box reports one edit through two signals)
+    layout: QFormLayout | None = None  # the form layout holding the row
+    widgets: tuple[QWidget, ...] = ()  # the row's label and its editors' box, shown or hidden together
 
 
 class ParamsForm(QWidget):
     """A form for a ``Params`` dataclass: one validated editor per field, load options grouped apart.
 
-    ``changed`` is emitted on any edit (and once per :meth:`set_params`); ``validity_changed(bool)`` when the
-    form goes from valid to invalid or back.
+    ``params_type`` is the dataclass; ``fields`` (optional) names the fields to show, in order (but the prompt
+    first and the load options in their group last), for a custom panel that builds its own widgets for the
+    others; ``scrollable=False`` leaves out the scroll area the form otherwise sits in (for a form placed inside a
+    panel's own scroll area).
+
+    ``changed`` is emitted on any edit (and once per :meth:`set_params` / :meth:`set_values`);
+    ``validity_changed(bool)`` when the form goes from valid to invalid or back.
     """
 
     changed = Signal()
+    """Any field was edited, or the form was filled by :meth:`set_params` / :meth:`set_values`."""
     validity_changed = Signal(bool)
+    """The form went valid (``True``) or invalid (``False``)."""
 
-    def __init__(self, params_type: type, parent: QWidget | None = None) -> None:
+    def __init__(self, params_type: type, parent: QWidget | None = None, *, fields: Iterable[str] | None = None,
+                 scrollable: bool = True) -> None:
         super().__init__(parent)
         self._type = params_type
+        self._base = params_type()  # what params() gives for the fields this form does not show
         self._rows: dict[str, _Row] = {}
         self._loading = False
         self._valid = True
@@ -130,12 +148,16 @@ class ParamsForm(QWidget):
 
         inner = QWidget()
         inner_layout = QVBoxLayout(inner)
+        if not scrollable:
+            inner_layout.setContentsMargins(0, 0, 0, 0)
         main = QFormLayout()
         main.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         inner_layout.addLayout(main)
-        fields = sorted(schema(params_type), key=lambda f: not f.spec.prompt)  # stable: the prompt first
-        options = [f for f in fields if f.spec.load_option and not f.spec.prompt]
-        for f in fields:
+        shown = sorted(_chosen_fields(params_type, fields), key=lambda f: not f.spec.prompt)  # stable: prompt first
+        options = [f for f in shown if f.spec.load_option and not f.spec.prompt]
+        if len(options) == len(shown):  # nothing to set them apart from
+            options = []
+        for f in shown:
             if f not in options:
                 self._add_row(main, f)
         if options:
@@ -148,22 +170,31 @@ class ParamsForm(QWidget):
             for f in options:
                 self._add_row(group_layout, f)
             inner_layout.addWidget(self._options_group)
-        if not any(isinstance(r.editor, QPlainTextEdit) for r in self._rows.values()):
-            inner_layout.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
-        self.set_params(params_type())
+        if scrollable:
+            if not any(isinstance(r.editor, QPlainTextEdit) for r in self._rows.values()):
+                inner_layout.addStretch(1)
+            scroll = QScrollArea(self)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(inner)
+            outer.addWidget(scroll)
+        else:
+            outer.addWidget(inner)
+        self.set_params(self._base)
 
     # -- public API -------------------------------------------------------------------------------------
 
     def params(self) -> Any:
         """The validated params. Raises :class:`ParamError` (for the first invalid field, all marked) if any
-        field is invalid."""
+        field is invalid. A form showing only some fields (``fields=``) gives the others their values from the
+        last :meth:`set_params` (the defaults until then)."""
+        return validate(replace(self._base, **self.values()), self._type)
+
+    def values(self) -> dict[str, Any]:
+        """The shown fields' values, each validated: field name → value, in the form's order. Raises
+        :class:`ParamError` (for the first invalid field, all marked) if any field is invalid."""
         values: dict[str, Any] = {}
         first: ParamError | None = None
         for name, row in self._rows.items():
@@ -177,19 +208,33 @@ class ParamsForm(QWidget):
         self._update_validity()
         if first is not None:
             raise first
-        return validate(self._type(**values), self._type)
+        return values
 
     def set_params(self, params: Any) -> None:
-        """Fill every editor from ``params`` (validated first; a :class:`ParamError` leaves the form as it
-        was). Emits ``changed`` once, and ``validity_changed`` only if the form was invalid before."""
-        params = validate(params, self._type)
-        values = {name: getattr(params, name) for name in self._rows}
-        for row in self._rows.values():
-            self._check_fits(row, values[row.field.name])
+        """Fill every editor from ``params``: an instance of the form's ``Params``, or its JSON form (a dict, as
+        ``params_applied`` may carry). Validated first: a :class:`ParamError` leaves the form as it was. Emits
+        ``changed`` once, and ``validity_changed`` only if the form was invalid before."""
+        params = validate(from_json(self._type, params) if isinstance(params, Mapping) else params, self._type)
+        self._fill({name: getattr(params, name) for name in self._rows})
+        self._base = params
+
+    def set_values(self, values: Mapping[str, Any]) -> None:
+        """Fill the editors of the fields named in ``values`` (the others keep what they show), e.g. from a
+        preset. Each value is validated first: a :class:`ParamError` (or a ``KeyError`` for a field the form
+        does not show) leaves the form as it was. Emits ``changed`` once."""
+        unknown = [name for name in values if name not in self._rows]
+        if unknown:
+            raise KeyError(f"not a field of this form: {', '.join(unknown)}")
+        self._fill({name: validate_value(self._rows[name].field, value) for name, value in values.items()})
+
+    def _fill(self, values: dict[str, Any]) -> None:
+        """Write validated values into their editors (all checked to fit first), then check every field."""
+        for name, value in values.items():
+            self._check_fits(self._rows[name], value)
         self._loading = True
         try:
-            for name, row in self._rows.items():
-                self._write(row, values[name])
+            for name, value in values.items():
+                self._write(self._rows[name], value)
         finally:
             self._loading = False
         for row in self._rows.values():
@@ -209,9 +254,21 @@ class ParamsForm(QWidget):
         """Whether every field holds an allowed value."""
         return all(row.reason is None for row in self._rows.values())
 
+    def field_names(self) -> list[str]:
+        """The names of the fields this form shows, in its order."""
+        return list(self._rows)
+
     def field_widget(self, name: str) -> QWidget:
         """The main editor of a field (a ``KeyError`` for an unknown name)."""
         return self._rows[name].editor
+
+    def set_field_visible(self, name: str, visible: bool) -> None:
+        """Show or hide a field's row (its label, editor, slider and error), e.g. a setting only one mode uses.
+        A hidden field still counts in :meth:`params` and :meth:`values`."""
+        row = self._rows[name]
+        assert row.layout is not None
+        for widget in row.widgets:
+            row.layout.setRowVisible(widget, visible)
 
     def slider(self, name: str) -> QSlider | None:
         """The slider beside a number field's spin box, if it has one."""
@@ -259,6 +316,7 @@ class ParamsForm(QWidget):
         label = QLabel(f.label)
         label.setObjectName(f"{f.name}_label")
         label.setBuddy(editor)
+        row.layout, row.widgets = layout, (label, box)
         if isinstance(editor, QPlainTextEdit):  # full width under its label
             layout.addRow(label)
             layout.addRow(box)
@@ -273,7 +331,7 @@ class ParamsForm(QWidget):
             if f.optional:
                 combo.addItem(self.tr("(none)"))
             for choice in spec.choices:
-                combo.addItem(str(choice))
+                combo.addItem(str(choice), choice)
             row = _Row(f, combo, error)
             combo.currentIndexChanged.connect(partial(self._on_edit, row))
             return combo, [], row
@@ -323,6 +381,7 @@ class ParamsForm(QWidget):
         """A spin box (and a slider) for a number field, or None when its bounds do not fit one."""
         spec = f.spec
         spin: QSpinBox | QDoubleSpinBox
+        limits: tuple[float, float]  # what the spin box can show, its none-sentinel excluded (ints stay ints)
         if f.kind == "int":
             lo = _int_bound(spec.min, math.ceil, _INT_LIMITS[0])
             hi = _int_bound(spec.max, math.floor, _INT_LIMITS[1])
@@ -331,6 +390,7 @@ class ParamsForm(QWidget):
             step = spec.multiple_of or max(1, int(spec.step or 1))
             if f.optional:
                 lo = max(lo, _INT_LIMITS[0] + step)
+            limits = (lo, hi)
             spin = QSpinBox()
             spin.setRange(lo - step if f.optional else lo, hi)
             spin.setSingleStep(step)
@@ -353,7 +413,7 @@ class ParamsForm(QWidget):
             spin.setDecimals(decimals)
             spin.setRange(round(flo - fstep, decimals) if f.optional else flo, fhi)
             spin.setSingleStep(fstep)
-            lo, hi = flo, fhi  # type: ignore[assignment]
+            limits = (flo, fhi)
             slider = None
             if bounded:
                 positions = min(_MAX_SLIDER_POSITIONS, max(1, round((fhi - flo) / max(fstep, 10.0 ** -decimals))))
@@ -362,7 +422,7 @@ class ParamsForm(QWidget):
             spin.setSpecialValueText(self.tr("(none)"))
         spin.setAccelerated(True)
         spin.setKeyboardTracking(True)
-        row = _Row(f, spin, error, slider, (lo, hi))
+        row = _Row(f, spin, error, slider, limits)
         spin.textChanged.connect(partial(self._on_edit, row))  # value changes, typed or not
         spin.lineEdit().textChanged.connect(partial(self._on_edit, row))  # half-typed numbers too
         extra: list[QWidget] = []
@@ -513,6 +573,21 @@ class ParamsForm(QWidget):
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+
+
+def _chosen_fields(params_type: type, names: Iterable[str] | None) -> list[ParamField]:
+    """The schema's fields, or those named (in that order); an unknown or repeated name is a ``ValueError``."""
+    fields = schema(params_type)
+    if names is None:
+        return list(fields)
+    by_name = {f.name: f for f in fields}
+    names = list(names)
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"{params_type.__name__} has no field {unknown[0]!r}; its fields are: {', '.join(by_name)}")
+    if len(set(names)) < len(names):
+        raise ValueError(f"a field is named twice in fields={names!r}")
+    return [by_name[n] for n in names]
 
 
 def _int_bound(bound: float | None, rounding: Any, default: int) -> int | None:

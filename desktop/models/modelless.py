@@ -1,0 +1,26 @@
+"""Generators that use no model: how the host tells them apart, and the refusal of a model given for one.
+
+A generator uses no model when it names no default model (``default_model = None``) and offers none: it builds no
+demo model and recommends none. Its ``load`` is called with ``model_path=None``. The window shows no model chooser
+on its page, the model manager and the welcome page leave it out, and a model given for it (``studiolo generate
+--model``, ``Engine.submit(model=...)``, a panel's ``host.submit(model=...)``) is refused by
+:func:`check_model_choice` before anything is queued.
+"""
+
+from __future__ import annotations
+
+from desktop.api import Generator, ParamError
+
+
+def uses_model(generator: Generator) -> bool:
+    """Whether ``generator`` loads a model: it has a default model, a demo model or recommended models."""
+    return generator.default_model is not None or generator.has_demo_model or bool(generator.recommended_models)
+
+
+def check_model_choice(generator: Generator, ref: str | None) -> None:
+    """Refuse a model reference given for a generator that uses no model (:class:`ParamError`, a usage error);
+    no reference, or any reference for a generator that uses models, passes (the resolver judges those)."""
+    if not ref or uses_model(generator):
+        return
+    raise ParamError("model", ref, f"{generator.name} ({generator.id}) uses no model, so it takes none",
+                     hint="Run it without a model (on the command line: leave out --model).")
