@@ -19,6 +19,8 @@ from desktop.api.files import atomic_write_json
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "settings.json"
+THEMES = ("system", "light", "dark")
+"""The values of the ``theme`` setting."""
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Settings:
     ``first_run_done``: the welcome page was dealt with (models set up or skipped); it is not shown again.
     ``cancel_grace_seconds``: how long a cancelled job's generator is given to stop on its own before its worker
     process is ended (the job then ends cancelled with what it had made).
+    ``theme``: ``system`` (light or dark as the system's colour scheme says), ``light`` or ``dark``.
     """
 
     disabled_plugins: list[str] = field(default_factory=list)
@@ -44,6 +47,7 @@ class Settings:
     hf_token: str | None = None
     first_run_done: bool = False
     cancel_grace_seconds: float = 5.0
+    theme: str = "system"
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list, repr=False)
 
@@ -104,7 +108,7 @@ class Settings:
 
 
 _TYPED = {f: None for f in ("disabled_plugins", "device", "memory_budget_mb", "idle_unload_minutes", "allow_pickle",
-                            "output_dir", "hf_token", "first_run_done", "cancel_grace_seconds")}
+                            "output_dir", "hf_token", "first_run_done", "cancel_grace_seconds", "theme")}
 
 
 def _valid(name: str, value: Any) -> bool:
@@ -120,4 +124,6 @@ def _valid(name: str, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     if name in ("allow_pickle", "first_run_done"):
         return isinstance(value, bool)
+    if name == "theme":
+        return value in THEMES
     return value is None or isinstance(value, str)

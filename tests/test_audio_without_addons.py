@@ -50,4 +50,26 @@ def test_without_pyside6_addons_the_audio_panel_generates_and_says_what_playback
     assert state["note_shown"]
     assert state["submitted"] == 1 and state["clips"] == 1 and state["frames"] == 16000
     assert not state["play_enabled"] and state["save_enabled"]
-    assert state["gallery_player"] is False  # the gallery opens audio in the system's player instead
+    assert state["gallery_player"] is False  # the gallery says the same line when Play is pressed
+
+
+NO_PULSE = NO_ADDONS.replace(
+    'sys.modules["PySide6.QtMultimedia"] = None  # what a missing PySide6-Addons looks like: ModuleNotFoundError',
+    "class NoPulse:  # what QtMultimedia without the system's libpulse looks like\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'PySide6.QtMultimedia':\n"
+    "            raise ImportError('libpulse.so.0: cannot open shared object file: No such file or directory')\n"
+    "sys.meta_path.insert(0, NoPulse())").replace(
+    '"gallery_player": AudioPlayer().available(),',
+    '"gallery_player": AudioPlayer().available(), '
+    '"gallery_reason": (lambda p: p.available() or p.unavailable_reason)(AudioPlayer()),')
+
+
+def test_without_libpulse_the_audio_panel_and_the_gallery_name_the_package_to_install(tmp_path: Path):
+    result = run_python(NO_PULSE.replace("PANELS", repr(str(tmp_path / "panels"))))
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout.strip().splitlines()[-1])
+    line = "Playback needs the PulseAudio client library: sudo apt-get install libpulse0"
+    assert state["note"] == line and state["note_shown"]  # one line, never "ImportError: libpulse.so.0…"
+    assert state["gallery_player"] is False and state["gallery_reason"] == line
+    assert state["clips"] == 1 and not state["play_enabled"] and state["save_enabled"]

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor, QTextCursor
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QTextCursor, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -304,6 +305,8 @@ INVALID = [
     ("sizes", "1, x", "expected a whole number", "1, 5", [1, 5]),
     ("width", "513", "must be a multiple of 8", "520", 520),
     ("width", "5", "must be between 64 and 2048", "64", 64),
+    ("steps", "500", "must be between 1 and 150", "150", 150),  # typed past the maximum: kept, and the range said
+    ("guidance", "45", "must be between 0 and 30", "12.5", 12.5),
     ("init_image", "a\x00b", "must be a non-empty file path", "ab.png", Path("ab.png")),
     ("lora", "", "must be a non-empty file path", "x.safetensors", Path("x.safetensors")),
     ("stop", "a,b,c,d,e", "allows at most 4 item(s)", "a,b,c,d", ["a", "b", "c", "d"]),
@@ -601,3 +604,49 @@ def test_a_form_without_its_scroll_area(qtbot):
     assert shown_form(qtbot).findChild(QScrollArea) is not None
     form = shown_form(qtbot, fields=("steps",), scrollable=False)
     assert form.findChild(QScrollArea) is None and form.field_widget("steps").isVisibleTo(form)
+
+
+# -- typing out of range, and the mouse wheel -------------------------------------------------------------------
+
+
+def test_a_number_typed_past_the_maximum_says_the_range_then_takes_the_bound(form, qtbot):
+    steps, label = form.field_widget("steps"), form.error_label("steps")
+    retype(qtbot, steps, "500")
+    assert steps.text() == "500" and label.isVisibleTo(form) and label.text() == "Must be between 1 and 150."
+    with pytest.raises(ParamError, match="between 1 and 150"):
+        form.params()
+    steps.interpretText()  # what leaving the field does
+    assert steps.value() == 150 and form.is_valid() and not label.isVisibleTo(form)
+
+
+def wheel(widget, delta: int) -> QWheelEvent:
+    """Turn the mouse wheel over the middle of ``widget`` (one notch is 120)."""
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre)), QPoint(), QPoint(0, delta),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+    return event
+
+
+def test_the_wheel_changes_a_field_only_when_it_has_focus(form, qtbot):
+    with qtbot.waitActive(form):
+        form.activateWindow()
+    steps, sampler, slider = form.field_widget("steps"), form.field_widget("sampler"), form.slider("steps")
+    form.field_widget("prompt").setFocus()
+    qtbot.waitUntil(form.field_widget("prompt").hasFocus)
+    for widget in (steps, sampler, slider):
+        assert widget.focusPolicy() == Qt.FocusPolicy.StrongFocus  # the wheel cannot give it focus either
+        event = wheel(widget, -120)
+        assert not event.isAccepted()  # left to the scroll area around the form
+    assert (steps.value(), sampler.currentText(), slider.value() - slider.minimum()) == (20, "euler", 19)
+    assert form.params() == Kinds()
+
+    steps.setFocus()
+    qtbot.waitUntil(steps.hasFocus)
+    wheel(steps, 120)
+    assert steps.value() == 21
+    sampler.setFocus()
+    qtbot.waitUntil(sampler.hasFocus)
+    wheel(sampler, -120)
+    assert sampler.currentText() == "ddim"
+    assert form.params() == Kinds(steps=21, sampler="ddim")

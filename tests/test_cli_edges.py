@@ -320,7 +320,8 @@ class Running:
     """A `studiolo` subprocess whose stderr is read as it comes, without blocking past a deadline."""
 
     def __init__(self, *args: str, env: dict[str, str], in_process: bool = False) -> None:
-        self.env = {**env, "STUDIOLO_IN_PROCESS": "1" if in_process else "0"}
+        self.env = {**env, "STUDIOLO_IN_PROCESS": "1" if in_process else "0",
+                    "STUDIOLO_VERBOSE": "1"}  # the plugin's lines on a worker's stderr reach the terminal
         self.proc = subprocess.Popen([sys.executable, "-m", "desktop", *args], cwd=ROOT, env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr = ""

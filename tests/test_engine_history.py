@@ -143,11 +143,11 @@ def test_the_activity_view_follows_the_history_and_reruns_a_job_whose_outputs_we
     view = ActivityView(engine)
     qtbot.addWidget(view)
     ran = [run_one(engine, qtbot, megabytes=0.01, prompt=f"job {i}")[0] for i in range(5)]
-    assert view.job_ids() == [j.id for j in ran[-3:]]  # the rows of forgotten jobs went
+    assert view.job_ids() == [j.id for j in reversed(ran[-3:])]  # newest first; the rows of forgotten jobs went
     assert all(view.row_of(j.id) is None for j in ran[:2])
     assert [view.table.item(r, 2).text() for r in range(3)] == ["done"] * 3
 
-    oldest = ran[2]
+    oldest = ran[2]  # the bottom row
     assert oldest.outputs == [] and oldest.saved
     view.select(oldest.id)
     assert view.selected_job() is oldest and view.buttons["rerun"].isEnabled()
@@ -156,5 +156,5 @@ def test_the_activity_view_follows_the_history_and_reruns_a_job_whose_outputs_we
     again = engine.job(finished.args[0])
     assert again is not oldest and again.seed == oldest.seed and again.params == oldest.params
     assert again.saved[0].read_text() == oldest.saved[0].read_text()
-    assert view.row_of(oldest.id) is None and view.job_ids()[-1] == again.id  # the re-run pushed it out
+    assert view.row_of(oldest.id) is None and view.job_ids()[0] == again.id  # the re-run pushed it out
     assert view.selected_job() is None or view.selected_job().id in view.job_ids()

@@ -19,6 +19,7 @@ from desktop.library import (
     LibraryError,
     NewItem,
     Query,
+    Recipe,
     metadata_for,
     read_png_metadata,
     sidecar_path,
@@ -120,13 +121,16 @@ def test_a_missing_file_is_listed_as_missing_and_can_be_forgotten(library: Libra
     assert sidecar_path(path).is_file()  # forgetting deletes nothing
 
 
-def test_reuse_gives_the_generator_and_its_params(library: Library, gallery: Gallery, outputs: Path):
+def test_reuse_gives_the_generator_its_params_seed_and_model(library: Library, gallery: Gallery, outputs: Path):
     fill_library(library, 10, root=outputs)
     item = gallery.items(Query(kinds=("image",)), limit=1)[0]
-    generator_id, params = gallery.reuse(item.id)
-    assert generator_id == "image.diffusers" and params["prompt"] == item.prompt and "steps" in params
+    recipe = gallery.reuse(item.id)
+    assert recipe.generator_id == "image.diffusers" and recipe.params["prompt"] == item.prompt
+    assert "steps" in recipe.params
+    assert recipe.seed == item.metadata["seed"] and recipe.model == item.metadata["model"]  # to reproduce it
+    assert recipe.seed is not None and recipe.model is not None
     bare = library.add(NewItem(generator_id="x.y", kind="image", path="/nowhere.png")).result(timeout=WAIT)
-    assert gallery.reuse(bare) == ("x.y", {})
+    assert gallery.reuse(bare) == Recipe("x.y", {}, None, None)
     with pytest.raises(LibraryError):
         gallery.reuse(999)
 

@@ -535,14 +535,18 @@ def test_a_missing_file_shows_a_warning_and_can_be_forgotten(make_view, library,
     assert library.get(item_id) is None
 
 
-def test_reuse_emits_the_generator_and_its_params(make_view, library, files, qtbot):
+def test_reuse_emits_the_generator_and_what_made_the_item(make_view, library, files, qtbot):
+    from desktop.library import Recipe
+
     item_id = add_png(library, files, "p.png", prompt="reuse me",
-                      metadata={"params": {"prompt": "reuse me", "steps": 5, "size": [64, 48]}})
+                      metadata={"params": {"prompt": "reuse me", "steps": 5, "size": [64, 48]}, "seed": 77,
+                                "model": "acme/model"})
     view = make_view()
     view.select_item(item_id)
     with qtbot.waitSignal(view.reuse_requested, timeout=5000) as signal:
         view.actions_by_name["reuse"].trigger()
-    assert signal.args == ["image.test", {"prompt": "reuse me", "steps": 5, "size": [64, 48]}]
+    assert signal.args == ["image.test", Recipe("image.test", {"prompt": "reuse me", "steps": 5, "size": [64, 48]},
+                                                77, "acme/model")]
 
 
 def test_drag_out_gives_file_urls(make_view, library, files):
@@ -589,18 +593,21 @@ def test_copy_puts_the_image_or_the_text_on_the_clipboard(make_view, library, fi
     qtbot.waitUntil(lambda: clipboard.text() == "copied words")
 
 
-def test_open_reveal_and_play_go_to_the_system_or_the_player(make_view, library, files, qtbot):
+def test_open_and_reveal_go_to_the_system_and_play_plays_in_the_app(make_view, library, files, qtbot):
     audio = add_wav(library, files, "o.wav", created=2.0)
     view = make_view()
-    if view.player.available():
-        view.player._output.setMuted(True)  # the test plays the clip: not out loud on a developer's machine
+    # PySide6-Addons and libpulse0 are installed here (scripts/system_deps.py): playback must work, in the app
+    assert view.player.available(), view.player.unavailable_reason
+    view.player._output.setMuted(True)  # the test plays the clip: not out loud on a developer's machine
     view.select_item(audio)
     assert view.open_selected()
     assert view.opened[-1] == QUrl.fromLocalFile(str(files / "o.wav"))
     assert view.reveal_selected()
     assert view.opened[-1] == QUrl.fromLocalFile(str(files))
-    assert view.play_selected()  # QtMultimedia, or the system's player where it cannot load
-    assert view.player.current == files / "o.wav" or view.opened[-1] == QUrl.fromLocalFile(str(files / "o.wav"))
+    opened = len(view.opened)
+    assert view.play_selected()
+    assert view.player.current == files / "o.wav" and len(view.opened) == opened  # never the system's player
+    qtbot.waitUntil(view.player.is_playing, timeout=10_000)
     view.player.stop()
 
 
@@ -629,3 +636,18 @@ def test_ten_thousand_items_load_lazily(make_view, library, files, qtbot):
     qtbot.waitUntil(lambda: view.thumbnails.pending() == 0)
     assert view.thumbnails.requests <= 120
     assert model.data(model.index(n - 1), ITEM_ROLE).id == oldest.id
+
+
+def test_without_the_audio_library_play_says_in_one_line_what_to_install(make_view, library, files, monkeypatch):
+    from desktop.api.playback import explain_playback_failure
+    from desktop.ui.gallery import player as player_module
+
+    missing = ImportError("libpulse.so.0: cannot open shared object file: No such file or directory")
+    monkeypatch.setattr(player_module, "playback_unavailable_reason", lambda: explain_playback_failure(missing))
+    audio = add_wav(library, files, "quiet.wav", created=2.0)
+    view = make_view()
+    view.select_item(audio)
+    assert not view.play_selected()
+    line = "Playback needs the PulseAudio client library: sudo apt-get install libpulse0"
+    assert view.status_label.text() == line and view.status_label.toolTip() == line  # not an ImportError text
+    assert view.opened == [] and view.player.current is None

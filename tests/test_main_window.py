@@ -11,7 +11,14 @@ import torch_plugin
 from helpers import install_markov, run_python
 from plugin_sources import install_broken, install_panels
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QPlainTextEdit
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QStyle,
+    QStyleOptionComboBox,
+)
 
 from desktop.engine.cache import ModelCache
 from desktop.engine.engine import Engine
@@ -337,7 +344,7 @@ def test_settings_persist(make_window, studiolo_home):
     window = make_window()
     window.open_settings()
     dialog = window.settings_dialog
-    device = dialog.findChild(QComboBox)
+    device = dialog.device_combo  # (the dialog has several combo boxes: theme, device…)
     device.setCurrentIndex(device.findData("cpu"))
     assert dialog.apply()
     assert Settings.load().device == "cpu" and window.engine.services.device_preference == "cpu"
@@ -357,6 +364,64 @@ def test_state_is_restored_on_restart(make_window, qtbot):
     restored = again.current_page()
     assert restored.form.params().words == 77 and restored.seed_box.text() == "123"
     assert (again.width(), again.height()) == size
+
+
+UNSENT = {  # per built-in panel: (edit its widgets as a person would, read them back)
+    "image.diffusers": (lambda p: (p.prompt.setPlainText("unsent fox"), p.steps.setValue(33),
+                                   p.scheduler.setCurrentIndex(p.scheduler.findData("unipc"))),
+                        lambda p: (p.prompt.toPlainText(), p.steps.value(), p.scheduler.currentData()),
+                        ("unsent fox", 33, "unipc")),
+    "text.transformers": (lambda p: (p.temperature.setValue(0.35), p.top_k.setValue(9),
+                                     p.stop_edit.setPlainText("THE END")),
+                          lambda p: (p.temperature.value(), p.top_k.value(), p.stop_edit.toPlainText()),
+                          (0.35, 9, "THE END")),
+    "audio.speech": (lambda p: (p.form.field_widget("text").setPlainText("unsent words"),
+                                p.form.field_widget("speaking_rate").setValue(1.5)),
+                     lambda p: (p.form.field_widget("text").toPlainText(),
+                                p.form.field_widget("speaking_rate").value()),
+                     ("unsent words", 1.5)),
+}
+
+
+@pytest.mark.parametrize("generator_id", list(UNSENT))
+def test_edits_not_used_in_a_job_survive_a_restart(make_window, generator_id):
+    edit, read, edited = UNSENT[generator_id]
+    window = make_window()
+    panel = window.show_page(generator_id).custom_panel
+    assert read(panel) != edited
+    edit(panel)
+    assert read(panel) == edited and window.engine.jobs() == []  # nothing submitted
+    window.close()
+    again = make_window()
+    assert again.current_page_id() == generator_id
+    assert read(again.current_page().custom_panel) == edited
+
+
+def shown_width(combo) -> int:
+    """The width a combo box has for its text."""
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    return combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                        QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+
+
+def test_the_text_panel_at_900_by_600_shows_its_preset_box_whole_and_one_send_button(make_window, qtbot):
+    window = make_window()
+    window.resize(900, 600)
+    panel = window.show_page("text.transformers").custom_panel
+    qtbot.waitUntil(lambda: panel.preset_combo.isVisible() and window.width() == 900)
+    combo = panel.preset_combo
+    assert combo.currentText() == "Choose a preset…"
+    assert shown_width(combo) >= combo.fontMetrics().horizontalAdvance(combo.currentText())  # not elided
+
+    def sends() -> list:
+        return [b for b in panel.findChildren(QPushButton) if b.objectName() in ("generate", "send") and b.isVisible()]
+
+    assert [b.objectName() for b in sends()] == ["generate"]
+    panel.set_mode("chat")
+    assert [b.objectName() for b in sends()] == ["send"]
+    panel.set_mode("continue")
+    assert [b.objectName() for b in sends()] == ["generate"]
 
 
 def test_quitting_with_a_running_job(make_window, qtbot):

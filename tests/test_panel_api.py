@@ -12,14 +12,11 @@ from helpers import ROOT
 from plugin_sources import install_form_panel
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QPlainTextEdit, QSpinBox
+from windows import open_window
 
 import desktop.api.panel
 from desktop.api import to_json
 from desktop.api.widgets import ParamsForm, QtPanelHost
-from desktop.engine.cache import ModelCache
-from desktop.engine.engine import Engine
-from desktop.plugins import PluginManager
-from desktop.settings import Settings
 from desktop.testing.panel_host import RecordingPanelHost
 from desktop.ui.main_window import MainWindow
 from desktop.ui.panel_host import GeneratorHost
@@ -54,15 +51,7 @@ def make_window(studiolo_site, qtbot):
     windows = []
 
     def make() -> MainWindow:
-        settings = Settings.load()
-        settings.first_run_done = True
-        settings.save()
-        plugins = PluginManager().load()
-        window = MainWindow(plugins, Engine(plugins, cache=ModelCache()))
-        qtbot.addWidget(window)
-        with qtbot.waitActive(window):  # keyboard shortcuts reach the active window only
-            window.show()
-            window.activateWindow()
+        window = open_window(qtbot)
         windows.append(window)
         return window
 

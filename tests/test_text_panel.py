@@ -264,7 +264,7 @@ def test_a_failure_keeps_the_typed_text_and_shows_the_message(qtbot, panel, host
     host.job_failed.emit(job, "Out of memory on the GPU.")
     assert panel.editor.text() == "My own words"
     assert panel.status.text() == "Out of memory on the GPU."
-    assert "c0392b" in panel.status.styleSheet()
+    assert panel.status.property("error") is True
     assert not panel.editor.isReadOnly() and panel.generate_button.isEnabled()
     assert panel.current_draft().provenance == []
 
@@ -610,3 +610,15 @@ def test_the_panel_imports_only_the_plugin_api_from_the_host(module):
         assert not name.startswith("desktop") or name == "desktop.api" or name.startswith("desktop.api."), name
         assert not name.startswith(("torch", "transformers")), name
         assert not name.startswith("plugins.text.generator"), name
+
+
+def test_the_wheel_over_an_unfocused_preset_box_leaves_it_alone(qtbot, panel):
+    from PySide6.QtGui import QWheelEvent
+
+    combo = panel.preset_combo
+    panel.editor.setFocus()
+    centre = QPointF(combo.rect().center())
+    event = QWheelEvent(centre, QPointF(combo.mapToGlobal(centre)), QPoint(), QPoint(0, -120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(combo, event)
+    assert combo.currentIndex() == 0 and not event.isAccepted()  # left to the column's scrolling

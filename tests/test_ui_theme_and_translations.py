@@ -24,6 +24,7 @@ def test_the_palette_follows_the_colour_scheme(qapp):
         qapp.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Light)
         assert qapp.palette().color(QPalette.ColorRole.Window).lightness() > 180
     finally:
+        qapp.setStyleSheet("")
         qapp.setPalette(qapp.style().standardPalette())
 
 

@@ -54,7 +54,9 @@ class PanelHost:
 
     (A plain base class rather than an ABC: the host implements it on a QObject, whose metaclass cannot be
     combined with ABCMeta.) A custom panel may also define ``generate()`` and ``cancel()`` methods: the window's
-    Ctrl+Enter and Esc call them.
+    Ctrl+Enter and Esc call them; and ``panel_state() -> dict | None`` (JSON-ready, what its widgets hold now) and
+    ``restore_panel_state(state)``: the window keeps the first when it closes and gives it to the second on the
+    next start, so edits not used in a job yet are not lost.
     """
 
     generator: Generator

@@ -27,7 +27,11 @@ below the others (when the form shows others too).
 Every edit is checked at once with :func:`~desktop.api.params.parse_value` /
 :func:`~desktop.api.params.validate_value`: an invalid editor gets the dynamic property ``invalid=true`` (a red
 border), its tooltip and a small label under it say why, and :attr:`ParamsForm.validity_changed` reports the
-form going valid or invalid.
+form going valid or invalid. A number typed outside a spin box's range is kept while typing (the form says the
+range) and brought to the nearest bound when the editor loses focus, never refused keystroke by keystroke.
+
+The mouse wheel changes a spin box, combo box or slider only while it has focus (:mod:`desktop.api.wheel_guard`):
+scrolling the form over a field scrolls the form.
 
 Values given to :meth:`ParamsForm.set_params` (or :meth:`ParamsForm.set_values`) come back from
 :meth:`ParamsForm.params` (or :meth:`ParamsForm.values`) exactly, even where the editor shows them rounded (a float
@@ -46,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -70,6 +75,7 @@ from PySide6.QtWidgets import (
 
 from desktop.api.errors import ParamError
 from desktop.api.params import ParamField, from_json, parse_value, schema, validate, validate_value
+from desktop.api.wheel_guard import install_wheel_guard
 
 __all__ = ["ParamsForm"]
 
@@ -78,8 +84,8 @@ _FLOAT_LIMIT = 1e15  # beyond this a double spin box shows noise; such bounds ge
 _MAX_SLIDER_POSITIONS = 1000  # an int range with more steps than this gets no slider; floats are coarsened
 _STYLE = """
 *[invalid="true"] { border: 1px solid #d32f2f; }
-QLabel[role="error"] { color: #d32f2f; border: none; }
-"""
+QLabel[role="error"] { border: none; }
+"""  # the error text's colour is the theme's (resources/themes/*.qss)
 
 
 @dataclass
@@ -145,6 +151,7 @@ class ParamsForm(QWidget):
         self._valid = True
         self._options_group: QGroupBox | None = None
         self.setStyleSheet(_STYLE)
+        install_wheel_guard()
 
         inner = QWidget()
         inner_layout = QVBoxLayout(inner)
@@ -391,7 +398,7 @@ class ParamsForm(QWidget):
             if f.optional:
                 lo = max(lo, _INT_LIMITS[0] + step)
             limits = (lo, hi)
-            spin = QSpinBox()
+            spin = _SpinBox()
             spin.setRange(lo - step if f.optional else lo, hi)
             spin.setSingleStep(step)
             base = math.ceil(lo / step) * step if spec.multiple_of else lo
@@ -409,7 +416,7 @@ class ParamsForm(QWidget):
                 10.0 ** math.floor(math.log10((fhi - flo) / 100)) if bounded else 0.1)
             decimals = max(2, *(_decimals(x) for x in (fstep, f.default, spec.min, spec.max) if
                                 isinstance(x, (int, float))))
-            spin = QDoubleSpinBox()
+            spin = _DoubleSpinBox()
             spin.setDecimals(decimals)
             spin.setRange(round(flo - fstep, decimals) if f.optional else flo, fhi)
             spin.setSingleStep(fstep)
@@ -570,6 +577,53 @@ class ParamsForm(QWidget):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.fileSelected.connect(editor.setText)
         dialog.open()
+
+
+class _LenientRange:
+    """Mixed into a spin box: a number typed outside the range is Intermediate, not Invalid, so the keystroke is
+    kept and the form can say the range; :meth:`fixup` (on leaving the field) brings it to the nearest bound."""
+
+    def _typed_number(self, text: str) -> float | None:
+        box: QAbstractSpinBox = self  # type: ignore[assignment]
+        prefix, suffix = box.prefix(), box.suffix()  # type: ignore[attr-defined]
+        if prefix and text.startswith(prefix):
+            text = text[len(prefix):]
+        if suffix and text.endswith(suffix):
+            text = text[:-len(suffix)]
+        text = text.strip()
+        number, ok = (box.locale().toLongLong(text) if isinstance(box, QSpinBox) else box.locale().toDouble(text))
+        return number if ok and text else None
+
+    def _out_of_range(self, text: str) -> float | None:
+        number = self._typed_number(text)
+        box: QSpinBox = self  # type: ignore[assignment]
+        if number is None or box.minimum() <= number <= box.maximum():
+            return None
+        return number
+
+    def validate(self, text: str, pos: int) -> object:
+        result = super().validate(text, pos)  # type: ignore[misc]
+        state = result[0] if isinstance(result, tuple) else result
+        if state == QValidator.State.Invalid and self._out_of_range(text) is not None:
+            return QValidator.State.Intermediate, text, pos
+        return result
+
+    def fixup(self, text: str) -> str:
+        number = self._out_of_range(text)
+        if number is None:
+            return super().fixup(text)  # type: ignore[misc]
+        box: QSpinBox = self  # type: ignore[assignment]
+        bound = box.maximum() if number > box.maximum() else box.minimum()
+        return box.prefix() + box.textFromValue(bound) + box.suffix()
+
+
+# The mixin's validate() returns what Qt's does, typed loosely: PySide6's stubs type each class's differently.
+class _SpinBox(_LenientRange, QSpinBox):  # type: ignore[misc]
+    """The form's int spin box (see :class:`_LenientRange`)."""
+
+
+class _DoubleSpinBox(_LenientRange, QDoubleSpinBox):  # type: ignore[misc]
+    """The form's float spin box (see :class:`_LenientRange`)."""
 
 
 # -- helpers ------------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
   params or some of them (``fields=``);
 * :class:`JobFollower` — follows the jobs a panel submitted through its host's signals;
 * :class:`QtPanelHost` — the ``PanelHost`` base where the host's signals are declared;
-* :class:`FileDropMixin` — accept files dropped on a panel.
+* :class:`FileDropMixin` — accept files dropped on a panel;
+* :func:`playback_unavailable_reason` — None where audio can play in the app (QtMultimedia), else one line naming
+  what to install (shown instead of an ``ImportError`` text; the gallery uses it too).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 
 from desktop.api.job_follower import JobFollower
 from desktop.api.params_form import ParamsForm
+from desktop.api.playback import playback_unavailable_reason
 from desktop.api.qt_panel_host import QtPanelHost
 
-__all__ = ["FileDropMixin", "JobFollower", "ParamsForm", "QtPanelHost"]
+__all__ = ["FileDropMixin", "JobFollower", "ParamsForm", "QtPanelHost", "playback_unavailable_reason"]
 
 
 class FileDropMixin:

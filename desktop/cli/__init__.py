@@ -7,6 +7,7 @@ its parser. Nothing here imports Qt, torch or a generator's libraries until a co
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Studiolo: an offline studio for generative AI. Without a command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"studiolo {__version__}")
+    parser.add_argument("--verbose", dest="show_library_output", action="store_true",
+                        help="show the libraries' warnings and progress bars on the terminal (otherwise they go to "
+                             "the log file only), in worker processes too")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     generate_cmd.add_parser(commands)
     models_cmd.add_parser(commands)
@@ -33,8 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 a clear error, 2 a usage error)."""
     args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", None)
-    from desktop.logs import setup_logging
+    from desktop.logs import VERBOSE_ENV, setup_logging
 
+    if getattr(args, "show_library_output", False):
+        os.environ[VERBOSE_ENV] = "1"  # read by setup_logging, and by the worker processes, which inherit it
     setup_logging()
     try:
         if handler is None:

@@ -35,6 +35,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         "(.txt/.md, .png/.jpg/.webp, .wav/.flac/.ogg)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: from Settings)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout instead")
+    p.add_argument("--verbose", dest="show_library_output", action="store_true", default=argparse.SUPPRESS,
+                   help="also show the libraries' warnings and progress bars (otherwise only in the log)")
     p.set_defaults(handler=generate)
 
 

@@ -34,7 +34,7 @@ from desktop.library.db import (
 )
 from desktop.library.embedded import read_embedded_metadata
 from desktop.library.encoders import default_encode, metadata_to_json, output_kind, read_png_metadata
-from desktop.library.gallery import Gallery, ItemDetails
+from desktop.library.gallery import Gallery, ItemDetails, Recipe
 from desktop.library.reconciliation import RECOVERED_TAG, ReconcileReport, reconcile
 from desktop.library.saving import OutputSaver, SavedOutput
 from desktop.library.store import OutputStore, metadata_for, sidecar_path
@@ -54,6 +54,7 @@ __all__ = [
     "OutputSaver",
     "OutputStore",
     "Query",
+    "Recipe",
     "ReconcileReport",
     "SavedOutput",
     "default_encode",

@@ -44,6 +44,24 @@ class ItemDetails:
     size_bytes: int | None  # None when missing
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """What made an output, as "reuse" needs it to make the same again: the generator, its params (JSON form), the
+    seed and the model reference (None when the metadata does not record one; a model-less generator's is None)."""
+
+    generator_id: str
+    params: dict[str, Any]
+    seed: int | None = None
+    model: str | None = None
+
+    @classmethod
+    def from_metadata(cls, generator_id: str, metadata: dict[str, Any]) -> Recipe:
+        params, seed, model = metadata.get("params"), metadata.get("seed"), metadata.get("model")
+        return cls(generator_id, dict(params) if isinstance(params, dict) else {},
+                   seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else None,
+                   model if isinstance(model, str) and model else None)
+
+
 class Gallery:
     """Library items and their files, for the gallery view and the CLI. Blocking; safe from any thread."""
 
@@ -65,11 +83,11 @@ class Gallery:
         size = _file_size(item.path)
         return ItemDetails(item=item, tags=self.library.tags(item_id), exists=size is not None, size_bytes=size)
 
-    def reuse(self, item_id: int) -> tuple[str, dict[str, Any]]:
-        """The generator and parameters that made the item (``metadata["params"]``; empty when not recorded)."""
+    def reuse(self, item_id: int) -> Recipe:
+        """What made the item, to make it again: its generator, params (``metadata["params"]``; empty when not
+        recorded), seed and model reference (None when not recorded)."""
         item = self._item(item_id)
-        params = item.metadata.get("params")
-        return item.generator_id, dict(params) if isinstance(params, dict) else {}
+        return Recipe.from_metadata(item.generator_id, item.metadata)
 
     # -- files -----------------------------------------------------------------------------------------------
 

@@ -80,8 +80,8 @@ def run_app(argv: list[str] | None = None) -> int:
     setup_logging()
     tune_gil_for_gui()
     translators = install_translators(app)
-    apply_theme(app)
     plugins = PluginManager().load(third_party=False)  # the others after the window shows (load_plugins)
+    apply_theme(app, plugins.settings.theme)
     try:
         engine = Engine(plugins)
     except StudioloError as exc:  # e.g. a library database from a newer Studiolo: say so, change nothing

@@ -61,7 +61,17 @@ def report(window) -> str:
     lines += _worker_lines(engine) or ["  none started"]
     lines += ["", "Recent errors:"]
     lines += [f"  {entry}" for entry in window.errors.entries] or ["  none"]
+    lines += log_lines()
     return "\n".join(lines) + "\n"
+
+
+def log_lines() -> list[str]:
+    """The log files (Studiolo's and its worker processes') and the last library warnings written there."""
+    from desktop.logs import log_files, recent_warnings
+
+    lines = ["", "Log files:"] + ([f"  {path}" for path in log_files()] or ["  none yet"])
+    lines += ["", "Recent warnings in the logs (libraries' included):"]
+    return lines + ([f"  {line}" for line in recent_warnings()] or ["  none"])
 
 
 def _worker_lines(engine: Any) -> list[str]:

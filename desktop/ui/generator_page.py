@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import traceback
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRegularExpression, Qt, Signal, Slot
@@ -20,17 +21,20 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.api import Generator, ParamError, StudioloError, from_json, to_json
 from desktop.api.models import DEMO_MODEL
+from desktop.api.wheel_guard import install_wheel_guard
 from desktop.engine.jobs import MAX_SEED
 from desktop.models.modelless import uses_model
 from desktop.ui.output_view import OutputView
 from desktop.ui.panel_host import GeneratorHost
 from desktop.ui.tasks import TaskGroup, TaskState
+from desktop.ui.theme import mark_error
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ class ModelChooser(QComboBox):
         if generator.has_demo_model:
             self._static.append((self._label(generator, DEMO_MODEL), DEMO_MODEL))
         self._static += [(f"{model.name} — {model.ref}", model.ref) for model in generator.recommended_models]
+        self._installed_refs: set[str] = set()
         self._scans = TaskGroup("scans", owner=self)  # a chooser deleted while one runs gets nothing
         self._fill([])
 
@@ -76,6 +81,7 @@ class ModelChooser(QComboBox):
             self.currentText() else None
         current = self.itemData(self.currentIndex()) if self.currentIndex() >= 0 else None
         installed_refs = {ref for _label, ref in installed}
+        self._installed_refs = installed_refs
         entries, seen = [], set()
         for label, ref in self._static:
             if ref not in seen:
@@ -116,6 +122,15 @@ class ModelChooser(QComboBox):
             return self.itemData(index)
         text = self.currentText().strip()
         return text or None
+
+    def is_installed(self, ref: str) -> bool:
+        """Whether ``ref`` can run without a download: the demo, a model listed as installed, or a local path."""
+        if ref == DEMO_MODEL or ref in self._installed_refs:
+            return True
+        try:
+            return Path(ref).expanduser().exists()
+        except (OSError, ValueError):
+            return False
 
     def set_ref(self, ref: str | None) -> None:
         if ref is None:
@@ -158,7 +173,8 @@ class ErrorPage(QWidget):
         layout = QVBoxLayout(self)
         label = QLabel(title, self)
         label.setWordWrap(True)
-        label.setStyleSheet("font-weight: bold; color: #c0392b;")
+        label.setStyleSheet("font-weight: bold;")
+        mark_error(label)
         self.details = QPlainTextEdit(details, self)
         self.details.setReadOnly(True)
         self.details.setObjectName("panel_error_details")
@@ -173,6 +189,7 @@ class GeneratorPage(QWidget):
 
     def __init__(self, engine: Any, generator: Generator, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        install_wheel_guard()  # the wheel changes a field only when it has focus, in custom panels too
         self.generator = generator
         self.engine = engine
         self.current_job: str | None = None
@@ -189,7 +206,16 @@ class GeneratorPage(QWidget):
         top = QFormLayout()
         if self.model_chooser is not None:
             top.addRow(self.tr("Model"), self.model_chooser)
-        top.addRow(self.tr("Seed"), self.seed_box)
+        self.new_seed_button = QToolButton(self)
+        self.new_seed_button.setObjectName("new_seed")
+        self.new_seed_button.setText(self.tr("New seed"))
+        self.new_seed_button.setToolTip(self.tr("Clear the seed: the next job draws a new random one (a variation)"))
+        self.new_seed_button.clicked.connect(self.seed_box.clear)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_box)
+        seed_row.addWidget(self.new_seed_button)
+        seed_row.addStretch(1)
+        top.addRow(self.tr("Seed"), seed_row)
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addLayout(top)
@@ -271,7 +297,7 @@ class GeneratorPage(QWidget):
             job_id = self.jobs.submit(params)
         except StudioloError as exc:
             self.status.setText(str(exc))
-            self.status.setStyleSheet("color: #c0392b;")
+            mark_error(self.status)
             return None
         return job_id
 
@@ -282,6 +308,25 @@ class GeneratorPage(QWidget):
             self.custom_panel.cancel()
         else:
             self.host.cancel()
+
+    def apply_recipe(self, recipe: Any) -> None:
+        """Reuse what made an output (a :class:`~desktop.library.Recipe`): its params, its seed (the same seed; "New
+        seed" beside the box draws another) and its model, with a note when that model is not installed here."""
+        self.host.apply_params(recipe.params)
+        notes = []
+        if recipe.seed is not None:
+            self.seed_box.setText(str(recipe.seed))
+            notes.append(self.tr("seed %1").replace("%1", str(recipe.seed)))
+        if recipe.model is not None and self.model_chooser is not None:
+            self.model_chooser.set_ref(recipe.model)
+            notes.append(self.tr("model %1").replace("%1", recipe.model))
+            if not self.model_chooser.is_installed(recipe.model):
+                self.message.emit(self.tr("This was made with the model %1, which is not installed here: it is "
+                                          "downloaded when you generate, or choose another model.")
+                                  .replace("%1", recipe.model), True)
+        if notes:
+            self.status.setText(self.tr("Reusing %1: Generate makes the same again; New seed makes a variation.")
+                                .replace("%1", ", ".join(notes)))
 
     @Slot(object)
     def apply_params(self, params: Any) -> None:
@@ -303,11 +348,22 @@ class GeneratorPage(QWidget):
         return self.model_chooser.ref() if self.model_chooser is not None else None
 
     def state(self) -> dict[str, Any]:
+        """What the page shows, kept when the window closes: the model, the seed, and the form's values as they
+        are (edits not used in a job yet included); a custom panel's own through its ``panel_state()``."""
         state: dict[str, Any] = {"seed": self.seed_box.text()}
         if self.model_chooser is not None:
             state["model"] = self.model_chooser.ref()
         if self.form is not None and self.form.is_valid():
             state["params"] = to_json(self.form.params())
+        panel_state = getattr(self.custom_panel, "panel_state", None)
+        if callable(panel_state):
+            try:
+                kept = panel_state()
+            except Exception:  # a plugin's bug must not keep the window from closing
+                log.warning("the panel of %s could not give its state", self.generator.id, exc_info=True)
+            else:
+                if isinstance(kept, dict):
+                    state["panel"] = kept
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -320,6 +376,12 @@ class GeneratorPage(QWidget):
                 self.form.set_params(from_json(self.generator.Params, state["params"]))
             except ParamError as exc:  # saved by another version: keep the defaults for what no longer fits
                 log.info("not restoring the params of %s: %s", self.generator.id, exc)
+        restore_panel_state = getattr(self.custom_panel, "restore_panel_state", None)
+        if callable(restore_panel_state) and isinstance(state.get("panel"), dict):
+            try:
+                restore_panel_state(state["panel"])
+            except Exception:  # what another version kept: the panel keeps what it shows
+                log.warning("the panel of %s could not restore its state", self.generator.id, exc_info=True)
 
     # -- job signals (this generator's, through self.jobs; the page shows the last one queued) ---------------
 
@@ -328,7 +390,7 @@ class GeneratorPage(QWidget):
         self.current_job = job_id
         self.output.clear()
         self.progress.setRange(0, 0)
-        self.status.setStyleSheet("")
+        mark_error(self.status, False)
         self.status.setText(self.tr("Queued…"))
 
     @Slot(str, int, int, str)
@@ -361,7 +423,7 @@ class GeneratorPage(QWidget):
             return
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.status.setStyleSheet("color: #c0392b;")
+        mark_error(self.status)
         self.status.setText(message)
 
     @Slot(str, object)

@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         self.activity_dock.setObjectName("activity_dock")
         self.activity_dock.setWidget(self.activity)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.activity_dock)
-        self.resizeDocks([self.activity_dock], [170], Qt.Orientation.Vertical)
+        self.resizeDocks([self.activity_dock], [self.activity.default_height()], Qt.Orientation.Vertical)
 
         self._build_status_bar()
         self._build_menus()
@@ -155,7 +155,9 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu(self.tr("&View"))
-        view_menu.addAction(self.activity_dock.toggleViewAction())
+        activity_action = self.activity_dock.toggleViewAction()  # hides the dock; the pages take its room
+        activity_action.setShortcut(QKeySequence("Ctrl+J"))
+        view_menu.addAction(activity_action)
         self.page_actions: list[QAction] = []  # off while the welcome page is up (it ends the first run)
         pages = [(self.tr("&Gallery"), GALLERY_PAGE, "Ctrl+G")] if self.engine.library is not None else []
         pages += [(self.tr("&Models"), MODELS_PAGE, None), (self.tr("&Plugins"), PLUGINS_PAGE, None)]
@@ -356,13 +358,19 @@ class MainWindow(QMainWindow):
 
     @Slot(str, object)
     def apply_params(self, generator_id: str, params: Any) -> None:
-        """Reuse parameters: open the generator's page filled with ``params`` (a Params instance or its JSON)."""
+        """Reuse: open the generator's page filled with ``params`` — a :class:`~desktop.library.Recipe` (params, seed
+        and model: the page can make the same again), or a Params instance or its JSON (params only)."""
         if generator_id not in self.plugins.generators:
             self.show_message(self.tr("The generator %1 that made this is not installed or not enabled; see Plugins.")
                               .replace("%1", generator_id), True)
             return
         page = self.show_page(generator_id)
-        page.host.apply_params(params)
+        from desktop.library import Recipe
+
+        if isinstance(params, Recipe):
+            page.apply_recipe(params)
+        else:
+            page.host.apply_params(params)
 
     # -- status, errors, diagnostics ----------------------------------------------------------------------
 

@@ -55,12 +55,12 @@ from desktop.install import (
 )
 from desktop.install.pip_runner import _PRELUDE, JSON_MARK
 from desktop.ui.tasks import TaskGroup, TaskState
+from desktop.ui.theme import mark_error
 
 log = logging.getLogger(__name__)
 
 MAX_LOG_LINES = 3000
 SHUTDOWN_WAIT_MS = 120_000  # at quit: a running install is left to finish (pip cannot be stopped half-way)
-ERROR_STYLE = "QLabel { color: #b00020; }"
 
 LineCallback = Callable[[str], None]
 Work = Callable[[LineCallback, threading.Event], Any]
@@ -310,7 +310,7 @@ class InstallPanel(QGroupBox):
 
     def show_status(self, text: str, error: bool = False) -> None:
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(ERROR_STYLE if error else "")
+        mark_error(self.status_label, error)
         self.status_label.setVisible(bool(text))
 
     def _report(self, text: str, error: bool) -> None:

@@ -1,8 +1,9 @@
-"""The Settings dialog: device, memory budget, idle unloading, the grace period of a cancel, output folder, Hugging
-Face token, pickle weights.
+"""The Settings dialog: theme, device, memory budget, idle unloading, the grace period of a cancel, output folder,
+Hugging Face token, pickle weights.
 
 Nothing is written until OK: :meth:`SettingsDialog.apply` checks the values (a problem is shown in the dialog,
-which stays open), copies them into the :class:`Settings`, saves it and emits ``settings_changed``.
+which stays open), copies them into the :class:`Settings`, saves it, applies the theme to the application at once
+and emits ``settings_changed``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
 from desktop import paths
 from desktop.engine.memory import human_bytes, total_ram
 from desktop.settings import Settings
+from desktop.ui.theme import apply_theme, current_theme, mark_error
 
 CUDA_INDEX = re.compile(r"cuda:(\d+)")
 MIN_BUDGET_MB = 256
@@ -58,6 +61,13 @@ class SettingsDialog(QDialog):
 
     def _build(self) -> None:
         form = QFormLayout()
+
+        self.theme_combo = QComboBox(self)
+        self.theme_combo.setObjectName("theme_combo")
+        for text, value in ((self.tr("System"), "system"), (self.tr("Light"), "light"), (self.tr("Dark"), "dark")):
+            self.theme_combo.addItem(text, value)
+        self.theme_combo.setToolTip(self.tr("System: light or dark as the system's colour scheme says."))
+        form.addRow(self.tr("&Theme:"), self.theme_combo)
 
         self.device_combo = QComboBox(self)
         self.device_combo.setObjectName("device_combo")
@@ -144,7 +154,7 @@ class SettingsDialog(QDialog):
             "Enable this only for models from sources you trust."), self)
         self.pickle_warning.setObjectName("pickle_warning")
         self.pickle_warning.setWordWrap(True)
-        self.pickle_warning.setStyleSheet("QLabel { color: #b00020; }")
+        mark_error(self.pickle_warning)
         self.pickle_warning.setVisible(False)
         self.pickle_check.toggled.connect(self.pickle_warning.setVisible)
         form.addRow(self.pickle_check)
@@ -153,7 +163,7 @@ class SettingsDialog(QDialog):
         self.error_label = QLabel(self)
         self.error_label.setObjectName("settings_error")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("QLabel { color: #b00020; }")
+        mark_error(self.error_label)
         self.error_label.hide()
 
         self.buttons = QDialogButtonBox(
@@ -169,6 +179,7 @@ class SettingsDialog(QDialog):
 
     def _fill(self) -> None:
         s = self.settings
+        self.theme_combo.setCurrentIndex(max(0, self.theme_combo.findData(s.theme)))
         index = self.device_combo.findData(s.device)
         if index < 0:
             match = CUDA_INDEX.fullmatch(s.device)
@@ -238,6 +249,7 @@ class SettingsDialog(QDialog):
             self.show_error(problem)
             return False
         values = {
+            "theme": self.theme_combo.currentData(),
             "device": self.device_combo.currentData(),
             "memory_budget_mb": None if self.memory_auto_check.isChecked() else self.memory_spin.value(),
             "idle_unload_minutes": float(self.idle_spin.value()),
@@ -257,5 +269,8 @@ class SettingsDialog(QDialog):
             return False
         for name, value in values.items():
             setattr(self.settings, name, value)
+        app = QApplication.instance()
+        if isinstance(app, QApplication) and current_theme(app) != self.settings.theme:
+            apply_theme(app, self.settings.theme)  # at once, on every open window
         self.settings_changed.emit()
         return True

@@ -38,11 +38,11 @@ from desktop.models.first_run import Offer, offered_downloads, size_text, total_
 from desktop.plugins import PluginManager
 from desktop.settings import Settings
 from desktop.ui.tasks import Task, TaskGroup, TaskState
+from desktop.ui.theme import mark_error
 
 log = logging.getLogger(__name__)
 
 PROGRESS_STEPS = 1000  # the progress bar's range while downloading (bytes do not fit a QProgressBar's int)
-ERROR_STYLE = "QLabel { color: #b00020; }"
 
 
 @dataclass
@@ -174,7 +174,7 @@ class WelcomePage(QWidget):
         self.errors_label.setWordWrap(True)
         self.errors_label.setTextFormat(Qt.TextFormat.PlainText)
         self.errors_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.errors_label.setStyleSheet(ERROR_STYLE)
+        mark_error(self.errors_label)
         self.errors_label.hide()
         column.addWidget(self.errors_label)
 

@@ -57,10 +57,17 @@ __all__ = ["AudioPanel", "Clip", "PARAMS_KEY", "create_panel"]
 
 PARAMS_KEY = "last_params"
 """The ``host.storage`` key holding the params of the last job this panel submitted (as JSON)."""
-ERROR_STYLE = "color: #c0392b;"
 DEFAULT_IDS = {SpeechParams: "audio.speech", MusicParams: "audio.music"}
 
 ReuseFromFile = Callable[[Path], "object | None"]
+
+
+def _mark_error(label: QLabel, error: bool) -> None:
+    """Draw ``label`` in the host theme's error colour, or not: the theme styles widgets whose ``error`` property is
+    true (desktop/ui/theme.py), legible in light and dark."""
+    label.setProperty("error", error)
+    label.style().unpolish(label)
+    label.style().polish(label)
 
 
 @dataclass
@@ -490,21 +497,36 @@ class AudioPanel(FileDropMixin, QWidget):
     # -- status and storage ------------------------------------------------------------------------------------
 
     def _show_status(self, text: str) -> None:
-        self.status.setStyleSheet("")
+        _mark_error(self.status, False)
         self.status.setText(text)
 
     @Slot(str)
     def _show_error(self, text: str) -> None:
-        self.status.setStyleSheet(ERROR_STYLE)
+        _mark_error(self.status, True)
         self.status.setText(text)
+
+    def panel_state(self) -> dict[str, Any] | None:
+        """The settings as they are now, as params JSON: the window keeps it when it closes (edits not used in a
+        job yet included) and gives it to :meth:`restore_panel_state` on the next start. None while one is
+        invalid."""
+        if not self.form.is_valid():
+            return None
+        return to_json(self.form.params())
+
+    def restore_panel_state(self, state: Mapping[str, Any]) -> None:
+        """Show the settings :meth:`panel_state` gave (those another version kept and no longer fit: left out)."""
+        self._show_params_data(state)
 
     def _restore(self) -> None:
         """Show the last submitted params (kept in storage), or the defaults."""
+        self._show_params_data(self.host.storage.get(PARAMS_KEY))
+
+    def _show_params_data(self, data: object) -> None:
+        """Show params from their JSON form, or the defaults when there is none that fits."""
         params = self.params_type()
-        data = self.host.storage.get(PARAMS_KEY)
-        if isinstance(data, dict):
+        if isinstance(data, Mapping):
             try:
-                params = from_json(self.params_type, data)
+                params = from_json(self.params_type, dict(data))
             except ParamError as exc:  # kept by another version: start from the defaults
                 log.info("not restoring the audio panel's params: %s", exc)
         self.apply_params(params)

@@ -2,9 +2,9 @@
 
 The clip is written as a plain WAV file into a folder the panel owns (``host.storage.directory``) and played
 from there. QtMultimedia is imported here, guarded: where it cannot load the player says why through
-:attr:`ClipPlayer.unavailable_reason` (:data:`NEEDS_ADDONS` where PySide6-Addons, the ``audio`` extra, is not
-installed; ``playback unavailable: …`` for anything else, such as a missing libpulse on Linux) and every method is a
-no-op, so the panel still generates, shows and saves clips without sound.
+:attr:`ClipPlayer.unavailable_reason` — the host's one line naming what to install
+(``desktop.api.widgets.playback_unavailable_reason``: PySide6-Addons, the ``audio`` extra, or a system library such as
+libpulse on Linux) — and every method is a no-op, so the panel still generates, shows and saves clips without sound.
 """
 
 from __future__ import annotations
@@ -18,31 +18,22 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
 
+from desktop.api.widgets import playback_unavailable_reason
+
 log = logging.getLogger(__name__)
 
-__all__ = ["ClipPlayer", "NEEDS_ADDONS", "STOPPED", "PLAYING", "PAUSED", "unavailable_reason", "write_wav"]
+__all__ = ["ClipPlayer", "STOPPED", "PLAYING", "PAUSED", "write_wav"]
 
 STOPPED, PLAYING, PAUSED = "stopped", "playing", "paused"
 
-NEEDS_ADDONS = ("Playback needs PySide6-Addons: pip install 'studiolo[audio]'. "
-                "Generating and saving clips work without it.")
+BACKEND_FAILED = "Playback is unavailable: the audio output could not start (the log has the details)."
 
 try:
     from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
-except Exception as exc:  # ImportError, or a missing shared library surfacing as OSError
+except Exception:  # ImportError, or a missing shared library: playback_unavailable_reason says what to install
     QAudioOutput = QMediaPlayer = None  # type: ignore[assignment,misc]
-    _IMPORT_ERROR: str | None = f"{type(exc).__name__}: {exc}"
-else:
-    _IMPORT_ERROR = None
 
 _counter = itertools.count(1)
-
-
-def unavailable_reason(import_error: str) -> str:
-    """What the panel says when QtMultimedia could not be imported (``import_error``: "ExceptionType: message")."""
-    if import_error.startswith("ModuleNotFoundError"):  # PySide6 is there (QtCore imported) but not its Addons
-        return NEEDS_ADDONS
-    return f"playback unavailable: {import_error}"
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
@@ -78,16 +69,18 @@ class ClipPlayer(QObject):
         self._player: Any = None
         self._output: Any = None
         self.unavailable_reason: str | None = None
-        if _IMPORT_ERROR is not None:
-            self.unavailable_reason = unavailable_reason(_IMPORT_ERROR)
+        reason = playback_unavailable_reason()
+        if reason is not None or QMediaPlayer is None:
+            self.unavailable_reason = reason or BACKEND_FAILED
             return
         try:
             self._player = QMediaPlayer(self)
             self._output = QAudioOutput(self)
             self._player.setAudioOutput(self._output)
-        except Exception as exc:  # a broken multimedia backend must not break the panel
+        except Exception:  # a broken multimedia backend must not break the panel
+            log.warning("the audio output could not start", exc_info=True)
             self._player = None
-            self.unavailable_reason = f"playback unavailable: {exc}"
+            self.unavailable_reason = BACKEND_FAILED
             return
         self._player.positionChanged.connect(self._on_position)
         self._player.playbackStateChanged.connect(self._on_state)

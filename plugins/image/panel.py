@@ -56,9 +56,16 @@ SETTINGS = ("width", "height", "steps", "guidance_scale", "scheduler", "batch_si
 LOAD_OPTIONS = ("dtype", "attention_slicing", "vae_tiling", "cpu_offload")
 """The fields in the memory savers' form."""
 INVALID_STYLE = "#%s { border: 2px solid #c0392b; }"
-ERROR_STYLE = "color: #c0392b;"
 
 ReuseFromFile = Callable[[Path], "object | None"]
+
+
+def _mark_error(label: QLabel, error: bool) -> None:
+    """Draw ``label`` in the host theme's error colour, or not: the theme styles widgets whose ``error`` property is
+    true (desktop/ui/theme.py), legible in light and dark."""
+    label.setProperty("error", error)
+    label.style().unpolish(label)
+    label.style().polish(label)
 
 
 class ImagePanel(FileDropMixin, QWidget):
@@ -570,20 +577,40 @@ class ImagePanel(FileDropMixin, QWidget):
             self._unmark(widget)
 
     def _show_status(self, text: str) -> None:
-        self.status.setStyleSheet("")
+        _mark_error(self.status, False)
         self.status.setText(text)
 
     def _show_error(self, text: str) -> None:
-        self.status.setStyleSheet(ERROR_STYLE)
+        _mark_error(self.status, True)
         self.status.setText(text)
+
+    def panel_state(self) -> dict[str, Any] | None:
+        """What the widgets hold now, as params JSON (the init image's path included, a painted mask not): the
+        window keeps it when it closes (edits not used in a job yet included) and gives it to
+        :meth:`restore_panel_state` on the next start. None while a setting is invalid."""
+        if not (self.settings_form.is_valid() and self.memory_form.is_valid()):
+            return None
+        values: dict[str, Any] = {
+            "prompt": self.prompt.toPlainText(), "negative_prompt": self.negative_prompt.toPlainText(),
+            "mode": self.mode(), **self.settings_form.values(), "init_image": self._init_path,
+            "loras": self.loras.loras(), **self.memory_form.values(),
+        }
+        return to_json(self.params_type(**{name: value for name, value in values.items() if name in self._fields}))
+
+    def restore_panel_state(self, state: Mapping[str, Any]) -> None:
+        """Show what :meth:`panel_state` gave (what another version kept and no longer fits: the defaults)."""
+        self._show_params_data(state)
 
     def _restore(self) -> None:
         """Show the last submitted params (kept in storage), or the defaults."""
+        self._show_params_data(self.host.storage.get(PARAMS_KEY))
+
+    def _show_params_data(self, data: object) -> None:
+        """Show params from their JSON form (an init image no longer there left out), or the defaults."""
         params = self.params_type()
-        data = self.host.storage.get(PARAMS_KEY)
-        if isinstance(data, dict):
+        if isinstance(data, Mapping):
             try:
-                params = from_json(self.params_type, data)
+                params = from_json(self.params_type, dict(data))
             except ParamError as exc:  # kept by another version: start from the defaults
                 log.info("not restoring the image panel's params: %s", exc)
         if params.init_image is not None and not Path(params.init_image).is_file():

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRect, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QHideEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -37,6 +37,8 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSplitter,
     QStackedWidget,
+    QStyle,
+    QStyleOptionComboBox,
     QVBoxLayout,
     QWidget,
 )
@@ -74,7 +76,6 @@ MODES = ("continue", "chat")
 KIND_OF_MODE = {"continue": "document", "chat": "chat"}
 MODE_OF_KIND = {"document": "continue", "chat": "chat"}
 EXPORT_SUFFIXES = (".md", ".txt", ".json")
-ERROR_STYLE = "color: #c0392b;"
 
 
 def parse_stops(text: str) -> list[str]:
@@ -89,6 +90,32 @@ def parse_stops(text: str) -> list[str]:
 def format_stops(stops: list[str]) -> str:
     """The inverse of :func:`parse_stops`."""
     return "\n".join(s.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t") for s in stops)
+
+
+def _mark_error(label: QLabel, error: bool) -> None:
+    """Draw ``label`` in the host theme's error colour, or not: the theme styles widgets whose ``error`` property is
+    true (desktop/ui/theme.py), legible in light and dark."""
+    label.setProperty("error", error)
+    label.style().unpolish(label)
+    label.style().polish(label)
+
+
+class _WholeTextCombo(QComboBox):
+    """A combo box never narrower than its longest item's text, its frame and arrow added (the style's own hint
+    under a style sheet let the layout cut "Choose a preset…" to "Choose a")."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt)
+        hint = super().minimumSizeHint()
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        option.rect = QRect(0, 0, 1000, max(1, hint.height()))
+        field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                            QStyle.SubControl.SC_ComboBoxEditField, self)
+        text = max((self.fontMetrics().horizontalAdvance(self.itemText(i)) for i in range(self.count())), default=0)
+        return QSize(max(hint.width(), text + 1000 - field.width()), hint.height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt)
+        return super().sizeHint().expandedTo(self.minimumSizeHint())
 
 
 @dataclass
@@ -175,11 +202,8 @@ class TextPanel(FileDropMixin, QWidget):
         drafts_layout.setContentsMargins(0, 0, 0, 0)
         drafts_layout.addWidget(QLabel(tr("Drafts"), self))
         drafts_layout.addWidget(self.draft_list, 1)
-        for row in ((self.new_button, self.delete_button), (self.export_md_button, self.export_txt_button)):
-            line = QHBoxLayout()
-            for button in row:
-                line.addWidget(button)
-            drafts_layout.addLayout(line)
+        for button in (self.new_button, self.delete_button, self.export_md_button, self.export_txt_button):
+            drafts_layout.addWidget(button)  # one column: the drafts stay narrow enough at 900 px
         # mode and the two views
         self.mode_box = QFrame(self)
         self._named(self.mode_box, "mode", tr("Mode"))
@@ -194,8 +218,7 @@ class TextPanel(FileDropMixin, QWidget):
         self.highlight_box = QCheckBox(tr("Highlight generated text"), self)
         self._named(self.highlight_box, "highlight_generated", tr("Highlight generated text"))
         self.highlight_box.setChecked(True)
-        mode_layout.addStretch(1)
-        mode_layout.addWidget(self.highlight_box)
+        mode_layout.addStretch(1)  # the highlight box sits with the settings: the centre stays narrow enough at 900 px
         self.mode_group.button(0).setChecked(True)
         self.editor = DocumentEditor(self)
         self.chat = ChatView(self)
@@ -209,14 +232,16 @@ class TextPanel(FileDropMixin, QWidget):
         center_layout.addWidget(self.mode_box)
         center_layout.addWidget(self.stack, 1)
         # settings
-        self.preset_combo = QComboBox(self)
+        self.preset_combo = _WholeTextCombo(self)
         self._named(self.preset_combo, "preset", tr("Preset"))
         self.preset_combo.setToolTip(tr("Fill the sampling settings from a preset"))
         self.save_preset_button = self._button(tr("Save preset…"), "save_preset",
                                                tr("Keep the sampling settings as a preset of your own"))
-        presets = QHBoxLayout()
-        presets.addWidget(self.preset_combo, 1)
-        presets.addWidget(self.save_preset_button)
+        # never narrower than its items (it was cut to "Choose a"); the button under it, not beside it
+        self.preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        presets = QVBoxLayout()
+        presets.addWidget(self.preset_combo)
+        presets.addWidget(self.save_preset_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.sampling_form = ParamsForm(TextParams, self, fields=FORM_FIELDS[:-1], scrollable=False)
         self.sampling_form.setObjectName("sampling")
         field = self.sampling_form.field_widget
@@ -250,6 +275,7 @@ class TextPanel(FileDropMixin, QWidget):
         settings_layout = QVBoxLayout(settings)
         settings_layout.setContentsMargins(0, 0, 0, 0)
         settings_layout.addLayout(form)
+        settings_layout.addWidget(self.highlight_box)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.cancel_button)
@@ -299,6 +325,7 @@ class TextPanel(FileDropMixin, QWidget):
         if checked:
             self.stack.setCurrentIndex(index)
             self.highlight_box.setVisible(MODES[index] == "continue")
+            self.generate_button.setVisible(MODES[index] == "continue")  # the chat has its own Send
             self._remember_current()
 
     def settings(self) -> dict[str, Any]:
@@ -320,6 +347,21 @@ class TextPanel(FileDropMixin, QWidget):
         stop = values.get("stop")
         if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
             self.stop_edit.setPlainText(format_stops(stop))
+
+    def panel_state(self) -> dict[str, Any] | None:
+        """The settings as they are now: the window keeps them when it closes (edits not used in a job yet
+        included) and gives them to :meth:`restore_panel_state` on the next start (the text is kept in its
+        draft). None while one is invalid."""
+        try:
+            return {"settings": to_json(self.params())}
+        except ParamError:
+            return None
+
+    def restore_panel_state(self, state: Mapping[str, Any]) -> None:
+        """Show the settings :meth:`panel_state` gave (one that no longer fits is left as it is)."""
+        settings = state.get("settings")
+        if isinstance(settings, Mapping):
+            self.apply_settings(settings)
 
     def params(self, **values: Any) -> TextParams:
         """The settings as params, with ``values`` (prompt, mode, system prompt, history) on top (not
@@ -889,11 +931,11 @@ class TextPanel(FileDropMixin, QWidget):
         super().hideEvent(event)
 
     def _show_status(self, text: str) -> None:
-        self.status.setStyleSheet("")
+        _mark_error(self.status, False)
         self.status.setText(text)
 
     def _show_error(self, text: str) -> None:
-        self.status.setStyleSheet(ERROR_STYLE)
+        _mark_error(self.status, True)
         self.status.setText(text)
 
 

@@ -14,6 +14,10 @@ serves requests, each ``(kind, request id, payload)``:
 * ``cancel`` and ``unload`` are handled by the reader thread at once, even while a job runs; ``quit`` ends the
   process.
 
+What the process writes on stdout and stderr (libraries' warnings and progress bars) goes to its log file,
+``worker-<generator id>.log`` next to Studiolo's, unless ``STUDIOLO_VERBOSE=1`` (``--verbose``): see
+:func:`desktop.logs.setup_worker_logging`.
+
 The reader thread also notices when the GUI process is gone (its end of the socket closes, even when it was killed)
 and ends this process. Ctrl+C in a terminal reaches the whole process group: this process ignores it, the GUI
 process decides.
@@ -283,9 +287,10 @@ def _exit(status: int) -> Any:
 
 
 def main(argv: list[str]) -> None:
+    from desktop.logs import setup_worker_logging
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING,
-                        format=f"%(levelname)s [worker {os.environ.get(WORKER_ENV, '?')}] %(name)s: %(message)s")
+    setup_worker_logging(os.environ.get(WORKER_ENV, "unknown"))  # libraries' chatter to a log file, not the terminal
     ChildWorker(Connection(int(argv[1]))).serve()
     _exit(0)
 

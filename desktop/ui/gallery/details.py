@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from desktop.engine.memory import human_bytes
 from desktop.ui.gallery.model import date_text
 from desktop.ui.gallery.thumbnails import Thumbnail, ThumbnailService
+from desktop.ui.theme import mark_error
 
 if TYPE_CHECKING:
     from desktop.library.gallery import ItemDetails
@@ -184,10 +185,10 @@ class DetailsPane(QWidget):
         if details.exists:
             size = self.tr(" (%1)").replace("%1", human_bytes(details.size_bytes)) if details.size_bytes else ""
             self.file_state.setText(self.tr("On disk%1").replace("%1", size))
-            self.file_state.setStyleSheet("")
+            mark_error(self.file_state, False)
         else:
             self.file_state.setText(self.tr("⚠ The file is missing: it was moved or deleted outside Studiolo."))
-            self.file_state.setStyleSheet("color: #c0392b;")
+            mark_error(self.file_state)
         self.remove_missing_button.setVisible(not details.exists)
         self._fill_metadata(item)
         self._show_preview(item.path, item.kind, details.exists)

@@ -1,7 +1,8 @@
 """``AudioPlayer``: plays an audio file from the gallery through QtMultimedia, loaded only when first used.
 
 Where QtMultimedia cannot load (PySide6-Addons missing, no audio library on Linux…) :meth:`AudioPlayer.play`
-returns False and the gallery opens the file in the system's player instead.
+returns False and :attr:`AudioPlayer.unavailable_reason` is the one line the audio panels show too
+(:func:`desktop.api.widgets.playback_unavailable_reason`), naming what to install.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QUrl, Signal
+
+from desktop.api.widgets import playback_unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,9 @@ class AudioPlayer(QObject):
         """Whether QtMultimedia could be loaded (tries once)."""
         if not self._tried:
             self._tried = True
+            self.unavailable_reason = playback_unavailable_reason()
+            if self.unavailable_reason is not None:
+                return False
             try:
                 from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
 
@@ -43,10 +49,11 @@ class AudioPlayer(QObject):
                 self._player.setAudioOutput(self._output)
                 self._player.errorOccurred.connect(self._on_error)
                 self._player.playbackStateChanged.connect(self._on_state)
-            except Exception as exc:  # ImportError, a missing shared library, a broken backend
+            except Exception:  # a broken backend
+                log.warning("gallery playback unavailable", exc_info=True)
                 self._player = None
-                self.unavailable_reason = f"{type(exc).__name__}: {exc}"
-                log.info("gallery playback unavailable: %s", self.unavailable_reason)
+                self.unavailable_reason = ("Playback is unavailable: the audio output could not start "
+                                           "(the log has the details).")
         return self._player is not None
 
     def play(self, path: Path) -> bool:

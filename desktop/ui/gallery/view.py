@@ -40,6 +40,7 @@ from desktop.ui.gallery.model import GalleryModel, Row, load_rows_by_id
 from desktop.ui.gallery.player import AudioPlayer
 from desktop.ui.gallery.thumbnails import ThumbnailService
 from desktop.ui.tasks import TaskGroup
+from desktop.ui.theme import mark_error
 
 if TYPE_CHECKING:
     from desktop.library.gallery import Gallery, ItemDetails
@@ -69,7 +70,8 @@ class _TrashCommand(QUndoCommand):
 class GalleryView(QWidget):
     """The gallery of a :class:`~desktop.library.gallery.Gallery`.
 
-    Signals: ``reuse_requested(generator_id, params)`` — open that generator's page filled with ``params`` (a
+    Signals: ``reuse_requested(generator_id, recipe)`` — open that generator's page filled with the
+    :class:`~desktop.library.Recipe` (params, seed, model) that made the item (a
     JSON dict); ``message(text, is_error)`` — for the status bar; ``exported(paths)`` — files written by an
     export. ``refresh()`` runs the query again (call it when a job finished).
     """
@@ -407,7 +409,7 @@ class GalleryView(QWidget):
         first = text.splitlines()[0] if text else ""
         self.status_label.setText(first)
         self.status_label.setToolTip(text)
-        self.status_label.setStyleSheet("color: #c0392b;" if error else "")
+        mark_error(self.status_label, error)
         self.message.emit(text, error)
 
     def _failed(self, what: str) -> Callable[[BaseException], None]:
@@ -432,15 +434,16 @@ class GalleryView(QWidget):
 
     @Slot()
     def play_selected(self) -> bool:
-        """Play the first selected audio clip (or open it where playback is unavailable)."""
+        """Play the first selected audio clip in the app; where playback is unavailable, say in one line what to
+        install."""
         audio = [row for row in self.selected_rows() if row.item.kind == "audio" and row.exists]
         if not audio:
             self._say(self.tr("Select an audio clip to play."), error=True)
             return False
-        path = audio[0].item.path
-        if self.player.play(path):
+        if self.player.play(audio[0].item.path):
             return True
-        return bool(self.url_opener(QUrl.fromLocalFile(str(path))))
+        self._say(self.player.unavailable_reason or self.tr("Playback is unavailable."), error=True)
+        return False
 
     @Slot()
     def reveal_selected(self) -> bool:
@@ -708,7 +711,7 @@ class GalleryView(QWidget):
             return -1
         gallery, item_id = self.gallery, rows[0].item.id
         return self.loader.submit(lambda: gallery.reuse(item_id),
-                                  lambda pair: self.reuse_requested.emit(pair[0], pair[1]),
+                                  lambda recipe: self.reuse_requested.emit(recipe.generator_id, recipe),
                                   self._failed(self.tr("Cannot reuse the parameters: %1")))
 
     # -- life -------------------------------------------------------------------------------------------------
