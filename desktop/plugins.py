@@ -29,6 +29,7 @@ third-party plugins import; the CLI loads everything at once with :meth:`PluginM
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import re
@@ -355,6 +356,8 @@ class PluginManager:
             record.warnings.append(f"imported in {attempt.seconds:.1f} s, which slows Studiolo's start")
             log.warning("plugin %s imported in %.1f s", record.name, attempt.seconds)
         plugin = attempt.plugin
+        if record.builtin:  # Studiolo's distribution ships every built-in: its summary is the app's, not the plugin's
+            record.summary = _first_paragraph(inspect.getdoc(plugin)) or record.summary
         if attempt.heavy:
             record.warnings.append(f"imports {', '.join(attempt.heavy)} when it is loaded, which slows Studiolo's "
                                    "start; import them inside load()/generate()")
@@ -505,6 +508,13 @@ class PluginManager:
         if fresh.status == Status.FAILED:
             return [], []
         return self._collect_generators(only=name), []
+
+
+def _first_paragraph(doc: str | None) -> str | None:
+    """The first paragraph of a docstring, on one line (None for none)."""
+    if not doc:
+        return None
+    return " ".join(doc.strip().split("\n\n", 1)[0].split()) or None
 
 
 def load_plugins(settings: Settings | None = None) -> PluginManager:

@@ -225,6 +225,17 @@ def test_the_model_filter_and_the_date_range(make_view, library, files, qtbot):
     wait_ids(qtbot, view, [new, old])
 
 
+def test_a_search_that_finds_nothing_shows_no_item_details(make_view, library, files, qtbot):
+    zeppelin = add_png(library, files, "l.png", prompt="a zeppelin at dusk")
+    view = make_view()
+    view.select_item(zeppelin)
+    qtbot.waitUntil(lambda: view.details.item_id() == zeppelin)
+    view.filters.search.setText("nothing is called this")
+    qtbot.waitUntil(lambda: view.loader.pending() == 0 and view.item_count() == 0)
+    qtbot.waitUntil(lambda: view.details.item_id() is None)  # not the zeppelin's details any more
+    assert not view.actions_by_name["reuse"].isEnabled()
+
+
 def test_search_finds_prompts_and_generated_text(make_view, library, files, qtbot):
     fill_library(library, 6, root=files / "made", seed=3)
     zeppelin = add_png(library, files, "l.png", prompt="a zeppelin at dusk")

@@ -77,6 +77,9 @@ def test_lists_the_recommended_models_before_download_and_offline_says_why(view,
     assert "English" in description
     button = view.action_button("facebook/mms-tts-eng")
     assert button.text() == "Download" and not button.isEnabled() and "offline" in button.toolTip()
+    column = view.recommended_table.columnWidth(5)  # the button shows its whole text, whichever it shows
+    for text in ("Download", "Downloaded", "Cancelling…"):
+        assert column >= button.fontMetrics().horizontalAdvance(text) + 8, (text, column)
     assert not view.offline_label.isHidden()
     assert view.download("facebook/mms-tts-eng") is False
     assert "offline" in view.message_label.text() and view.message_label.property("error") is True

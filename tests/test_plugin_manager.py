@@ -237,3 +237,15 @@ def test_builtin_plugins_come_from_the_studiolo_distribution_and_ignore_the_allo
     assert list(manager.plugins)[0] == "zz_builtin"  # built-ins first, whatever their name
     assert manager.plugins["zz_builtin"].builtin and manager.plugins["zz_builtin"].status == Status.LOADED
     assert manager.plugins["markov"].status == Status.SKIPPED
+
+
+def test_each_builtin_plugin_has_its_own_summary_not_the_apps(site):
+    from importlib import metadata
+
+    manager = PluginManager().load()
+    app_summary = metadata.distribution("studiolo").metadata["Summary"]
+    summaries = {name: manager.plugins[name].summary for name in ("audio", "image", "text")}
+    assert summaries["image"].startswith("Studiolo's built-in image generator (diffusers)")
+    assert summaries["audio"].startswith("Studiolo's built-in audio generators")
+    assert app_summary not in summaries.values() and len(set(summaries.values())) == 3
+    assert manager.plugins["markov"].summary == "A Markov-chain text generator"  # a third party's: its package's

@@ -222,6 +222,17 @@ class ModelsView(QWidget):
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(4, 200)
+        # The action column fits the widest text its button can show (it read "ownloa" when left to the table).
+        probe = QPushButton(self)
+        texts = (self.tr("Download"), self.tr("Downloaded"), self.tr("Resume"), self.tr("Cancel"),
+                 self.tr("Cancelling…"))
+        widths = []
+        for text in texts:
+            probe.setText(text)
+            widths.append(probe.sizeHint().width())
+        probe.deleteLater()
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(5, max(widths) + 8)
         self.recommended_table.setWordWrap(False)
         self.recommended_table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.offline_label = QLabel(self.tr("Studiolo is working offline (HF_HUB_OFFLINE is set): models cannot be "

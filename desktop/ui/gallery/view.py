@@ -259,6 +259,10 @@ class GalleryView(QWidget):
         mode = QListView.LayoutMode.SinglePass if total <= SINGLE_PASS_ROWS else QListView.LayoutMode.Batched
         if self.list.layoutMode() != mode:
             self.list.setLayoutMode(mode)
+        if total == 0:  # nothing matches (an empty search): no item's details stay on show
+            self._keep_ids.clear()
+            self._keep_current = None
+            self._show_details_of(None)
         if self._trash_mode():
             text = self.tr("%n item(s) in the trash", "", total)
         else:
