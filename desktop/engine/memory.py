@@ -51,7 +51,7 @@ def in_use(device: str) -> int | None:
 
 
 def weights_size(path: Path | None) -> int:
-    """Bytes of weight files at ``path`` (a file, or a folder's :func:`~desktop.api.model_folder_files`: a few
+    """Bytes of weight files at ``path`` (a file, or a folder's :func:`~desktop.api.weights.model_folder_files`: a few
     levels of a model folder, only the top of any other); 0 when there are none or the folder cannot be read."""
     if path is None:
         return 0
