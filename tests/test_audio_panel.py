@@ -319,7 +319,8 @@ def test_dropping_a_saved_file_applies_its_params(make_panel, host, tmp_path):
     event = drop(panel, path)
     assert event.isAccepted()
     assert panel.params() == params
-    assert panel.status.text() == "Parameters taken from saved.wav."
+    assert host.reused[-1][1:] == (3, "demo") and host.seed == 3  # the seed and model too, through the host
+    assert panel.status.text() == "Reusing what made saved.wav (its seed and model too)."
 
 
 def test_dropping_a_corrupt_or_foreign_file_changes_nothing_and_says_why(make_panel, host, tmp_path):

@@ -29,10 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import ParamError, param, schema
+from desktop.api.params_form import INVALID_COLOUR
 from desktop.api.widgets import ParamsForm
 
 INT32 = (-(2**31), 2**31 - 1)
-RED = QColor("#d32f2f")
+RED = QColor(INVALID_COLOUR)
 
 
 @dataclass(frozen=True)

@@ -267,6 +267,23 @@ def test_a_dropped_file_with_params_is_reused_instead(make_panel, tmp_path):
     assert panel.init_image() == plain and panel.mode() == "img2img"
 
 
+def test_a_dropped_a1111_png_reuses_its_seed_and_model_through_the_host(make_panel, host, tmp_path):
+    from PIL.PngImagePlugin import PngInfo
+
+    from plugins.image.generator import DiffusersImageGenerator
+
+    info = PngInfo()
+    info.add_text("parameters", "a lighthouse\nNegative prompt: fog\nSteps: 12, Sampler: Euler, CFG scale: 5, "
+                                "Seed: 1234, Size: 64x64, Model: acme/sd-tiny")
+    path = tmp_path / "a1111.png"
+    Image.new("RGB", (64, 64)).save(path, pnginfo=info)
+    panel = make_panel(reuse_from_file=DiffusersImageGenerator().reuse_from_file)  # what the generator gives its panel
+    drop(panel, path)
+    assert panel.prompt.toPlainText() == "a lighthouse" and panel.steps.value() == 12
+    assert host.reused[-1][1:] == (1234, "acme/sd-tiny") and host.seed == 1234 and host.model == "acme/sd-tiny"
+    assert "a1111.png" in panel.status.text()
+
+
 # ------------------------------------------------------------------------------------------------ mask
 
 

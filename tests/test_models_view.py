@@ -221,6 +221,24 @@ def test_loaded_now_shows_the_model_of_a_job_and_unload_empties_it(view, engine,
     assert engine.cache.loaded() == [] and "Unloaded demo" in view.message_label.text()
 
 
+def test_a_generator_pages_model_chooser_shows_the_model_jobs_will_use(engine, plugins, qtbot):
+    """Issue 16: the Model field was blank on every page (jobs silently ran the default, the demo)."""
+    from desktop.ui.generator_page import GeneratorPage
+
+    page = GeneratorPage(engine, plugins.generator("audio.speech"))
+    qtbot.addWidget(page)
+    chooser = page.model_chooser
+    for _ in range(2):  # as built, and once the installed models are listed
+        assert chooser.currentText() == chooser.itemText(0) and chooser.currentText().startswith("Demo model")
+        assert chooser.ref() == "demo" and page.host.current_model() == "demo"
+        with qtbot.waitSignal(chooser.installed_listed, timeout=WAIT):
+            chooser.refresh_installed()
+    chooser.setEditText("org/typed-model")  # a typed reference survives a refresh
+    with qtbot.waitSignal(chooser.installed_listed, timeout=WAIT):
+        chooser.refresh_installed()
+    assert chooser.ref() == "org/typed-model"
+
+
 def test_a_generator_pages_model_chooser_lists_the_models_installed_for_it(engine, plugins, qtbot, tmp_path):
     from desktop.models.store import import_model
     from desktop.ui.generator_page import GeneratorPage

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch_plugin
 from helpers import install_markov
+from PySide6.QtGui import QTextCursor
 from windows import open_window
 
 from desktop.library import Gallery, Recipe
@@ -76,3 +77,56 @@ def test_reusing_with_a_model_not_installed_here_says_so(window, qtbot):
     messages.clear()
     window.apply_params("text.markov", Recipe("text.markov", {"words": 5}, 42, "demo"))
     assert messages == []  # the demo needs no download
+
+
+def test_reuse_from_a_text_draft_writes_the_same_again(window, qtbot):
+    page = window.show_page("text.transformers")
+    panel = page.custom_panel
+    page.model_chooser.set_ref("demo")
+    page.seed_box.setText("5")
+    panel.max_new_tokens.setValue(8)
+
+    def write_after(prefix: str) -> str:
+        panel.editor.setPlainText(prefix)
+        panel.editor.moveCursor(QTextCursor.MoveOperation.End)
+        with qtbot.waitSignal(window.engine.job_finished, timeout=WAIT):
+            panel.generate()
+        return panel.editor.text()
+
+    written = write_after("Once upon")
+    assert len(written) > len("Once upon")
+    page.seed_box.setText("1")  # the page moves on
+    panel.temperature.setValue(1.5)
+    cursor = panel.editor.textCursor()
+    cursor.setPosition(len(written))  # at the end of the generated text
+    panel.editor.setTextCursor(cursor)
+    panel.reuse_button.click()
+    assert page.seed_box.text() == "5" and page.model_chooser.ref() == "demo"
+    assert panel.temperature.value() == pytest.approx(0.8)
+    assert write_after("Once upon") == written  # the same text after the same prefix
+
+
+def test_a_dropped_image_and_the_gallery_reuse_seed_and_model_on_the_image_page(window, qtbot):
+    page = window.show_page("image.diffusers")
+    panel = page.custom_panel
+    page.model_chooser.set_ref("demo")
+    page.seed_box.clear()  # a random seed: the file must bring back the one drawn
+    panel.prompt.setPlainText("a lighthouse")
+    panel.width_spin.setValue(64)
+    panel.height_spin.setValue(64)
+    panel.steps.setValue(2)
+    first = run_page(window, qtbot, "image.diffusers")
+    image = pixels(first.saved[0])
+    page.seed_box.setText("1")  # the page moves on
+    page.model_chooser.set_ref("elsewhere/other-model")
+    panel.steps.setValue(3)
+
+    assert panel.open_file(first.saved[0])  # what dropping the PNG on the panel does
+    assert page.seed_box.text() == str(first.seed) and page.model_chooser.ref() == "demo"
+    assert panel.steps.value() == 2
+    again = run_page(window, qtbot, "image.diffusers")
+    assert again.seed == first.seed and pixels(again.saved[0]) == image
+
+    page.seed_box.setText("1")
+    window.apply_params("image.diffusers", Gallery(window.engine.library).reuse(first.item_ids[0]))  # the gallery
+    assert page.seed_box.text() == str(first.seed) and panel.steps.value() == 2

@@ -539,7 +539,8 @@ def test_export_then_drop_the_file_applies_its_params(qtbot, make_panel, host, t
         assert event.isAccepted()
         assert panel.temperature.value() == pytest.approx(0.2) and panel.top_k.value() == 20
         assert parse_stops(panel.stop_edit.toPlainText()) == ["END"]
-        assert "story" in panel.status.text() and "99" in panel.status.text()
+        assert "story" in panel.status.text()
+        assert host.reused[-1][1:] == (99, "tiny-gpt2") and host.seed == 99  # the seed and model, through the host
     panel.apply_preset("creative")
     drop(panel.editor.viewport(), tmp_path / "story.md")  # onto the text: still params, not the path as text
     assert panel.temperature.value() == pytest.approx(0.2)
@@ -548,6 +549,29 @@ def test_export_then_drop_the_file_applies_its_params(qtbot, make_panel, host, t
     (tmp_path / "plain.md").write_text("# just notes\n")
     drop(panel, tmp_path / "plain.md")
     assert "no parameters" in panel.status.text()
+
+
+def test_reuse_what_made_the_text_at_the_cursor_or_the_reply(qtbot, panel, host):
+    panel.apply_preset("precise")
+    type_into(qtbot, panel.editor, "Once")
+    job = panel.generate()
+    made = host.submitted[-1]
+    finish(host, job, " upon a time", seed=7)
+    panel.apply_preset("creative")
+    put_cursor(panel.editor, 1)  # in the typed text: nothing generated there
+    assert not panel.reuse_generation()
+    assert "cursor in generated text" in panel.status.text() and host.reused == []
+    put_cursor(panel.editor, len("Once upon"))
+    panel.reuse_button.click()
+    assert host.reused == [(to_json(made), 7, "tiny-gpt2")] and host.seed == 7
+    assert panel.temperature.value() == pytest.approx(made.temperature)  # the settings came back
+    assert "seed 7" in panel.status.text()
+
+    panel.set_mode("chat")
+    assert not panel.reuse_generation()  # no reply yet
+    start_chat(qtbot, panel, host, ("Hi", "Hello there"))
+    assert panel.reuse_generation()
+    assert host.reused[-1][0]["mode"] == "chat" and host.reused[-1][0]["prompt"] == "Hi"
 
 
 def test_apply_params_from_the_host(qtbot, panel, host):

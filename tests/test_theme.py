@@ -126,6 +126,19 @@ def test_error_text_is_legible(window, qapp, theme):
     assert all(widget.palette().color(Role.WindowText) != qapp.palette().color(Role.WindowText) for widget in shown)
 
 
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_an_invalid_fields_border_stands_out_in_both_themes(qapp, theme, restore_theme):
+    """WCAG 2.1 non-text contrast (1.4.11): 3:1 against the field's background and the window around it."""
+    from desktop.api.params_form import INVALID_COLOUR
+    from plugins.image.panel import INVALID_STYLE
+
+    apply_theme(qapp, theme)
+    palette = qapp.palette()
+    assert INVALID_COLOUR in INVALID_STYLE  # the image panel marks its own fields in the same colour
+    for role in (Role.Base, Role.Window, Role.AlternateBase):
+        assert contrast(QColor(INVALID_COLOUR), palette.color(role)) >= 3.0, (theme, role)
+
+
 def test_the_theme_setting_is_validated(studiolo_home):
     assert Settings().theme == "system"
     path = Settings.path()

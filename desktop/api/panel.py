@@ -82,3 +82,11 @@ class PanelHost:
     def show_message(self, text: str, *, error: bool = False) -> None:
         """Show a short message in the window's status area (or an error)."""
         raise NotImplementedError
+
+    def reuse(self, params: Any, *, seed: int | None = None, model: str | None = None) -> None:
+        """Reuse what made an output, to make it again (a file dropped on the panel, an entry of the panel's own
+        history such as a draft): the host shows ``params`` in the panel (through ``params_applied``: the panel's
+        own slot fills its widgets), puts ``seed`` in its seed box and chooses ``model`` in its model chooser,
+        with a note when that model is not installed here. A ``seed`` or ``model`` of None leaves the host's as it
+        is. The next ``submit`` with no explicit seed or model then makes the same output again. (New in 0.2.1.)"""
+        raise NotImplementedError

@@ -82,10 +82,13 @@ __all__ = ["ParamsForm"]
 _INT_LIMITS = (-(2**31), 2**31 - 1)  # what a QSpinBox holds
 _FLOAT_LIMIT = 1e15  # beyond this a double spin box shows noise; such bounds get a line edit
 _MAX_SLIDER_POSITIONS = 1000  # an int range with more steps than this gets no slider; floats are coarsened
+INVALID_COLOUR = "#e53935"
+"""The border of an invalid field: at least 3:1 (WCAG, non-text) against field and window backgrounds in both
+built-in themes (tests/test_theme.py), so one colour serves light and dark and a panel needs no theme to use it."""
 _STYLE = """
-*[invalid="true"] { border: 1px solid #d32f2f; }
+*[invalid="true"] { border: 1px solid %s; }
 QLabel[role="error"] { border: none; }
-"""  # the error text's colour is the theme's (resources/themes/*.qss)
+""" % INVALID_COLOUR  # the error text's colour is the theme's (resources/themes/*.qss)
 
 
 @dataclass

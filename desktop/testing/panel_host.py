@@ -13,7 +13,8 @@ from desktop.storage import JsonPanelStorage
 class RecordingPanelHost(QtPanelHost):
     """The host's signals (declared on :class:`QtPanelHost`; emit them to play the engine's part), real storage
     under ``root``, and what the panel did recorded: ``submitted`` params (validated, as the engine does),
-    ``cancelled`` job ids, ``messages``.
+    ``cancelled`` job ids, ``messages``, ``reused`` (params, seed, model) — a reuse also sets :attr:`seed` and
+    :attr:`model`, the host's "seed box" and "model chooser", and emits ``params_applied`` as the real host does.
 
     ``submit`` returns ``job-1``, ``job-2``… and emits ``job_queued`` before returning, as the real host does.
     """
@@ -24,7 +25,9 @@ class RecordingPanelHost(QtPanelHost):
         self.submitted: list[Any] = []
         self.cancelled: list[str | None] = []
         self.messages: list[tuple[str, bool]] = []
+        self.reused: list[tuple[Any, int | None, str | None]] = []
         self.model = model
+        self.seed: int | None = None
 
     def submit(self, params: Any, *, model: str | None = None, seed: int | None = None) -> str:
         params = validate(params)
@@ -45,3 +48,11 @@ class RecordingPanelHost(QtPanelHost):
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         self.messages.append((text, error))
+
+    def reuse(self, params: Any, *, seed: int | None = None, model: str | None = None) -> None:
+        self.reused.append((params, seed, model))
+        if seed is not None:
+            self.seed = seed
+        if model is not None:
+            self.model = model
+        self.params_applied.emit(params)

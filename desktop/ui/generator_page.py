@@ -77,8 +77,9 @@ class ModelChooser(QComboBox):
     def _fill(self, installed: list[tuple[str, str]]) -> None:
         """List the static entries (those installed marked so), then the other installed models; the choice (or
         the typed text) is kept."""
-        typed = self.currentText() if self.currentIndex() < 0 or self.itemText(self.currentIndex()) != \
-            self.currentText() else None
+        text = self.currentText()
+        typed = text if text.strip() and (self.currentIndex() < 0 or self.itemText(self.currentIndex()) != text) \
+            else None  # an empty box is no choice: the first entry (the default model) is shown, not a blank
         current = self.itemData(self.currentIndex()) if self.currentIndex() >= 0 else None
         installed_refs = {ref for _label, ref in installed}
         self._installed_refs = installed_refs
@@ -199,7 +200,8 @@ class GeneratorPage(QWidget):
             self.model_chooser.refresh_installed(allow_pickle=bool(getattr(engine.settings, "allow_pickle", False)))
         self.seed_box = SeedBox(self)
         self.host = GeneratorHost(engine, generator, model=self.model_ref, seed=self.seed_box.seed,
-                                  message=lambda text, error: self.message.emit(text, error), parent=self)
+                                  message=lambda text, error: self.message.emit(text, error), reuse=self.reuse,
+                                  parent=self)
         title = QLabel(f"<h2>{generator.name}</h2>" + (f"<p>{generator.description}</p>"
                                                        if generator.description else ""), self)
         title.setWordWrap(True)
@@ -310,23 +312,35 @@ class GeneratorPage(QWidget):
             self.host.cancel()
 
     def apply_recipe(self, recipe: Any) -> None:
-        """Reuse what made an output (a :class:`~desktop.library.Recipe`): its params, its seed (the same seed; "New
-        seed" beside the box draws another) and its model, with a note when that model is not installed here."""
-        self.host.apply_params(recipe.params)
-        notes = []
-        if recipe.seed is not None:
-            self.seed_box.setText(str(recipe.seed))
-            notes.append(self.tr("seed %1").replace("%1", str(recipe.seed)))
-        if recipe.model is not None and self.model_chooser is not None:
-            self.model_chooser.set_ref(recipe.model)
-            notes.append(self.tr("model %1").replace("%1", recipe.model))
-            if not self.model_chooser.is_installed(recipe.model):
-                self.message.emit(self.tr("This was made with the model %1, which is not installed here: it is "
-                                          "downloaded when you generate, or choose another model.")
-                                  .replace("%1", recipe.model), True)
+        """Reuse what made an output (a :class:`~desktop.library.Recipe`): see :meth:`reuse`."""
+        self.reuse(recipe.params, seed=recipe.seed, model=recipe.model)
+
+    def reuse(self, params: Any, *, seed: int | None = None, model: str | None = None) -> None:
+        """Show what made an output, to make it again: ``params`` in the panel (or the form), ``seed`` in the seed
+        box (the same seed; "New seed" beside the box draws another) and ``model`` in the chooser, with a note when
+        that model is not installed here. A seed or model of None leaves the page's as it is. What
+        :meth:`desktop.api.PanelHost.reuse` does for a panel (a dropped file, a draft), and the gallery's "Reuse"."""
+        self.host.apply_params(params)
+        notes, missing = [], None
+        if seed is not None:
+            self.seed_box.setText(str(seed))
+            notes.append(self.tr("seed %1").replace("%1", str(seed)))
+        if model is not None and self.model_chooser is not None:
+            self.model_chooser.set_ref(model)
+            notes.append(self.tr("model %1").replace("%1", model))
+            if not self.model_chooser.is_installed(model):
+                missing = self.tr("This was made with the model %1, which is not installed here: it is downloaded "
+                                  "when you generate, or choose another model.").replace("%1", model)
         if notes:
-            self.status.setText(self.tr("Reusing %1: Generate makes the same again; New seed makes a variation.")
-                                .replace("%1", ", ".join(notes)))
+            note = self.tr("Reusing %1: Generate makes the same again; New seed makes a variation.") \
+                .replace("%1", ", ".join(notes))
+            if self.form is not None:  # the auto-built page has a status line of its own
+                mark_error(self.status, False)
+                self.status.setText(note)
+            elif missing is None:  # a custom panel's page: the window's status bar
+                self.message.emit(note, False)
+        if missing is not None:
+            self.message.emit(missing, True)
 
     @Slot(object)
     def apply_params(self, params: Any) -> None:
@@ -432,6 +446,8 @@ class GeneratorPage(QWidget):
             return
         if partial:
             self.output.show_outputs(list(partial))
+        else:  # its previews (noise, half a sentence) are not a result: the last one, or nothing, is shown
+            self.output.drop_previews()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.status.setText(self.tr("Cancelled.") + (self.tr(" The partial result was kept.") if partial else ""))

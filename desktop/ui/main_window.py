@@ -33,6 +33,7 @@ from desktop.plugins import PluginManager, Status
 from desktop.ui.activity import ActivityView
 from desktop.ui.diagnostics import ErrorLog, report
 from desktop.ui.generator_page import GeneratorPage
+from desktop.ui.page_frame import PageFrame, frame_of
 from desktop.ui.state import load_state, save_state
 
 log = logging.getLogger(__name__)
@@ -71,13 +72,14 @@ class MainWindow(QMainWindow):
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setHeaderHidden(True)
         self.sidebar.setAccessibleName(self.tr("Generators"))
-        self.stack = QStackedWidget(self)
+        self.stack = QStackedWidget(self)  # each page in a PageFrame: see desktop.ui.page_frame
         self.empty_page = self._empty_page()
-        self.stack.addWidget(self.empty_page)
+        self._add_page(self.empty_page)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.sidebar)
         splitter.addWidget(self.stack)
         splitter.setStretchFactor(1, 1)
+        splitter.setCollapsible(0, False)
         splitter.setSizes([220, 980])
         self.setCentralWidget(splitter)
 
@@ -199,7 +201,8 @@ class MainWindow(QMainWindow):
             loading = QTreeWidgetItem(self.sidebar, [self.tr("Loading plugins…")])
             loading.setFlags(Qt.ItemFlag.NoItemFlags)
             loading.setToolTip(0, ", ".join(self.loading_plugins))
-        self.stack.setCurrentWidget(self.empty_page)
+        self._fit_sidebar()
+        self._show_widget(self.empty_page)
 
     def _refill_sidebar(self) -> None:
         """Fill the sidebar again (generators came or went), keeping the page on screen."""
@@ -250,12 +253,26 @@ class MainWindow(QMainWindow):
                 if isinstance(saved, dict):
                     widget.restore(saved)
             self.pages[page_id] = widget
-            self.stack.addWidget(widget)
+            self._add_page(widget)
         return self.pages[page_id]
+
+    def _add_page(self, widget: QWidget) -> None:
+        self.stack.addWidget(PageFrame(widget, self.stack))
+
+    def _show_widget(self, widget: QWidget) -> None:
+        """Bring ``widget`` (a page added by :meth:`_add_page`) to the front."""
+        self.stack.setCurrentWidget(frame_of(widget))
+
+    def _fit_sidebar(self) -> None:
+        """Keep the sidebar at least as wide as its longest name (with its indentation), so that no name is cut."""
+        self.sidebar.resizeColumnToContents(0)
+        frame = 2 * self.sidebar.frameWidth()
+        scroll_bar = self.sidebar.verticalScrollBar().sizeHint().width()
+        self.sidebar.setMinimumWidth(self.sidebar.sizeHintForColumn(0) + frame + scroll_bar)
 
     def show_page(self, page_id: str) -> QWidget:
         widget = self.page(page_id)
-        self.stack.setCurrentWidget(widget)
+        self._show_widget(widget)
         if self._preload_on_show and page_id in self.plugins.generators:
             self._warm_up([page_id])
         for item in self._items():
@@ -264,7 +281,8 @@ class MainWindow(QMainWindow):
         return widget
 
     def current_page(self) -> QWidget:
-        return self.stack.currentWidget()
+        frame = self.stack.currentWidget()
+        return frame.page() if isinstance(frame, PageFrame) else frame
 
     def _items(self) -> list[QTreeWidgetItem]:
         items = []
@@ -282,8 +300,8 @@ class MainWindow(QMainWindow):
         self.welcome.finished.connect(self._on_welcome_finished)
         self.welcome.activity.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.welcome.downloads_finished.connect(self._on_first_downloads)
-        self.stack.addWidget(self.welcome)
-        self.stack.setCurrentWidget(self.welcome)
+        self._add_page(self.welcome)
+        self._show_widget(self.welcome)
         self.sidebar.setEnabled(False)
         for action in self.page_actions:
             action.setEnabled(False)
@@ -298,7 +316,7 @@ class MainWindow(QMainWindow):
         if page_id:
             self.show_page(page_id)
         else:
-            self.stack.setCurrentWidget(self.empty_page)
+            self._show_widget(self.empty_page)
         self._on_models_changed()
 
     @Slot(object)
@@ -318,8 +336,9 @@ class MainWindow(QMainWindow):
             self.engine.retire_generator(gid)
             page = self.pages.pop(gid, None)
             if page is not None:
-                self.stack.removeWidget(page)
-                page.deleteLater()
+                frame = frame_of(page)
+                self.stack.removeWidget(frame)
+                frame.deleteLater()  # and the page in it
         current = self.current_page_id()
         self._refill_sidebar()
         self.show_page(current if current is not None else PLUGINS_PAGE)
@@ -521,7 +540,7 @@ class MainWindow(QMainWindow):
         target = None
         if self._wanted_page in self.plugins.generators:
             target, self._wanted_page = self._wanted_page, None
-        elif self.stack.currentWidget() is self.empty_page and self.plugins.generators:
+        elif self.current_page() is self.empty_page and self.plugins.generators:
             target = sorted(self.plugins.generators)[0]
         if target is not None:
             self.show_page(target)

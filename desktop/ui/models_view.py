@@ -223,7 +223,8 @@ class ModelsView(QWidget):
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(4, 200)
         # The action column fits the widest text its button can show (it read "ownloa" when left to the table).
-        probe = QPushButton(self)
+        probe = QPushButton()  # no parent: never shown (a child would sit over the page until deleted)
+        probe.setFont(self.font())
         texts = (self.tr("Download"), self.tr("Downloaded"), self.tr("Resume"), self.tr("Cancel"),
                  self.tr("Cancelling…"))
         widths = []

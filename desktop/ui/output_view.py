@@ -48,7 +48,9 @@ class ImageView(QLabel):
 
 
 class OutputView(QStackedWidget):
-    """Previews while a job runs (text appended, image replaced), then its outputs."""
+    """Previews while a job runs (text appended, image replaced), then its outputs. A job that ends without outputs
+    (cancelled before it had any) has its previews dropped: :meth:`drop_previews` shows the last result again, or
+    the placeholder."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,10 +64,17 @@ class OutputView(QStackedWidget):
         self.audio.setAlignment(Qt.AlignmentFlag.AlignCenter)
         for widget in (self.placeholder, self.image, self.text, self.audio):
             self.addWidget(widget)
+        self.result: list[Output] = []  # the outputs shown last (previews are not results)
 
     def clear(self) -> None:
         self.text.clear()
         self.setCurrentWidget(self.placeholder)
+
+    def drop_previews(self) -> None:
+        """Forget the previews of a job that gave nothing: show the last result again (the placeholder if none)."""
+        self.clear()
+        if self.result:
+            self.show_outputs(self.result)
 
     def add_preview(self, preview: Any) -> None:
         if isinstance(preview, str):
@@ -81,6 +90,7 @@ class OutputView(QStackedWidget):
             self.setCurrentWidget(self.image)
 
     def show_outputs(self, outputs: list[Output]) -> None:
+        self.result = list(outputs)
         for output in outputs[:1]:
             if isinstance(output, ImageOutput):
                 self.image.set_image(output.image)

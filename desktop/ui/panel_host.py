@@ -22,13 +22,14 @@ class GeneratorHost(QtPanelHost):
 
     def __init__(self, engine: Engine, generator: Generator, *, model: Callable[[], str | None],
                  seed: Callable[[], int | None], message: Callable[[str, bool], None],
-                 parent: QObject | None = None) -> None:
+                 reuse: Callable[..., None] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.generator = generator
         self._model = model
         self._seed = seed
         self._message = message
+        self._reuse = reuse  # the page's: fills its seed box and model chooser too
         self._storage = JsonPanelStorage(generator.id)
         connect_job_signals(engine, self)
 
@@ -55,6 +56,12 @@ class GeneratorHost(QtPanelHost):
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         self._message(text, error)
+
+    def reuse(self, params: Any, *, seed: int | None = None, model: str | None = None) -> None:
+        if self._reuse is not None:
+            self._reuse(params, seed=seed, model=model)
+        else:
+            self.apply_params(params)
 
     def apply_params(self, params: Any) -> None:
         """Ask the panel to show these params (reuse parameters)."""

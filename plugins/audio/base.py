@@ -33,4 +33,15 @@ class AudioGenerator(Generator):
     def create_panel(self, host: Any) -> Any:
         from plugins.audio.panel import create_panel
 
-        return create_panel(host, self.Params, reuse_from_file=self.params_from_file)
+        return create_panel(host, self.Params, reuse_from_file=self.reuse_from_file)
+
+    def reuse_from_file(self, path: Path) -> Any | None:
+        """What made a file this generator wrote (params, seed, model: a ``metadata.Reuse``), or None. Never
+        raises."""
+        from plugins.audio.metadata import read_reuse
+
+        try:
+            reuse = read_reuse(path)
+        except Exception:  # read_reuse never raises; this keeps the contract if it ever did
+            return None
+        return reuse if reuse is not None and reuse.generator == self.id else None

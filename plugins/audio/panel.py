@@ -91,7 +91,7 @@ class AudioPanel(FileDropMixin, QWidget):
     """The panel of an audio generator whose params are ``params_type`` (:class:`SpeechParams`,
     :class:`MusicParams` or a similar dataclass). ``generate()``/``cancel()`` are what Ctrl+Enter and Esc call.
 
-    ``reuse_from_file`` (optional) reads params from a dropped file; by default :func:`metadata.read_params`.
+    ``reuse_from_file`` (optional) reads what made a dropped file; by default :func:`metadata.read_reuse`.
     """
 
     def __init__(self, host: PanelHost, params_type: type = SpeechParams, *,
@@ -365,21 +365,27 @@ class AudioPanel(FileDropMixin, QWidget):
     # -- files -----------------------------------------------------------------------------------------------
 
     def open_file(self, path: Path) -> bool:
-        """A file dropped or opened: apply its params if it holds some; else say clearly why not."""
-        reader = self._reuse_from_file or audio_metadata.read_params
+        """A file dropped or opened: reuse what made it (its params, and through the host its seed and model) if
+        it holds some; else say clearly why not. ``reuse_from_file`` may return params, or an object with
+        ``params``, ``seed`` and ``model`` (a :class:`~plugins.audio.metadata.Reuse`)."""
+        reader = self._reuse_from_file or audio_metadata.read_reuse
         try:
-            params = reader(Path(path))
+            found = reader(Path(path))
         except Exception:  # a broken reader must not break the drop
             log.exception("reading params from %s failed", path)
-            params = None
-        if params is None:
+            found = None
+        if found is None:
             self._tell(self.tr("%1 holds no Studiolo parameters: it is damaged, not an audio file, or was not made "
                                "by Studiolo.").replace("%1", Path(path).name), error=True)
             return False
-        if not self.apply_params(params):
-            self._tell(self.status.text(), error=True)
+        params = getattr(found, "params", found)
+        try:
+            params = self._coerce(params)
+        except (StudioloError, TypeError, ValueError) as exc:
+            self._tell(self.tr("These parameters cannot be used here: %1").replace("%1", str(exc)), error=True)
             return False
-        self._tell(self.tr("Parameters taken from %1.").replace("%1", Path(path).name))
+        self.host.reuse(params, seed=getattr(found, "seed", None), model=getattr(found, "model", None))
+        self._tell(self.tr("Reusing what made %1 (its seed and model too).").replace("%1", Path(path).name))
         return True
 
     def _tell(self, text: str, *, error: bool = False) -> None:

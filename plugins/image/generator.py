@@ -155,7 +155,17 @@ class DiffusersImageGenerator(Generator):
         """The image panel: prompts, settings, mode switch, image view, mask painter, results strip."""
         from plugins.image.panel import create_panel
 
-        return create_panel(host, reuse_from_file=self.params_from_file)
+        return create_panel(host, reuse_from_file=self.reuse_from_file)
+
+    def reuse_from_file(self, path: Path) -> Any | None:
+        """What made a PNG (params, seed, model: a ``metadata.Reuse``), from Studiolo, AUTOMATIC1111, ComfyUI or
+        InvokeAI; None when the file holds none. Never raises."""
+        from plugins.image.metadata import read_reuse
+
+        try:
+            return read_reuse(path)
+        except Exception:  # read_reuse never raises; this guard keeps the contract if it ever did
+            return None
 
 
 def _mode_inputs(params: ImageParams) -> dict[str, Any]:

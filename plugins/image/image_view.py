@@ -1,5 +1,5 @@
-"""The image panel's viewer: a zoomable, pannable image (wheel, buttons, fit to window, 100 %), and the strip of
-this session's results.
+"""The image panel's viewer: a zoomable, pannable image (wheel, fit to window, 100 %), and the strip of this
+session's results (a thumbnail each, the params that made it on hover, "Compare with current" on right-click).
 
 Also the small conversions the panel needs between PIL images, QImages and PNG files. Imports Qt and Pillow only.
 """
@@ -11,26 +11,27 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap, QResizeEvent, QWheelEvent
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, QRectF, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap, QResizeEvent, QTransform, QWheelEvent
 from PySide6.QtWidgets import (
+    QFrame,
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsView,
-    QHBoxLayout,
-    QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
-    QToolButton,
-    QVBoxLayout,
+    QMenu,
     QWidget,
 )
+
+from plugins.image.result_info import JobRecord, result_details, result_title
 
 ZOOM_STEP = 1.25
 MIN_ZOOM = 1 / 32
 MAX_ZOOM = 32.0
-THUMBNAIL = 96
+THUMBNAIL = 64
+"""The side of a thumbnail in the strip, in pixels: small, so the result itself keeps the room."""
 
 
 # ----------------------------------------------------------------------------------------------- conversions
@@ -105,7 +106,8 @@ class ImageView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setAcceptDrops(False)  # dropped files go to the panel
-        self.setMinimumSize(128, 128)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setMinimumSize(64, 48)  # small: the layout around it never has to squeeze it under its toolbar
 
     # -- content ---------------------------------------------------------------------------------------------
 
@@ -159,6 +161,19 @@ class ImageView(QGraphicsView):
         self.resetTransform()
         self.zoom_changed.emit(self.zoom())
 
+    def follow(self, other: ImageView) -> None:
+        """Show the same part of the picture as ``other``: its fit mode, or its scale and scroll position."""
+        if other.is_fitting():
+            self.fit()
+            return
+        self._fit = False
+        scale = other.zoom()
+        if self.transform() != QTransform.fromScale(scale, scale):
+            self.setTransform(QTransform.fromScale(scale, scale))
+            self.zoom_changed.emit(self.zoom())
+        self.horizontalScrollBar().setValue(other.horizontalScrollBar().value())
+        self.verticalScrollBar().setValue(other.verticalScrollBar().value())
+
     def _zoom_by(self, factor: float) -> None:
         self._fit = False
         target = min(MAX_ZOOM, max(MIN_ZOOM, self.zoom() * factor))
@@ -196,70 +211,13 @@ class ImageView(QGraphicsView):
             painter.restore()
 
 
-def _tool_button(parent: QWidget, theme: str, fallback: str, name: str, accessible: str,
-                 tip: str) -> QToolButton:
-    """An icon button (the theme's icon, else a short text) with an accessible name and a tooltip."""
-    button = QToolButton(parent)
-    theme_icon = getattr(QIcon.ThemeIcon, theme, None)
-    icon = QIcon.fromTheme(theme_icon) if theme_icon is not None else QIcon()
-    if icon.isNull():
-        button.setText(fallback)
-    else:
-        button.setIcon(icon)
-    button.setObjectName(name)
-    button.setAccessibleName(accessible)
-    button.setToolTip(tip)
-    button.setAutoRaise(True)
-    return button
-
-
-class ImageViewer(QWidget):
-    """An :class:`ImageView` with zoom buttons (zoom out, zoom in, fit, 100 %) and the zoom shown as a percentage."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.view = ImageView(self)
-        self.zoom_out_button = _tool_button(self, "ZoomOut", "−", "zoom_out", self.tr("Zoom out"),
-                                            self.tr("Zoom out (mouse wheel)"))
-        self.zoom_in_button = _tool_button(self, "ZoomIn", "+", "zoom_in", self.tr("Zoom in"),
-                                           self.tr("Zoom in (mouse wheel)"))
-        self.fit_button = _tool_button(self, "ZoomFitBest", self.tr("Fit"), "zoom_fit",
-                                       self.tr("Fit to window"), self.tr("Fit the image to the window"))
-        self.actual_button = _tool_button(self, "ZoomOriginal", "100%", "zoom_actual",
-                                          self.tr("Actual size"), self.tr("Show the image at 100 %"))
-        self.zoom_label = QLabel(self)
-        self.zoom_label.setObjectName("zoom_label")
-        self.zoom_label.setAccessibleName(self.tr("Zoom level"))
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        for button in (self.zoom_out_button, self.zoom_in_button, self.fit_button, self.actual_button):
-            bar.addWidget(button)
-        bar.addWidget(self.zoom_label)
-        bar.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view, 1)
-        layout.addLayout(bar)
-        self.zoom_out_button.clicked.connect(self.view.zoom_out)
-        self.zoom_in_button.clicked.connect(self.view.zoom_in)
-        self.fit_button.clicked.connect(self.view.fit)
-        self.actual_button.clicked.connect(self.view.actual_size)
-        self.view.zoom_changed.connect(self._show_zoom)
-
-    def set_image(self, image: Any) -> None:
-        """Show a PIL image or a QImage."""
-        self.view.set_image(image)
-        self._show_zoom()
-
-    @Slot()
-    def _show_zoom(self) -> None:
-        shown = not self.view.image().isNull()
-        self.zoom_label.setText(f"{self.view.zoom() * 100:.0f} %" if shown else "")
-
-
 class ResultStrip(QListWidget):
     """This session's results as a row of thumbnails; clicking one makes it current. Holds the outputs
-    (anything with ``.image``, a PIL image, and ``.partial``) in the strip's order."""
+    (anything with ``.image``, a PIL image, ``.partial`` and ``.metadata``) in the strip's order; each thumbnail's
+    tooltip lists the params that made it. Right-click: "Compare with current" (``compare_requested(row)``)."""
+
+    compare_requested = Signal(int)
+    """``(row)``: compare this result with the current one."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -270,21 +228,48 @@ class ResultStrip(QListWidget):
         self.setWrapping(False)
         self.setMovement(QListView.Movement.Static)
         self.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
-        self.setFixedHeight(THUMBNAIL + 28)
+        self.setGridSize(QSize(THUMBNAIL + 6, THUMBNAIL + 6))
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFixedHeight(THUMBNAIL + 8 + 2 * self.frameWidth() + self.horizontalScrollBar().sizeHint().height())
         self.setAcceptDrops(False)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._show_context_menu)
         self._outputs: list[Any] = []
 
-    def add_output(self, output: Any) -> int:
-        """Append a result; return its row."""
+    def add_output(self, output: Any, job: JobRecord | None = None) -> int:
+        """Append a result (``job``: the params and model that made it, for the tooltip); return its row."""
         self._outputs.append(output)
+        number = len(self._outputs)
         thumb = to_qimage(output.image).scaled(THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio,
                                                 Qt.TransformationMode.SmoothTransformation)
         item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), "")
-        label = self.tr("Partial result %1") if getattr(output, "partial", False) else self.tr("Result %1")
-        item.setToolTip(label.replace("%1", str(len(self._outputs))))
-        item.setData(Qt.ItemDataRole.AccessibleTextRole, item.toolTip())
+        item.setToolTip(result_details(number, output, job))
+        item.setData(Qt.ItemDataRole.AccessibleTextRole, result_title(number, output))
         self.addItem(item)
         return self.count() - 1
+
+    def title(self, row: int) -> str:
+        """The title of the result in this row ("Result 3 · seed 42"), or ""."""
+        output = self.output(row)
+        return result_title(row + 1, output) if output is not None else ""
+
+    def context_menu(self, row: int) -> QMenu:
+        """The menu of the result in this row (what a right-click opens)."""
+        menu = QMenu(self)
+        compare = menu.addAction(self.tr("Compare with current"))
+        compare.setObjectName("compare_with_current")
+        compare.setEnabled(self.output(row) is not None)
+        compare.triggered.connect(lambda _checked=False: self.compare_requested.emit(row))
+        return menu
+
+    @Slot(QPoint)
+    def _show_context_menu(self, pos: QPoint) -> None:  # the menu's action is tested through context_menu()
+        item = self.itemAt(pos)
+        if item is not None:
+            menu = self.context_menu(self.row(item))
+            menu.exec(self.viewport().mapToGlobal(pos))
+            menu.deleteLater()
 
     def output(self, row: int) -> Any | None:
         """The result in this row, or None."""

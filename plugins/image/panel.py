@@ -6,6 +6,10 @@ are kept under :data:`PARAMS_KEY`) and the host's job signals, followed for the 
 :class:`~desktop.api.widgets.JobFollower`). The plain settings are two of the host's
 :class:`~desktop.api.widgets.ParamsForm` (the memory savers fold away); the prompts, mode, init image, mask and
 LoRAs have widgets of their own.
+
+Layout: the settings column on the left (collapsible: Ctrl+B), and on the right one slim toolbar row above the
+tabs (Result; Init image or Mask), the result filling the Result tab above the strip of this session's results
+(plugins/image/workspace.py).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QImage, QImageReader
+from PySide6.QtGui import QAction, QImage, QImageReader
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -33,6 +37,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTabWidget,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -40,22 +45,29 @@ from PySide6.QtWidgets import (
 
 from desktop.api import ImageOutput, PanelHost, ParamError, StudioloError, from_json, schema, to_json, validate
 from desktop.api.widgets import FileDropMixin, JobFollower, ParamsForm
-from plugins.image.image_view import ImageViewer, ResultStrip, is_pil_image, png_bytes, save_png
+from plugins.image.image_view import is_pil_image, png_bytes, save_png
 from plugins.image.mask_painter import MaskEditor
 from plugins.image.params import ImageParams
+from plugins.image.result_info import JobRecord
 from plugins.image.widgets import Collapsible, LoraEditor
+from plugins.image.workspace import ResultWorkspace, add_to_toolbar, make_action, shortcut_text
 
 log = logging.getLogger(__name__)
 
 PARAMS_KEY = "last_params"
 """The ``host.storage`` key holding the params of the last job this panel submitted (as JSON)."""
+WORKSPACE_KEY = "_workspace"
+"""The key of :meth:`ImagePanel.panel_state` holding the layout (settings shown or hidden, their width) beside
+the params' fields (a key no params field has; states kept before it existed are plain params)."""
+SETTINGS_WIDTH = 340
+"""The settings column's width at first (pixels); the result gets the rest."""
 MODES = ("txt2img", "img2img", "inpaint")
 SETTINGS = ("width", "height", "steps", "guidance_scale", "scheduler", "batch_size", "batch_count", "strength",
             "preview_every")
 """The fields in the settings form."""
 LOAD_OPTIONS = ("dtype", "attention_slicing", "vae_tiling", "cpu_offload")
 """The fields in the memory savers' form."""
-INVALID_STYLE = "#%s { border: 2px solid #c0392b; }"
+INVALID_STYLE = "#%s { border: 2px solid #e53935; }"  # the params form's colour: 3:1 or more in both themes
 
 ReuseFromFile = Callable[[Path], "object | None"]
 
@@ -86,6 +98,8 @@ class ImagePanel(FileDropMixin, QWidget):
         self._init_path: Path | None = None
         self._saved_mask: tuple[int, Path] | None = None  # (painter revision, file) of the last mask saved
         self._marked: list[QWidget] = []
+        self._jobs: dict[str, JobRecord] = {}  # the params and model of each job submitted and not ended
+        self._settings_width = SETTINGS_WIDTH
         self.follower = JobFollower(host, self)
         """Follows the jobs this panel submitted."""
         self._build()
@@ -224,31 +238,50 @@ class ImagePanel(FileDropMixin, QWidget):
         left_layout.addWidget(scroll, 1)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.status)
-        # the right column: results, and the init image with its mask
-        self.viewer = ImageViewer(self)
-        self.strip = ResultStrip(self)
-        self.send_button = QPushButton(tr("Send to image-to-image"), self)
-        self._named(self.send_button, "send_to_img2img", tr("Send to image-to-image"))
-        self.send_button.setToolTip(tr("Use the selected result as the init image"))
-        self.send_button.setEnabled(False)
-        results = QWidget(self)
-        results_layout = QVBoxLayout(results)
-        results_layout.addWidget(self.viewer, 1)
-        results_layout.addWidget(self.strip)
-        results_layout.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.settings_column = left_column
+        self.settings_column.setObjectName("settings_column")
+        # the right column: one toolbar row; the result (with the strip), and the init image with its mask
+        self.viewer = ResultWorkspace(self)
+        self.strip = self.viewer.strip
+        self.toolbar: QToolBar = self.viewer.toolbar
+        self.settings_action = make_action(self, "toggle_settings", tr("Settings"), tr("Hide settings"))
+        self.settings_action.setCheckable(True)
+        self.settings_action.setChecked(True)
+        first = self.toolbar.actions()[0]
+        self.settings_button = add_to_toolbar(self.toolbar, self.settings_action, tr("Show or hide settings"), first)
+        self.toolbar.insertSeparator(first)
+        self.toolbar.addSeparator()
+        self.send_action = make_action(self, "send_to_img2img", tr("Send to image-to-image"),
+                                       tr("Use the selected result as the init image"))
+        self.send_action.setEnabled(False)
+        self.send_button = add_to_toolbar(self.toolbar, self.send_action, tr("Send to image-to-image"))
+        self.send_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.viewer.install_shortcuts(self)
+        self.addAction(self.settings_action)
         self.mask_editor = MaskEditor(self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("image_tabs")
-        self.tabs.addTab(results, tr("Result"))
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.viewer, tr("Result"))
         self.tabs.addTab(self.mask_editor, tr("Init image"))
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(left_column)
-        splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([420, 700])
+        right_column = QWidget(self)
+        right_column.setObjectName("result_column")
+        right_layout = QVBoxLayout(right_column)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        right_layout.addWidget(self.toolbar)
+        right_layout.addWidget(self.tabs, 1)
+        self.result_column = right_column
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("workspace_splitter")
+        self.splitter.addWidget(left_column)
+        self.splitter.addWidget(right_column)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([SETTINGS_WIDTH, 800])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        layout.addWidget(self.splitter)
         # wiring
         self.mode_group.idToggled.connect(self._on_mode_toggled)
         self.mode_group.idClicked.connect(self._on_mode_clicked)
@@ -256,8 +289,11 @@ class ImagePanel(FileDropMixin, QWidget):
         self.clear_init_button.clicked.connect(self.clear_init_image)
         self.generate_button.clicked.connect(self._on_generate_clicked)
         self.cancel_button.clicked.connect(self.cancel)
-        self.strip.currentRowChanged.connect(self._show_result)
-        self.send_button.clicked.connect(self.send_to_img2img)
+        self.viewer.current_changed.connect(self._on_current_result)
+        self.send_action.triggered.connect(self.send_to_img2img)
+        self.settings_action.toggled.connect(self.set_settings_visible)
+        self.toolbar.actionTriggered.connect(self._on_tool_triggered)
+        self._update_settings_action()
 
     # -- params ----------------------------------------------------------------------------------------------
 
@@ -378,9 +414,10 @@ class ImagePanel(FileDropMixin, QWidget):
             except Exception:  # a broken parser must not break the drop
                 log.exception("reading params from %s failed", path)
                 params = None
-            if params is not None:
-                self.apply_params(params)
-                self._show_status(self.tr("Parameters taken from %1.").replace("%1", path.name))
+            if params is not None:  # params, or what made the file (params, seed, model: a metadata.Reuse)
+                self.host.reuse(getattr(params, "params", params), seed=getattr(params, "seed", None),
+                                model=getattr(params, "model", None))
+                self._show_status(self.tr("Reusing what made %1 (its seed and model too).").replace("%1", path.name))
                 return True
         return self.load_init_image(path)
 
@@ -410,6 +447,7 @@ class ImagePanel(FileDropMixin, QWidget):
             if mode == "inpaint" and getattr(params, "mask_image", None) is None:
                 raise ParamError("mask_image", None, self.tr("paint over what should be repainted"))
             params = validate(params, self.params_type)
+            model = self.host.current_model()
             job_id = self.follower.submit(params)
         except ParamError as exc:
             self._mark(exc)
@@ -421,6 +459,7 @@ class ImagePanel(FileDropMixin, QWidget):
             self.host.storage.set(PARAMS_KEY, to_json(params))
         except (OSError, TypeError, ValueError):
             log.warning("could not keep the image panel's params", exc_info=True)
+        self._jobs[job_id] = JobRecord(to_json(params), model)
         self._show_status(self.tr("Queued…"))
         self.progress.setRange(0, 0)
         return job_id
@@ -475,12 +514,12 @@ class ImagePanel(FileDropMixin, QWidget):
     @Slot(str, object)
     def _on_previewed(self, job_id: str, preview: object) -> None:
         if is_pil_image(preview):
-            self.viewer.set_image(preview)
+            self.viewer.show_preview(preview)
             self.tabs.setCurrentIndex(0)
 
     @Slot(str, object)
     def _on_finished(self, job_id: str, outputs: object) -> None:
-        added = self._add_results(outputs)
+        added = self._add_results(job_id, outputs)
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         seed = added[0].metadata.get("seed") if added else None
@@ -489,32 +528,78 @@ class ImagePanel(FileDropMixin, QWidget):
 
     @Slot(str, str)
     def _on_failed(self, job_id: str, message: str) -> None:
+        self._jobs.pop(job_id, None)
+        self.viewer.show_selected()  # not the failed job's last preview
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self._show_error(message)
 
     @Slot(str, object)
     def _on_cancelled(self, job_id: str, partial: object) -> None:
-        added = self._add_results(partial)
+        added = self._add_results(job_id, partial)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self._show_status(self.tr("Cancelled.") + (self.tr(" The partial result was kept.") if added else ""))
 
-    def _add_results(self, outputs: object) -> list[ImageOutput]:
+    def _add_results(self, job_id: str, outputs: object) -> list[ImageOutput]:
+        """Add a job's outputs to the strip and show the first; with none, show the selected result again (not
+        the job's last preview)."""
+        job = self._jobs.pop(job_id, None)
         added = [o for o in (outputs or ()) if isinstance(o, ImageOutput)]  # type: ignore[union-attr]
-        rows = [self.strip.add_output(output) for output in added]
+        rows = [self.viewer.add_result(output, job) for output in added]
         if rows:
-            self.strip.setCurrentRow(rows[0])
-            self._show_result(rows[0])
+            self.viewer.select(rows[0])
             self.tabs.setCurrentIndex(0)
+        else:
+            self.viewer.show_selected()
         return added
 
     @Slot(int)
-    def _show_result(self, row: int) -> None:
-        output = self.strip.output(row)
-        if output is not None:
-            self.viewer.set_image(output.image)
-        self.send_button.setEnabled(output is not None)
+    def _on_current_result(self, row: int) -> None:
+        self.send_action.setEnabled(self.strip.output(row) is not None)
+
+    # -- the settings column -------------------------------------------------------------------------------
+
+    def settings_visible(self) -> bool:
+        """Whether the settings column is shown (Ctrl+B hides it: the result takes the whole width)."""
+        return not self.settings_column.isHidden()
+
+    @Slot(bool)
+    def set_settings_visible(self, visible: bool) -> None:
+        """Show the settings column at the width it had, or hide it."""
+        if visible == self.settings_visible():
+            self._update_settings_action()
+            return
+        if visible:
+            self.settings_column.show()
+            total = sum(self.splitter.sizes())
+            self.splitter.setSizes([self._settings_width, max(1, total - self._settings_width)])
+        else:
+            width = self.splitter.sizes()[0]
+            if width > 0:
+                self._settings_width = width
+            focus = self.focusWidget()
+            if focus is not None and self.settings_column.isAncestorOf(focus):
+                self.viewer.view.setFocus(Qt.FocusReason.OtherFocusReason)  # the keys keep working
+            self.settings_column.hide()
+        self.splitter.refresh()  # lay out now: the result takes the room at once
+        self._update_settings_action()
+
+    @Slot()
+    def toggle_settings(self) -> None:
+        """Hide the settings column if shown, else show it."""
+        self.set_settings_visible(not self.settings_visible())
+
+    def _update_settings_action(self) -> None:
+        visible = self.settings_visible()
+        self.settings_action.setChecked(visible)
+        tip = self.tr("Hide settings") if visible else self.tr("Show settings")
+        self.settings_action.setToolTip(f"{tip} ({shortcut_text('toggle_settings')})")
+
+    @Slot(QAction)
+    def _on_tool_triggered(self, action: QAction) -> None:
+        if action is not self.settings_action:
+            self.tabs.setCurrentIndex(0)  # the result tools act on the Result tab: show it
 
     # -- mode, status and marks ---------------------------------------------------------------------------
 
@@ -533,6 +618,7 @@ class ImagePanel(FileDropMixin, QWidget):
         self.settings_form.set_field_visible("strength", uses_init)
         self.form.setRowVisible(self.init_row, uses_init)
         self.tabs.setTabVisible(1, uses_init)
+        self.tabs.tabBar().setVisible(uses_init)  # one tab: no tab bar, the result gets its room
         self.tabs.setTabText(1, self.tr("Mask") if mode == "inpaint" else self.tr("Init image"))
         self.mask_editor.set_tools_visible(mode == "inpaint")
         if mode == "inpaint":
@@ -584,22 +670,39 @@ class ImagePanel(FileDropMixin, QWidget):
         _mark_error(self.status, True)
         self.status.setText(text)
 
-    def panel_state(self) -> dict[str, Any] | None:
-        """What the widgets hold now, as params JSON (the init image's path included, a painted mask not): the
-        window keeps it when it closes (edits not used in a job yet included) and gives it to
-        :meth:`restore_panel_state` on the next start. None while a setting is invalid."""
+    def panel_state(self) -> dict[str, Any]:
+        """What the widgets hold now, as params JSON (the init image's path included, a painted mask not), and the
+        layout under :data:`WORKSPACE_KEY`: the window keeps it when it closes (edits not used in a job yet
+        included) and gives it to :meth:`restore_panel_state` on the next start. While a setting is invalid, the
+        layout only."""
+        width = self.splitter.sizes()[0] if self.settings_visible() else self._settings_width
+        workspace = {"settings_visible": self.settings_visible(), "settings_width": width or self._settings_width}
         if not (self.settings_form.is_valid() and self.memory_form.is_valid()):
-            return None
+            return {WORKSPACE_KEY: workspace}
         values: dict[str, Any] = {
             "prompt": self.prompt.toPlainText(), "negative_prompt": self.negative_prompt.toPlainText(),
             "mode": self.mode(), **self.settings_form.values(), "init_image": self._init_path,
             "loras": self.loras.loras(), **self.memory_form.values(),
         }
-        return to_json(self.params_type(**{name: value for name, value in values.items() if name in self._fields}))
+        params = to_json(self.params_type(**{name: value for name, value in values.items() if name in self._fields}))
+        return {**params, WORKSPACE_KEY: workspace}
 
     def restore_panel_state(self, state: Mapping[str, Any]) -> None:
-        """Show what :meth:`panel_state` gave (what another version kept and no longer fits: the defaults)."""
-        self._show_params_data(state)
+        """Show what :meth:`panel_state` gave (params that another version kept and no longer fit: the defaults;
+        a state without params, or plain params JSON as kept before the layout was: what it has)."""
+        params = {key: value for key, value in state.items() if key != WORKSPACE_KEY}
+        if params:
+            self._show_params_data(params)
+        workspace = state.get(WORKSPACE_KEY)
+        if isinstance(workspace, Mapping):
+            width = workspace.get("settings_width")
+            if isinstance(width, int) and not isinstance(width, bool) and width > 0:
+                self._settings_width = width
+                if self.settings_visible():
+                    total = sum(self.splitter.sizes())
+                    self.splitter.setSizes([width, max(1, total - width)])
+            if isinstance(workspace.get("settings_visible"), bool):
+                self.set_settings_visible(workspace["settings_visible"])
 
     def _restore(self) -> None:
         """Show the last submitted params (kept in storage), or the defaults."""

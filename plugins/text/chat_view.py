@@ -137,6 +137,10 @@ class ChatView(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.regenerate_button)
         buttons.addWidget(self.send_button)
+        line = self.fontMetrics().lineSpacing()  # short enough for a 900×600 window: the boxes scroll
+        self.system_prompt_edit.setMinimumHeight(2 * line + 12)
+        self.input.setMinimumHeight(2 * line + 12)
+        self.message_list.setMinimumHeight(3 * line + 12)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         system_label = QLabel(tr("System prompt"), self)

@@ -55,6 +55,7 @@ __all__ = [
     "Provenance",
     "export_markdown",
     "export_text",
+    "generation_from_export",
     "params_from_export",
     "sidecar_path",
 ]
@@ -350,6 +351,13 @@ def params_from_export(path: Path) -> tuple[dict[str, Any], int | None] | None:
     """The params (valid :class:`TextParams` as JSON) and seed of the last generation recorded in an exported
     ``.md`` (front matter) or ``.txt`` (its sidecar; the ``.json`` itself is accepted too). ``None`` when the file
     records none or is not an export — never raises for what a file holds."""
+    found = generation_from_export(path)
+    return None if found is None else (found.params, found.seed)
+
+
+def generation_from_export(path: Path) -> Provenance | None:
+    """The last generation recorded in an exported draft (see :func:`params_from_export`), with its model: what
+    "reuse" needs to make it again. Its span is meaningless here (0, 0). Never raises for what a file holds."""
     try:
         path = Path(path)
         if path.suffix.lower() == ".txt":
@@ -362,7 +370,7 @@ def params_from_export(path: Path) -> tuple[dict[str, Any], int | None] | None:
             generations = data.get("generations") if isinstance(data, dict) else None
         else:
             generations = _front_matter_generations(raw.decode("utf-8", errors="replace"))
-        return _last_params(generations)
+        return _last_generation(generations)
     except (OSError, ValueError, RecursionError, TypeError):  # decode errors are ValueErrors
         return None
 
@@ -405,7 +413,7 @@ def _front_matter_generations(text: str) -> list[dict[str, Any]] | None:
     return generations
 
 
-def _last_params(generations: Any) -> tuple[dict[str, Any], int | None] | None:
+def _last_generation(generations: Any) -> Provenance | None:
     if not isinstance(generations, list):
         return None
     for generation in reversed(generations):
@@ -415,8 +423,9 @@ def _last_params(generations: Any) -> tuple[dict[str, Any], int | None] | None:
             params = to_json(from_json(TextParams, generation["params"]))
         except ValueError:  # ParamError
             continue
-        seed = generation.get("seed")
-        return params, (seed if _is_int(seed) and 0 <= seed < 2**63 else None)
+        seed, model = generation.get("seed"), generation.get("model")
+        return Provenance(0, 0, model=model if isinstance(model, str) and model.strip() else None, params=params,
+                          seed=seed if _is_int(seed) and 0 <= seed < 2**63 else None)
     return None
 
 

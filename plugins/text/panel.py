@@ -26,19 +26,24 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QStyle,
     QStyleOptionComboBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -46,7 +51,7 @@ from PySide6.QtWidgets import (
 from desktop.api import PanelHost, ParamError, StudioloError, TextOutput, from_json, schema, to_json, validate
 from desktop.api.widgets import FileDropMixin, JobFollower, ParamsForm
 from plugins.text.chat_view import ChatRequest, ChatView
-from plugins.text.document_editor import DocumentEditor, GeneratedSpan
+from plugins.text.document_editor import DocumentEditor, GeneratedSpan, from_qt
 from plugins.text.drafts import (
     KINDS,
     Draft,
@@ -56,7 +61,7 @@ from plugins.text.drafts import (
     Provenance,
     export_markdown,
     export_text,
-    params_from_export,
+    generation_from_export,
 )
 from plugins.text.params import PRESETS, TextParams
 
@@ -98,6 +103,34 @@ def _mark_error(label: QLabel, error: bool) -> None:
     label.setProperty("error", error)
     label.style().unpolish(label)
     label.style().polish(label)
+
+
+class _VerticalScrollArea(QScrollArea):
+    """A scroll area that scrolls only up and down: never narrower than its widget's minimum width and a vertical
+    scroll bar (so nothing is cut at the side)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def setWidget(self, widget: QWidget) -> None:  # noqa: N802 (Qt)
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # its minimum width may have changed: so has ours
+        return super().eventFilter(watched, event)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt)
+        hint = super().minimumSizeHint()
+        widget = self.widget()
+        if widget is None:
+            return hint
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+        return QSize(widget.minimumSizeHint().width() + bar + 2 * self.frameWidth(), hint.height())
 
 
 class _WholeTextCombo(QComboBox):
@@ -191,19 +224,39 @@ class TextPanel(FileDropMixin, QWidget):
         # drafts
         self.draft_list = QListWidget(self)
         self._named(self.draft_list, "drafts", tr("Drafts"))
-        self.new_button = self._button(tr("New"), "new_draft", tr("Start a new draft"))
-        self.delete_button = self._button(tr("Delete"), "delete_draft", tr("Delete the selected draft"))
-        self.export_md_button = self._button(tr("Export .md…"), "export_markdown",
-                                             tr("Export as Markdown, with where the generated text came from"))
-        self.export_txt_button = self._button(tr("Export .txt…"), "export_text",
-                                              tr("Export as plain text, with a .json file of where it came from"))
+        self.new_button = QToolButton(self)  # tool buttons: as narrow as their text, the drafts fit at 900 px
+        self.new_button.setText(tr("New"))
+        self._named(self.new_button, "new_draft", tr("New"))
+        self.new_button.setToolTip(tr("Start a new draft"))
+        self.delete_button = QToolButton(self)
+        self.delete_button.setText(tr("Delete"))
+        self._named(self.delete_button, "delete_draft", tr("Delete"))
+        self.delete_button.setToolTip(tr("Delete the selected draft"))
+        for button in (self.new_button, self.delete_button):
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.export_button = QToolButton(self)  # one button with a menu: the drafts stay narrow enough at 900 px
+        self.export_button.setText(tr("Export"))
+        self._named(self.export_button, "export_draft", tr("Export the draft"))
+        self.export_button.setToolTip(tr("Export the draft as Markdown or plain text, with where the generated "
+                                         "text came from"))
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        export_menu = QMenu(self.export_button)
+        self.export_md_action = export_menu.addAction(tr("Markdown (.md)…"))
+        self.export_md_action.setToolTip(tr("Export as Markdown, with where the generated text came from"))
+        self.export_txt_action = export_menu.addAction(tr("Plain text (.txt + .json)…"))
+        self.export_txt_action.setToolTip(tr("Export as plain text, with a .json file of where it came from"))
+        self.export_button.setMenu(export_menu)
         drafts = QWidget(self)
         drafts_layout = QVBoxLayout(drafts)
         drafts_layout.setContentsMargins(0, 0, 0, 0)
         drafts_layout.addWidget(QLabel(tr("Drafts"), self))
         drafts_layout.addWidget(self.draft_list, 1)
-        for button in (self.new_button, self.delete_button, self.export_md_button, self.export_txt_button):
-            drafts_layout.addWidget(button)  # one column: the drafts stay narrow enough at 900 px
+        drafts_buttons = QGridLayout()  # New, Delete / Export: narrow enough at 900 px, short enough at 600
+        drafts_buttons.addWidget(self.new_button, 0, 0)
+        drafts_buttons.addWidget(self.delete_button, 0, 1)
+        drafts_buttons.addWidget(self.export_button, 1, 0, 1, 2)
+        drafts_layout.addLayout(drafts_buttons)
         # mode and the two views
         self.mode_box = QFrame(self)
         self._named(self.mode_box, "mode", tr("Mode"))
@@ -266,23 +319,37 @@ class TextPanel(FileDropMixin, QWidget):
         self.generate_button = self._button(tr("Generate"), "generate", tr("Generate (Ctrl+Enter)"))
         self.cancel_button = self._button(tr("Cancel"), "cancel", tr("Cancel (Esc)"))
         self.cancel_button.setEnabled(False)
+        self.reuse_button = QToolButton(self)  # in the mode row: the columns stay narrow and short enough at 900×600
+        self.reuse_button.setText(tr("Reuse"))
+        self._named(self.reuse_button, "reuse_generation", tr("Reuse what made this"))
+        self.reuse_button.setToolTip(tr(
+            "Reuse what made this: the settings, seed and model that wrote the text at the cursor (in a chat: the "
+            "selected reply, else the last). Generate after the same text then writes the same again."))
+        mode_layout.addWidget(self.reuse_button)
         self.progress = QLabel(self)
         self._named(self.progress, "progress", tr("Progress"))
         self.status = QLabel(self)
         self._named(self.status, "status", tr("Status"))
         self.status.setWordWrap(True)
+        fields = QWidget(self)
+        fields_layout = QVBoxLayout(fields)
+        fields_layout.setContentsMargins(0, 0, 0, 0)
+        fields_layout.addLayout(form)
+        fields_layout.addWidget(self.highlight_box)
+        fields_layout.addStretch(1)
+        self.settings_scroll = _VerticalScrollArea(self)  # a short window scrolls the settings; buttons stay in view
+        self.settings_scroll.setObjectName("settings_scroll")
+        self.settings_scroll.setWidget(fields)
         settings = QWidget(self)
         settings_layout = QVBoxLayout(settings)
         settings_layout.setContentsMargins(0, 0, 0, 0)
-        settings_layout.addLayout(form)
-        settings_layout.addWidget(self.highlight_box)
+        settings_layout.addWidget(self.settings_scroll, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.cancel_button)
         settings_layout.addLayout(buttons)
         settings_layout.addWidget(self.progress)
         settings_layout.addWidget(self.status)
-        settings_layout.addStretch(1)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         for widget in (drafts, center, settings):
             splitter.addWidget(widget)
@@ -296,6 +363,7 @@ class TextPanel(FileDropMixin, QWidget):
         self.highlight_box.toggled.connect(self.editor.set_highlight_generated)
         self.generate_button.clicked.connect(self._on_generate_clicked)
         self.cancel_button.clicked.connect(self.cancel)
+        self.reuse_button.clicked.connect(self.reuse_generation)
         self.chat.send_requested.connect(self._on_generate_clicked)
         self.chat.regenerate_requested.connect(self.regenerate)
         self.editor.textChanged.connect(self._on_document_changed)
@@ -307,8 +375,8 @@ class TextPanel(FileDropMixin, QWidget):
         self.draft_list.itemClicked.connect(self._on_draft_activated)
         self.new_button.clicked.connect(self._on_new_clicked)
         self.delete_button.clicked.connect(self._on_delete_clicked)
-        self.export_md_button.clicked.connect(self._on_export_md_clicked)
-        self.export_txt_button.clicked.connect(self._on_export_txt_clicked)
+        self.export_md_action.triggered.connect(self._on_export_md_clicked)
+        self.export_txt_action.triggered.connect(self._on_export_txt_clicked)
 
     # -- mode and params --------------------------------------------------------------------------------------
 
@@ -892,17 +960,47 @@ class TextPanel(FileDropMixin, QWidget):
     # -- dropped files ---------------------------------------------------------------------------------------
 
     def open_file(self, path: Path) -> bool:
-        """Reuse the params recorded in an exported ``.md``/``.txt`` (or its ``.json``)."""
-        found = params_from_export(Path(path))
+        """Reuse what made the last generation recorded in an exported ``.md``/``.txt`` (or its ``.json``): its
+        params, and through the host its seed and model."""
+        found = generation_from_export(Path(path))
         if found is None:
             self._show_error(self.tr("%1 holds no parameters to reuse.").replace("%1", Path(path).name))
             return False
-        params, seed = found
-        self.apply_params(params)
-        text = self.tr("Parameters taken from %1.").replace("%1", Path(path).name)
-        if seed is not None:
-            text += " " + self.tr("Its seed was %1.").replace("%1", str(seed))
-        self._show_status(text)
+        self.host.reuse(found.params, seed=found.seed, model=found.model)
+        self._show_status(self.tr("Reusing what made %1: Generate after the same text makes the same again.")
+                          .replace("%1", Path(path).name))
+        return True
+
+    # -- reuse from the draft ---------------------------------------------------------------------------------
+
+    def provenance_here(self) -> Provenance | None:
+        """Where the text in view came from: in continue mode the generated span at the cursor (or just before
+        it); in chat the selected generated reply, else the last one. None where nothing generated is there."""
+        if self.mode() == "continue":
+            position = from_qt(self.editor.text(), self.editor.textCursor().position())
+            for span in self.editor.generated_spans():
+                if span.start <= position <= span.end and isinstance(span.data, Provenance):
+                    return span.data
+            return None
+        row = self.chat.message_list.currentRow()
+        chosen = [p for p in self._chat_provenance if p.start == row]
+        return chosen[-1] if chosen else (self._chat_provenance[-1] if self._chat_provenance else None)
+
+    @Slot()
+    def reuse_generation(self) -> bool:
+        """Reuse what made the text in view (:meth:`provenance_here`): its settings, seed and model, so that
+        Generate after the same text makes the same again. False, with a message, where there is none."""
+        provenance = self.provenance_here()
+        if provenance is None or not provenance.params:
+            self._show_error(self.tr("Put the cursor in generated text (highlighted) to reuse what made it.")
+                             if self.mode() == "continue" else self.tr("No generated reply to reuse yet."))
+            return False
+        self.host.reuse(provenance.params, seed=provenance.seed, model=provenance.model)
+        details = [self.tr("seed %1").replace("%1", str(provenance.seed))] if provenance.seed is not None else []
+        if provenance.model:
+            details.append(self.tr("model %1").replace("%1", provenance.model))
+        self._show_status(self.tr("Reusing the settings%1: Generate after the same text makes the same again.")
+                          .replace("%1", "".join(", " + d for d in details)))
         return True
 
     def accepts_file(self, path: Path) -> bool:

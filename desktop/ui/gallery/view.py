@@ -21,12 +21,14 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QK
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListView,
     QMenu,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QToolBar,
     QVBoxLayout,
@@ -131,6 +133,13 @@ class GalleryView(QWidget):
 
         self.details = DetailsPane(self.thumbnails, self)
         self.details.setMinimumWidth(260)
+        self.details_area = QScrollArea(self)  # a short window scrolls the details rather than squeezing them
+        self.details_area.setObjectName("gallery_details_area")
+        self.details_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.details_area.setWidgetResizable(True)
+        self.details_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.details_area.setWidget(self.details)
+        self.details_area.setMinimumWidth(260 + self.details_area.verticalScrollBar().sizeHint().width())
 
         self.actions_by_name: dict[str, QAction] = {}
         self.toolbar = QToolBar(self)
@@ -195,7 +204,7 @@ class GalleryView(QWidget):
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.list)
-        splitter.addWidget(self.details)
+        splitter.addWidget(self.details_area)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
