@@ -188,6 +188,10 @@ def check_generator(generator: Any) -> None:
         raise PluginError(f"{gid}: default_model must be a string or None.")
     if not all(isinstance(m, RecommendedModel) for m in generator.recommended_models):
         raise PluginError(f"{gid}: recommended_models must be RecommendedModel instances.")
+    patterns = generator.model_file_patterns
+    if not isinstance(patterns, tuple) or not all(isinstance(p, str) and p.strip() for p in patterns):
+        raise PluginError(f"{gid}: model_file_patterns must be a tuple of fnmatch patterns like ('*.gguf',), "
+                          f"got {patterns!r}.")
 
 
 class PluginManager:

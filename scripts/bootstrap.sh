@@ -13,11 +13,21 @@ TORCH_SPEC=${STUDIOLO_TORCH_SPEC:-torch==2.13.0}
 CONSTRAINTS=${STUDIOLO_CONSTRAINTS:-constraints.txt}  # /dev/null resolves without the lock
 
 if [ ! -x "$VENV/bin/python" ]; then
-    echo "studiolo: creating $VENV (first run; this takes a few minutes)" >&2
+    echo "studiolo: creating $VENV (first run; this takes a few minutes, llama.cpp is compiled)" >&2
     "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" "$TORCH_SPEC"
+# The gguf extra's llama-cpp-python has no Linux wheel on PyPI: pip compiles it (about 4 minutes on 2 cores, once;
+# pip's wheel cache keeps it) and needs a C++ compiler (cmake comes from PyPI when the system has none).
+if ! command -v c++ >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq g++
+    else
+        echo "studiolo: llama-cpp-python is compiled from source and needs a C++ compiler: sudo apt-get install g++" >&2
+        exit 1
+    fi
+fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e ".[all,test]"
 touch "$VENV/.studiolo-installed"  # the Python packages are in; the system libraries are checked on every run
 "$VENV/bin/python" scripts/system_deps.py

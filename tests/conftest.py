@@ -22,6 +22,27 @@ def _isolated_home(studiolo_home: Path) -> Path:
 
 
 
+@pytest.fixture(autouse=True)
+def _closed_windows_deleted():
+    """After each test, the parentless windows it left closed are deleted (pytest-qt only closes them): otherwise
+    they pile up by the thousand and every later theme or style change polishes them all again (seconds a test)."""
+    yield
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return
+    for widget in app.topLevelWidgets():
+        if widget.parent() is None and not widget.isVisible():
+            widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """``small_disk(size_kb)`` -> a folder on a filesystem of that size (a tmpfs; root only)."""

@@ -13,6 +13,14 @@ EXAMPLES = ROOT / "examples"
 MARKOV_SOURCE = (EXAMPLES / "markov" / "studiolo_markov.py").read_text(encoding="utf-8")
 
 
+def builtin_plugins() -> list[str]:
+    """The names of Studiolo's built-in plugins: its own entry points in the ``studiolo`` group (to disable them all
+    in a test that wants only its own plugins, whatever built-ins come along)."""
+    from desktop.plugins import discover
+
+    return sorted(ep.name for ep in discover() if ep.dist is not None and ep.dist.metadata["Name"] == "studiolo")
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`python -m desktop ARGS` in a subprocess (the same entry as the `studiolo` script)."""
     return subprocess.run([sys.executable, "-m", "desktop", *args], capture_output=True, text=True, env=env,

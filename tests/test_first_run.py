@@ -30,7 +30,7 @@ from desktop.settings import Settings
 from desktop.ui.welcome import WelcomePage
 
 WAIT = 120_000  # ms: a safety net only; every wait ends on a signal or a condition
-BUILTINS = {"image.diffusers", "text.transformers", "audio.speech", "audio.music"}
+BUILTINS = {"image.diffusers", "text.transformers", "text.llamacpp", "audio.speech", "audio.music"}
 REPO = "studiolo-tests/tiny-welcome"
 
 

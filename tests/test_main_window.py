@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch_plugin
-from helpers import install_markov, run_python
+from helpers import builtin_plugins, install_markov, run_python
 from plugin_sources import install_broken, install_panels
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from desktop.engine.cache import ModelCache
 from desktop.engine.engine import Engine
 from desktop.engine.jobs import JobState
-from desktop.plugins import PluginManager, discover
+from desktop.plugins import PluginManager
 from desktop.settings import Settings
 from desktop.testing.layout import settle_layouts
 from desktop.ui.generator_page import ErrorPage, GeneratorPage
@@ -470,8 +470,7 @@ def test_errors_are_shown_never_silent(make_window, qtbot):
 
 def test_no_generators_installed_explains_how_to_add_one(studiolo_home, qtbot, monkeypatch):
     monkeypatch.setenv("STUDIOLO_LOAD_PLUGINS", "")  # no third-party plugin; and the built-ins disabled:
-    builtins = [ep.name for ep in discover() if ep.dist is not None and ep.dist.metadata["Name"] == "studiolo"]
-    plugins = PluginManager(Settings(disabled_plugins=builtins)).load()
+    plugins = PluginManager(Settings(disabled_plugins=builtin_plugins())).load()
     window = MainWindow(plugins, Engine(plugins, cache=ModelCache()))
     qtbot.addWidget(window)
     assert window.current_page() is window.empty_page
@@ -547,7 +546,7 @@ sys.exit(rc)
 @pytest.mark.parametrize("in_process", [False, True], ids=["worker-processes", "in-process"])
 def test_the_window_shows_before_torch_is_imported_then_loads_it_in_the_background(installed, in_process):
     settings = Settings.load()
-    settings.disabled_plugins = ["audio", "image", "text"]  # the test plugin's two torch generators are enough
+    settings.disabled_plugins = builtin_plugins()  # the test plugin's two torch generators are enough
     settings.first_run_done = True  # a generator's page is shown, not the welcome page (which warms up nothing)
     settings.save()
     env = installed.env()

@@ -89,9 +89,10 @@ def test_lists_installed_models_with_source_size_and_last_used(view, plugins, qt
     ensure_demo_model(plugins.generator("text.markov"))
     usage.record_use("text.markov", "demo", clock=lambda: 1_000_000_000.0)
     show(view, qtbot, "text.markov", lambda: view.installed_refs() == ["demo:text.markov"])
-    ref, source, size, last_used = cells(view.installed_table, 0)
+    ref, source, size, last_used, details = cells(view.installed_table, 0)
     assert (ref, source) == ("demo:text.markov", "demo") and size.endswith(("B", "KB")) and size != "0 B"
     assert last_used.startswith("2001-09-")
+    assert details == "" and view.installed_table.isColumnHidden(4)  # no describe_model: no Details column
     assert view.recommended_refs() == [] and view.total_label.text().startswith("Models on disk: ")
     show(view, qtbot, "audio.speech", lambda: view.installed_refs() == [])  # markov's demo is not speech's model
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from helpers import process_gone, run_python
+from helpers import builtin_plugins, process_gone, run_python
 from PySide6.QtCore import QObject
 
 from desktop.engine.cache import ModelCache
@@ -19,7 +19,7 @@ from desktop.ui.preload import plan_preload, preload, start_preload
 from desktop.ui.tasks import TaskState
 
 WAIT = 120_000  # ms: a safety net for a hang, never a timing the tests rely on
-BUILTINS = ["audio", "image", "text"]  # their libraries are torch & co.: not needed here
+BUILTINS = builtin_plugins()  # their libraries are torch & co.: not needed here
 
 LIBS = '''
 import os

@@ -27,6 +27,7 @@ What is here:
   sizes checked first), a safe PNG text-chunk reader (:func:`png_text_chunks`) and safe WAV/FLAC tag readers
   (:func:`wav_chunk`, :func:`flac_comment`);
 * atomic file writes (:func:`atomic_write_bytes`, :func:`atomic_write_json`) for drafts, presets and the like;
+* the RAM free for new allocations (:func:`available_ram`), to check a load against before it starts;
 * :data:`API_VERSION` — the plugin API's version.
 
 The API is exactly the names in ``__all__`` (each documented where it is defined and in ``docs/plugins.md``;
@@ -76,6 +77,7 @@ from desktop.api.params import (
     validate,
 )
 from desktop.api.png import png_text_chunks
+from desktop.api.system import available_ram
 from desktop.api.weights import (
     PICKLE_SUFFIXES,
     check_model_files,
@@ -142,5 +144,6 @@ __all__ = [
     "wav_chunk",
     "flac_comment",
     "atomic_write_bytes",
+    "available_ram",
     "atomic_write_json",
 ]

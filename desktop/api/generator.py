@@ -41,6 +41,13 @@ class Generator:
             it (``--model``) is refused. See "Generators without a model" in ``docs/plugins.md``.
         recommended_models: models to suggest in the model manager, small and fast first.
         model_sources: the reference forms accepted (:class:`ModelSource` values).
+        model_file_patterns: (API 0.2.1) empty (the default): a model is a whole folder or hub repo. Otherwise a
+            model is ONE file matching one of these fnmatch patterns (``("*.gguf",)``): the model manager lists a
+            hub repo's matching files with their sizes and the user picks one (a GGUF repo's quantisation), a
+            reference may name one file of a repo (``org/name/model-Q4_K_M.gguf``) and only that file is
+            downloaded, imports take such a file, and each downloaded or imported file is its own installed model.
+            ``load`` gets the file's path. Given a whole repo, the host picks the repo's one matching file (a repo
+            with several is refused, listing them).
         devices: the devices it can run on, best first, from ``"cuda"``, ``"mps"``, ``"cpu"``. The host picks
             the first one this machine has (unless the user chose one) and passes it to ``load``. The default is
             CPU only, so the host never imports torch to probe for a GPU on behalf of a generator that has no use
@@ -58,7 +65,8 @@ class Generator:
     Processes and threads: :meth:`load`, :meth:`generate`, :meth:`handle_size`, :meth:`unload` and
     :meth:`build_demo_model` run in the generator's worker process (see ``runs_in_process``), one job at a time;
     :meth:`create_panel` on the GUI thread; :meth:`encode_output` on the generator's worker thread in Studiolo's
-    process; :meth:`params_from_file` on any thread. Params, outputs and previews cross between the processes, so
+    process; :meth:`params_from_file` on any thread; :meth:`describe_model` on a worker thread of Studiolo's
+    process. Params, outputs and previews cross between the processes, so
     they must be picklable (images, arrays, text and JSON-ready metadata are). Import heavy libraries (torch,
     diffusers, transformers) inside ``load``/``generate``, never at module level: discovery must stay fast, and a broken
     CUDA install must fail one job, not the app's start.
@@ -73,6 +81,7 @@ class Generator:
     default_model: ClassVar[str | None] = None
     recommended_models: ClassVar[Sequence[RecommendedModel]] = ()
     model_sources: ClassVar[frozenset[str]] = ModelSource.ALL
+    model_file_patterns: ClassVar[tuple[str, ...]] = ()
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     preload_modules: ClassVar[tuple[str, ...]] = ()
     runs_in_process: ClassVar[bool] = False
@@ -92,6 +101,17 @@ class Generator:
     def has_demo_model(self) -> bool:
         """True when the subclass implements :meth:`build_demo_model`."""
         return type(self).build_demo_model is not Generator.build_demo_model
+
+    def describe_model(self, path: Path) -> dict[str, str]:
+        """Optional (API 0.2.1): a few short facts about the installed model at ``path`` for the model manager and
+        ``studiolo models list``, label → value, e.g. ``{"architecture": "qwen2", "quantisation": "Q4_K_M",
+        "context": "32768 tokens"}``. The default is ``{}`` (nothing shown).
+
+        Called in Studiolo's own process (not the worker process), off the GUI thread, for every installed model
+        each time the list is shown: read a header, never load weights, and import nothing heavy (no torch). Never
+        raise: return ``{}`` for a model you cannot describe (the host also ignores anything that goes wrong).
+        """
+        return {}
 
     def load(self, model_path: Path | None, device: str, options: LoadOptions) -> Any:
         """Load the model at ``model_path`` (already resolved to local files; None when ``default_model`` is None)

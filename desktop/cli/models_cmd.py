@@ -1,5 +1,9 @@
-"""``studiolo models list [--json] | pull REF | import PATH [--name NAME] [--for GENERATOR_ID] | remove REF |
-demo [GENERATOR_ID …]``."""
+"""``studiolo models list [--json] | files REPO [--json] | pull REF | import PATH [--name NAME] [--for GENERATOR_ID] |
+remove REF | demo [GENERATOR_ID …]``.
+
+A hub reference may name one file of a repo (``org/name/model-Q4_K_M.gguf``): ``pull`` then downloads only that
+file, ``files`` lists a repo's files with their sizes to choose from, and ``list`` shows each such file as its own
+model with the facts its generator gives (``Generator.describe_model``: architecture, quantisation…)."""
 
 from __future__ import annotations
 
@@ -23,8 +27,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="the models on this machine")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=list_models)
+    p = sub.add_parser("files", help="list the files of a Hugging Face hub repo, with their sizes")
+    p.add_argument("ref", metavar="REPO", help="repo id, e.g. Qwen/Qwen2.5-0.5B-Instruct-GGUF (or org/name@revision)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=files)
     p = sub.add_parser("pull", help="download a model from the Hugging Face hub (resumes an interrupted one)")
-    p.add_argument("ref", metavar="REF", help="repo id, e.g. stabilityai/sd-turbo (or org/name@revision)")
+    p.add_argument("ref", metavar="REF", help="repo id, e.g. stabilityai/sd-turbo (or org/name@revision), or one "
+                                              "file of a repo: org/name/path/in/repo.gguf")
     p.set_defaults(handler=pull)
     p = sub.add_parser("import", help="copy a local model file or folder into Studiolo's model folder")
     p.add_argument("path", metavar="PATH", type=Path)
@@ -42,9 +51,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def list_models(args: argparse.Namespace) -> int:
     from desktop.engine.memory import human_bytes
+    from desktop.models.inventory import details_text, with_details
     from desktop.models.store import list_installed
 
-    models = list_installed()
+    generators = _generators_for_details()
+    patterns = sorted({p for g in generators for p in g.model_file_patterns})
+    models = with_details(list_installed(file_patterns=patterns), generators)
     if args.json:
         print(json.dumps([m.to_json() for m in models], indent=2))
         return 0
@@ -52,15 +64,49 @@ def list_models(args: argparse.Namespace) -> int:
         print("No models installed yet. `studiolo models demo` builds small offline demo models; "
               "`studiolo models pull REPO_ID` downloads one.")
         return 0
-    rows = [(m.ref, m.source, human_bytes(m.size_bytes), _generators(m), _when(m.last_used), str(m.path))
-            for m in models]
-    header = ("REF", "SOURCE", "SIZE", "GENERATOR", "LAST USED", "PATH")
+    described = any(m.details for m in models)  # a DETAILS column only when a generator said something
+    rows = [(m.ref, m.source, human_bytes(m.size_bytes), _generators(m), _when(m.last_used),
+             *([details_text(m.details) or "-"] if described else []), str(m.path)) for m in models]
+    header = ("REF", "SOURCE", "SIZE", "GENERATOR", "LAST USED", *(["DETAILS"] if described else []), "PATH")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
     for row in (header, *rows):
         padded = enumerate(zip(row[:-1], widths, strict=True))  # the last column (the path) is not padded
         cells = [cell.rjust(w) if i == 2 else cell.ljust(w) for i, (cell, w) in padded]
         print("  ".join(cells + [row[-1]]))
     print(f"\n{len(models)} model(s), {human_bytes(sum(m.size_bytes for m in models))} on disk")
+    return 0
+
+
+def _generators_for_details() -> list:
+    """The plugins' generators, to describe the models with (none when the plugins cannot be loaded: the list is
+    still printed, without details)."""
+    from desktop.plugins import PluginManager
+
+    try:
+        return list(PluginManager().load().generators.values())
+    except Exception:  # a broken plugin setup must not stop `models list`
+        import logging
+
+        logging.getLogger(__name__).warning("could not load the plugins to describe the models", exc_info=True)
+        return []
+
+
+def files(args: argparse.Namespace) -> int:
+    from desktop.engine.memory import human_bytes
+    from desktop.models import hub
+    from desktop.settings import Settings
+
+    repo, _, revision = args.ref.partition("@")
+    listing = hub.list_repo_files(repo, revision or None, Settings.load().hf_token)
+    if args.json:
+        print(json.dumps([{"path": f.path, "size_bytes": f.size_bytes, "ref": hub.file_ref(repo, f.path, revision
+                                                                                          or None)}
+                          for f in listing], indent=2))
+        return 0
+    width = max((len(f.path) for f in listing), default=4)
+    for f in listing:
+        print(f"{f.path.ljust(width)}  {human_bytes(f.size_bytes).rjust(9)}")
+    print(f"\n{len(listing)} file(s). Download one with `studiolo models pull {repo}/FILE`.")
     return 0
 
 
@@ -86,14 +132,18 @@ def pull(args: argparse.Namespace) -> int:
         return 2
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
-    bar = ProgressBar(ref.value)
+    bar = ProgressBar(args.ref.strip())
 
     def progress(done: int, total: int | None, message: str) -> None:
         bar.update(done, total, f"{human_bytes(done)}" + (f" of {human_bytes(total)}" if total else ""))
 
     try:
-        path = hub.download(ref.value, revision=ref.revision, token=Settings.load().hf_token, cancel=cancel,
-                            on_progress=progress)
+        if ref.filename is not None:
+            path = hub.download_file(ref.value, ref.filename, revision=ref.revision, token=Settings.load().hf_token,
+                                     cancel=cancel, on_progress=progress)
+        else:
+            path = hub.download(ref.value, revision=ref.revision, token=Settings.load().hf_token, cancel=cancel,
+                                on_progress=progress)
     except JobCancelled:
         bar.finish()
         print("Download cancelled; run the same command again to resume it.", file=sys.stderr)

@@ -57,6 +57,10 @@ JOB_SIGNALS = ("queued", "state_changed", "started", "progressed", "previewed", 
                "cancelled", "forgotten")
 MAX_FINISHED_JOBS = 500  # finished jobs the engine remembers (the Activity view shows as many)
 IN_PROCESS_ENV = "STUDIOLO_IN_PROCESS"
+QUIT_GRACE_S = 1.0
+"""At shutdown, how long a worker process asked to quit is given before it is killed. Every job has been cancelled
+and its thread has ended by then: what a worker may still be doing (importing its libraries to warm up, which holds
+the interpreter and cannot answer) is worth nothing to a closing app, and a worker holds no user data."""
 
 
 def runs_in_process_by_default() -> bool:
@@ -356,8 +360,8 @@ class Engine(QObject):
         for _generator_id, thread in threads:
             thread.quit()
             thread.wait(max(0, int((deadline - time.monotonic()) * 1000)))
-        for runner in self._runners.values():  # ends the worker processes, one still busy at once
-            runner.stop(max(0.0, min(STOP_TIMEOUT_S, deadline - time.monotonic())))
+        for runner in self._runners.values():  # ends the worker processes, one still busy after QUIT_GRACE_S
+            runner.stop(max(0.0, min(QUIT_GRACE_S, deadline - time.monotonic())))
         for generator_id, thread in threads:  # a thread waiting for a process it ended stops now
             if not thread.isFinished() and not thread.wait(int(STOP_TIMEOUT_S * 1000)):
                 log.error("the worker of %s did not stop within %.0f s", generator_id, timeout)

@@ -7,22 +7,8 @@ import sys
 from pathlib import Path
 
 from desktop.api.errors import ModelError
+from desktop.api.system import available_ram  # noqa: F401 (the cache's, and its tests', name for it)
 from desktop.api.weights import WEIGHT_SUFFIXES, model_folder_files
-
-
-def available_ram() -> int | None:
-    """Bytes of RAM available to new allocations without swapping (None when unknown)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def total_ram() -> int | None:

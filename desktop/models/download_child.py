@@ -3,7 +3,9 @@
 Run as ``python -P download_child.py`` (by path, so it needs nothing from Studiolo; ``-P`` keeps this folder off
 ``sys.path``). It talks JSON lines:
 
-* stdin, line 1: the request ``{repo_id, revision, token, endpoint, cache_dir, allow_patterns, ignore_patterns}``;
+* stdin, line 1: the request ``{repo_id, revision, token, endpoint, cache_dir, allow_patterns, ignore_patterns}``,
+  optionally with ``required`` (paths that must be in the repo: one missing is an error of kind ``file_not_found``
+  carrying the repo's ``files``) and ``list_only`` (only list the repo's files: one ``files`` event, then exit);
 * stdout: ``{"event": "plan", ...}`` (what is left to download), then it waits for ``go`` on stdin, then
   ``progress`` events and a last ``done`` or ``error`` (``kind``, ``phase``, ``status``, ``detail``).
 
@@ -38,6 +40,17 @@ def emit(event: str, **fields: Any) -> None:
 
 class CorruptDownload(OSError):
     """A resumed file does not match its hash: it was deleted."""
+
+
+class FileNotInRepo(LookupError):
+    """A file the request names is not in the repo (at that revision)."""
+
+    def __init__(self, missing: list[str], files: list[str]) -> None:
+        super().__init__(", ".join(missing))
+        self.missing, self.files = missing, files
+
+
+MAX_LISTED = 5000  # paths sent with a file_not_found error (a repo of more is rare; the message shows a few)
 
 
 class Progress:
@@ -169,6 +182,11 @@ def make_plan(req: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("the hub did not say which commit the revision is")
     files = {f.path: f for f in api.list_repo_tree(req["repo_id"], recursive=True, revision=commit)
              if isinstance(f, RepoFile)}
+    missing = [path for path in req.get("required") or () if path not in files]
+    if missing:
+        raise FileNotInRepo(missing, sorted(files)[:MAX_LISTED])
+    if req.get("list_only"):
+        return {"commit": commit, "listing": [[f.path, f.size] for f in sorted(files.values(), key=lambda f: f.path)]}
     wanted = list(filter_repo_objects(files, allow_patterns=req["allow_patterns"],
                                       ignore_patterns=req["ignore_patterns"]))
     storage = Path(req["cache_dir"]) / ("models--" + req["repo_id"].replace("/", "--"))
@@ -215,6 +233,8 @@ def classify(exc: BaseException) -> dict[str, Any]:
     for e in seen:
         if isinstance(e, CorruptDownload):
             return {"kind": "corrupt", "detail": str(e)}
+        if isinstance(e, FileNotInRepo):
+            return {"kind": "file_not_found", "detail": str(e), "missing": e.missing, "files": e.files}
         if isinstance(e, hf.OfflineModeIsEnabled):
             return {"kind": "offline", "detail": str(e)}
         if isinstance(e, hf.RevisionNotFoundError):
@@ -248,6 +268,9 @@ def main() -> int:
         req = json.loads(sys.stdin.readline())
         _install_hooks()
         plan = make_plan(req)
+        if req.get("list_only"):
+            emit("files", commit=plan["commit"], files=plan["listing"])
+            return 0
         emit("plan", **{k: plan[k] for k in ("commit", "files", "total", "to_download", "done")})
         if sys.stdin.readline().strip() != "go":
             return 0

@@ -178,6 +178,7 @@ def download_models(models: Sequence[RecommendedModel], on_progress: DownloadPro
     """
     from desktop.models import hub
     from desktop.models.inventory import pickle_ignore_patterns
+    from desktop.models.resolver import split_hub_file
 
     ignore = pickle_ignore_patterns(allow_pickle)
     failures: list[str] = []
@@ -190,8 +191,13 @@ def download_models(models: Sequence[RecommendedModel], on_progress: DownloadPro
             on_progress(index, len(unique), done, total, message)
 
         progress(0, model.size_bytes, model.name)
+        one_file = split_hub_file(model.ref)  # one file of a repo (a GGUF quantisation): only that file
         try:
-            hub.download(model.ref, token=token, cancel=cancel, on_progress=progress, ignore_patterns=ignore)
+            if one_file is not None:
+                hub.download_file(one_file[0], one_file[1], revision=one_file[2], token=token, cancel=cancel,
+                                  on_progress=progress)
+            else:
+                hub.download(model.ref, token=token, cancel=cancel, on_progress=progress, ignore_patterns=ignore)
         except JobCancelled:
             break
         except StudioloError as exc:

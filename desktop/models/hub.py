@@ -28,6 +28,10 @@ and cannot be resumed, and the Rust threads cannot be stopped from Python. The c
 ``HF_HUB_DISABLE_XET=1``: Xet-backed files then come over plain HTTP from the hub's ``/resolve`` redirect (which
 serves them with Range support), at the cost of Xet's deduplication and parallel chunks.
 
+One file of a repo (a GGUF quantisation): :func:`download_file` runs the same child limited to that file
+(``allow_patterns``), so it resumes and cancels the same way; :func:`cached_file` looks at that file only, and
+:func:`list_repo_files` asks the same child for the repo's listing (files and sizes) without downloading anything.
+
 Other guarantees: the child bounds every request with a timeout, and the parent gives up on a child that says
 nothing for :data:`STALL_TIMEOUT_S`; before any file is fetched the free space of the cache's disk is compared
 with the bytes still to download (:class:`DiskFullError`, nothing downloaded); every failure becomes a
@@ -36,6 +40,7 @@ with the bytes still to download (:class:`DiskFullError`, nothing downloaded); e
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -60,6 +65,7 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 POLL_S = 0.1  # how often a download checks the cancel event (and reports progress, when it moved)
 STALL_TIMEOUT_S = 120.0  # a download that makes no progress for this long is abandoned (it resumes next time)
 DISK_HEADROOM = 64 * 1024**2  # free space left over after a download, so it does not fill the disk to the brim
+LISTED_FILES = 10  # files named in the message for a file that is not in its repo
 
 ProgressFn = Callable[[int, int | None, str], None]
 _TRUE = {"1", "ON", "YES", "TRUE"}
@@ -254,22 +260,205 @@ def download(repo_id: str, *, revision: str | None = None, token: str | None = N
         if snapshot is not None:
             on_progress(0, 0, f"{repo_id} is already downloaded")
             return snapshot
-        raise DownloadError(
-            f"{repo_id} is not downloaded, and Studiolo is set to work offline (HF_HUB_OFFLINE is set).",
-            hint=f"Connect to the internet, unset HF_HUB_OFFLINE, and run `studiolo models pull {repo_id}`.")
+        raise _offline_error(repo_id)
+    return _run_child(repo_id, revision, token, cancel, on_progress, patterns)
+
+
+def _offline_error(ref: str) -> DownloadError:
+    return DownloadError(
+        f"{ref} is not downloaded, and Studiolo is set to work offline (HF_HUB_OFFLINE is set).",
+        hint=f"Connect to the internet, unset HF_HUB_OFFLINE, and run `studiolo models pull {ref}`.")
+
+
+def _start_child(repo_id: str, revision: str, token: str | None, request: dict[str, Any]) -> _Child:
+    try:
+        return _Child({"repo_id": repo_id, "revision": revision, "token": token, "endpoint": hub_endpoint(),
+                       "cache_dir": str(hub_cache_dir()), **request})
+    except OSError as exc:
+        raise DownloadError(f"Could not reach Hugging Face for {repo_id}: {exc}",
+                            hint="Studiolo's installation may be damaged; reinstall it.") from exc
+
+
+def _run_child(repo_id: str, revision: str, token: str | None, cancel: threading.Event, on_progress: ProgressFn,
+               request: dict[str, Any], file_patterns: Sequence[str] = ()) -> Path:
     if cancel.is_set():
         raise JobCancelled(message=f"Download of {repo_id} cancelled.")
-    endpoint = hub_endpoint()
+    child = _start_child(repo_id, revision, token, request)
     try:
-        child = _Child({"repo_id": repo_id, "revision": revision, "token": token, "endpoint": endpoint,
-                        "cache_dir": str(hub_cache_dir()), **patterns})
-    except OSError as exc:
-        raise DownloadError(f"Could not start downloading {repo_id}: {exc}",
-                            hint="Studiolo's installation may be damaged; reinstall it.") from exc
-    try:
-        return _follow(child, repo_id, revision, endpoint, cancel, on_progress)
+        return _follow(child, repo_id, revision, hub_endpoint(), cancel, on_progress, file_patterns)
     finally:
         child.stop()
+
+
+# -- single files ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RepoFile:
+    """A file of a hub repo, as the hub lists it."""
+
+    path: str  # inside the repo, with ``/`` between folders
+    size_bytes: int
+
+
+def list_repo_files(repo_id: str, revision: str | None = None, token: str | None = None, *,
+                    cancel: threading.Event | None = None) -> list[RepoFile]:
+    """Every file of the hub repo ``repo_id`` at ``revision`` (default ``main``) with its size, sorted by path.
+    Asks the hub (a child process, like :func:`download`, so a stalled hub is abandoned and ``cancel`` stops it).
+
+    Raises :class:`DownloadError` offline (``HF_HUB_OFFLINE``), when the hub cannot be reached or refuses access
+    (gated or private), :class:`ModelNotFoundError` for no such repo or revision, :class:`JobCancelled`."""
+    _check_repo_id(repo_id)
+    revision = revision or "main"
+    if is_offline():
+        raise DownloadError(f"Cannot list the files of {repo_id}: Studiolo is set to work offline "
+                            "(HF_HUB_OFFLINE is set).",
+                            hint="Connect to the internet and unset HF_HUB_OFFLINE, then try again.")
+    cancel = cancel or threading.Event()
+    child = _start_child(repo_id, revision, token, {"allow_patterns": None, "ignore_patterns": None,
+                                                     "list_only": True})
+    endpoint = hub_endpoint()
+    last_event = time.monotonic()
+    try:
+        while True:
+            if cancel.is_set():
+                raise JobCancelled(message=f"Listing the files of {repo_id} cancelled.")
+            try:
+                event = child.events.get(timeout=POLL_S)
+            except queue.Empty:
+                if time.monotonic() - last_event > STALL_TIMEOUT_S:
+                    raise DownloadError(f"The Hugging Face hub at {endpoint} stopped answering while listing "
+                                        f"{repo_id}.", hint="Try again later.") from None
+                continue
+            last_event = time.monotonic()
+            if event is None:
+                code = child.proc.wait()
+                log.warning("hub listing process for %s ended (exit %s):\n%s", repo_id, code,
+                            "\n".join(child.log_tail))
+                raise DownloadError(f"Listing the files of {repo_id} stopped unexpectedly (exit code {code}).",
+                                    hint="Try again. The log has the details.")
+            if event.get("event") == "files":
+                return [RepoFile(str(path), int(size or 0)) for path, size in event["files"]]
+            if event.get("event") == "error":
+                log.info("hub listing of %s failed: %s\n%s", repo_id, event, "\n".join(child.log_tail))
+                raise _error_for(event, repo_id, revision, endpoint)
+    finally:
+        child.stop()
+
+
+def file_ref(repo_id: str, filename: str, revision: str | None = None) -> str:
+    """The reference of one file of a hub repo: ``org/name/path/in/repo.ext`` (``@revision`` when given)."""
+    return f"{repo_id}/{filename}" + (f"@{revision}" if revision else "")
+
+
+def _exact(filename: str) -> str:
+    """An ``allow_patterns`` entry that matches ``filename`` only (fnmatch's special characters escaped)."""
+    return glob.escape(filename)
+
+
+def cached_file(repo_id: str, filename: str, revision: str | None = None) -> Path | None:
+    """The local path of the file ``filename`` of ``repo_id`` at ``revision`` (default ``main``) when it is in the
+    cache, complete, else None. Only that file is considered (the rest of the repo need not be there). No network."""
+    if not _valid(repo_id) or not _valid_filename(filename):
+        return None
+    storage = _repo_folder(repo_id)
+    commit = _commit_for(storage, revision or "main")
+    candidates = [storage / "snapshots" / commit / filename] if commit is not None else []
+    if revision is None:  # ``main`` moved on since this file came (another file was downloaded later): still here
+        candidates += [path for _name, path in cached_files(repo_id, [_exact(filename)])]
+    for path in candidates:
+        try:
+            if path.is_file():  # a snapshot's link exists once its blob is complete
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def _valid_filename(filename: str) -> bool:
+    parts = filename.split("/")
+    return bool(filename) and "\\" not in filename and all(p not in ("", ".", "..") for p in parts)
+
+
+def download_file(repo_id: str, filename: str, *, revision: str | None = None, token: str | None = None,
+                  cancel: threading.Event, on_progress: ProgressFn = _noop,
+                  file_patterns: Sequence[str] = ()) -> Path:
+    """Download only the file ``filename`` of ``repo_id`` (as :func:`download` does a repo: resumable, cancellable,
+    with progress) and return its local path. A file not in the repo is a :class:`ModelNotFoundError` naming the
+    repo and listing some of its files (those matching ``file_patterns`` when given)."""
+    _check_repo_id(repo_id)
+    if not _valid_filename(filename):
+        raise ModelNotFoundError(f"{filename!r} is not a file name in a Hugging Face repo.",
+                                 hint="Give a file as owner/model-name/path/to/file.")
+    cached = cached_file(repo_id, filename, revision)
+    revision = revision or "main"
+    if cached is not None:
+        on_progress(0, 0, f"{file_ref(repo_id, filename)} is already downloaded")
+        return cached
+    if is_offline():
+        raise _offline_error(file_ref(repo_id, filename, None if revision == "main" else revision))
+    request = {"allow_patterns": [_exact(filename)], "ignore_patterns": None, "required": [filename]}
+    snapshot = _run_child(repo_id, revision, token, cancel, on_progress, request, file_patterns)
+    path = snapshot / filename
+    if not path.is_file():
+        raise DownloadError(f"The download of {file_ref(repo_id, filename)} ended without the file.",
+                            hint="Try again. If it keeps failing, the log has the details.")
+    return path
+
+
+def cached_files(repo_id: str, patterns: Sequence[str]) -> list[tuple[str, Path]]:
+    """``(filename, local path)`` of the complete files of ``repo_id`` in the cache that match ``patterns``
+    (fnmatch, on the path inside the repo), from every snapshot, newest first, each filename once. No network."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    snapshots = _repo_folder(repo_id) / "snapshots"
+    try:
+        folders = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime,
+                         reverse=True)
+    except OSError:
+        return []
+    found: dict[str, Path] = {}
+    for folder in folders:
+        try:
+            names = [str(p.relative_to(folder).as_posix()) for p in folder.rglob("*") if p.is_file()]
+        except OSError:
+            continue
+        for name in filter_repo_objects(names, allow_patterns=list(patterns)):
+            found.setdefault(name, folder / name)
+    return sorted(found.items())
+
+
+def remove_cached_file(repo_id: str, filename: str) -> int:
+    """Delete the file ``filename`` of ``repo_id`` from the cache (every snapshot's link to it, and its blob when
+    no other link uses it); the rest of the repo stays (the repo's folder goes when nothing is left in it). Returns
+    the bytes freed."""
+    folder = _repo_folder(repo_id) if _valid(repo_id) and _valid_filename(filename) else None
+    links = sorted(folder.glob(f"snapshots/*/{glob.escape(filename)}")) if folder is not None else []
+    if folder is None or not links:
+        raise ModelNotFoundError(f"{file_ref(repo_id, filename)} is not in the Hugging Face cache "
+                                 f"({hub_cache_dir()}).",
+                                 hint="It may have been removed already; refresh the list of models.")
+    blobs = {(link.parent / os.readlink(link)).resolve() if link.is_symlink() else None for link in links}
+    freed = 0
+    try:
+        for link in links:
+            if not link.is_symlink():
+                freed += link.stat().st_size
+            link.unlink()
+        used = {(p.parent / os.readlink(p)).resolve() for p in folder.glob("snapshots/**/*") if p.is_symlink()}
+        for blob in blobs - used - {None}:
+            if blob is not None and blob.is_file():
+                freed += blob.stat().st_size
+                blob.unlink()
+    except OSError as exc:
+        raise StudioloError(f"Could not delete {file_ref(repo_id, filename)} from the cache: {exc}",
+                            hint="Close programs that may be using the model, then try again.") from exc
+    if not any(p.is_file() for p in folder.glob("snapshots/**/*")):
+        from desktop.models.store import disk_size
+
+        freed += disk_size(folder)  # what else is left: listings, partial files
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(hub_cache_dir() / ".locks" / folder.name, ignore_errors=True)
+    return freed
 
 
 def _as_list(patterns: str | Sequence[str] | None) -> list[str] | None:
@@ -277,7 +466,7 @@ def _as_list(patterns: str | Sequence[str] | None) -> list[str] | None:
 
 
 def _follow(child: _Child, repo_id: str, revision: str, endpoint: str, cancel: threading.Event,
-            on_progress: ProgressFn) -> Path:
+            on_progress: ProgressFn, file_patterns: Sequence[str] = ()) -> Path:
     """Relay the child's events until it is done; kill it (via the caller) on cancel or trouble."""
     on_progress(0, None, f"Looking up {repo_id} on {endpoint}")
     latest: tuple[int, int | None, str] | None = None
@@ -317,7 +506,7 @@ def _follow(child: _Child, repo_id: str, revision: str, endpoint: str, cancel: t
             return Path(event["path"])
         elif kind == "error":
             log.info("hub download of %s failed: %s\n%s", repo_id, event, "\n".join(child.log_tail))
-            raise _error_for(event, repo_id, revision, endpoint)
+            raise _error_for(event, repo_id, revision, endpoint, file_patterns)
         if latest is not None and latest != reported and time.monotonic() - last_report >= POLL_S:
             on_progress(*latest)
             reported, last_report = latest, time.monotonic()
@@ -336,9 +525,13 @@ def _check_space(repo_id: str, needed: int) -> None:
                  "cache to a bigger disk (set HF_HOME), then try again.")
 
 
-def _error_for(event: dict[str, Any], repo_id: str, revision: str, endpoint: str) -> StudioloError:
+def _error_for(event: dict[str, Any], repo_id: str, revision: str, endpoint: str,
+               file_patterns: Sequence[str] = ()) -> StudioloError:
     kind, phase, status = event.get("kind"), event.get("phase"), event.get("status")
     detail = str(event.get("detail") or "unknown error")
+    if kind == "file_not_found":
+        return _file_not_found(repo_id, list(event.get("missing") or [detail]), list(event.get("files") or []),
+                               file_patterns)
     if kind == "not_found":
         return ModelNotFoundError(f"There is no model named {repo_id} on Hugging Face ({endpoint}).",
                                   hint="Check the name: it looks like owner/model-name, as in the address of its page.")
@@ -372,6 +565,20 @@ def _error_for(event: dict[str, Any], repo_id: str, revision: str, endpoint: str
                              hint="Try again: the download will resume where it stopped.")
     return DownloadError(f"Downloading {repo_id} failed: {detail}",
                          hint="Try again: what was downloaded is kept. If it keeps failing, the log has the details.")
+
+
+def _file_not_found(repo_id: str, missing: list[str], files: list[str], patterns: Sequence[str]) -> StudioloError:
+    from huggingface_hub.utils import filter_repo_objects
+
+    shown = list(filter_repo_objects(files, allow_patterns=list(patterns) or None))
+    listed = ", ".join(shown[:LISTED_FILES]) + (f" (and {len(shown) - LISTED_FILES} more)"
+                                                  if len(shown) > LISTED_FILES else "")
+    kinds = " or ".join(patterns)
+    if shown:
+        hint = f"Its {kinds + ' ' if kinds else ''}files: {listed}. Give one as {repo_id}/FILE."
+    else:
+        hint = f"It has no {kinds + ' ' if kinds else ''}files. Check the repo and the file name."
+    return ModelNotFoundError(f"The model repo {repo_id} has no file named {missing[0]!r}.", hint=hint)
 
 
 def list_cached_models() -> list[CachedModel]:

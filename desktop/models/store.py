@@ -14,8 +14,8 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from desktop import paths
@@ -43,6 +43,7 @@ class InstalledModel:
     generator_id: str | None = None  # a demo model's generator, else the one that used it last
     last_used: float | None = None  # seconds since the epoch (from the usage record), None if never used
     used_by: tuple[str, ...] = ()  # the generators that used it or had it imported for them
+    details: dict[str, str] = field(default_factory=dict)  # facts from its generator's describe_model()
 
     @property
     def use_ref(self) -> str:
@@ -88,10 +89,11 @@ def with_usage(model: InstalledModel, uses: usage.Uses) -> InstalledModel:
     return replace(model, last_used=last, used_by=used_by, generator_id=generator_id)
 
 
-def list_installed(*, include_hub: bool = True) -> list[InstalledModel]:
+def list_installed(*, include_hub: bool = True, file_patterns: Sequence[str] = ()) -> list[InstalledModel]:
     """Every demo, imported and (with ``include_hub``) Hugging Face cache model, with its size on disk and usage.
-    Hub models include partial downloads (their size counts what is on disk). Scans the disk: not for the GUI
-    thread."""
+    Hub models include partial downloads (their size counts what is on disk). A cached repo holding files that
+    match ``file_patterns`` (the single-file generators' ``model_file_patterns``) is listed as those files instead,
+    each its own model (``org/name/file.gguf``, removable on its own). Scans the disk: not for the GUI thread."""
     found: list[InstalledModel] = []
     demo_root = demo_models_dir()
     if demo_root.is_dir():
@@ -106,9 +108,20 @@ def list_installed(*, include_hub: bool = True) -> list[InstalledModel]:
         from desktop.models import hub
 
         for model in hub.list_cached_models():
-            found.append(InstalledModel(model.repo_id, "hub", model.path, model.size_bytes))
+            files = hub.cached_files(model.repo_id, list(file_patterns)) if file_patterns else []
+            if not files:
+                found.append(InstalledModel(model.repo_id, "hub", model.path, model.size_bytes))
+            for filename, path in files:
+                found.append(InstalledModel(hub.file_ref(model.repo_id, filename), "hub", path, _blob_size(path)))
     uses = usage.read_all()
     return [with_usage(m, uses) for m in found]
+
+
+def _blob_size(path: Path) -> int:
+    try:
+        return path.stat().st_size  # links followed: the blob's size
+    except OSError:
+        return 0
 
 
 def import_model(source: Path, *, name: str | None = None, allow_pickle: bool = False,
@@ -236,7 +249,11 @@ def _remove_files(ref: str) -> int:
         return _delete(imported_models_dir() / ref, ref)
     if "/" in ref:
         from desktop.models import hub
+        from desktop.models.resolver import split_hub_file
 
+        one_file = split_hub_file(ref)
+        if one_file is not None:  # one file of a repo: the repo's other files stay
+            return hub.remove_cached_file(one_file[0], one_file[1])
         return hub.remove_cached(ref)
     raise ModelNotFoundError(f"No installed model {ref!r}.", hint="`studiolo models list` shows the installed ones.")
 

@@ -64,6 +64,9 @@ class ModelChooser(QComboBox):
         self.setObjectName("model_chooser")
         self.setAccessibleName(self.tr("Model"))
         self.setToolTip(self.tr("A Hugging Face repo id, a local folder or file, or 'demo'."))
+        # long model names must not widen the page (the list shows them whole)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(24)
         self._static: list[tuple[str, str]] = []  # (label, ref): the default, the demo, the recommended models
         if generator.default_model:
             self._static.append((self._label(generator, generator.default_model), generator.default_model))

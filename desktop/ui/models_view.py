@@ -6,6 +6,11 @@
   hand-written size "as of" the date it was checked), licence and what it is good for — all before any download —
   and a *Download* / *Cancel* / *Resume* button with a progress bar in bytes. A cancelled or failed download keeps
   what arrived; downloading again resumes it. Offline (``HF_HUB_OFFLINE``) the buttons are disabled and say why.
+* **Single-file models** (a generator with ``model_file_patterns``, e.g. GGUF): each downloaded or imported file is
+  its own installed model, with the facts its generator gives (``describe_model``: architecture, quantisation,
+  context length) in a *Details* column, computed with the scan. *Download a file…* (a typed repo id, or a
+  recommended whole repo's *Choose file…*) lists the repo's matching files with their sizes off the GUI thread, then
+  a small dialog (:class:`~desktop.ui.repo_files_dialog.RepoFilesDialog`) picks one, downloaded like any model.
 * **Loaded now**: the engine's model cache (generator, model, device, memory) with an *Unload* button per model.
 * The disk use of every model, and a message line for what happened (also sent as ``message(text, is_error)``).
 
@@ -37,6 +42,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -51,9 +57,11 @@ from desktop.api import JobCancelled, ModelSource, StudioloError
 from desktop.engine.cache import CacheKey, LoadedModel
 from desktop.engine.memory import human_bytes
 from desktop.models import hub, inventory
-from desktop.models.inventory import GeneratorModels, RecommendedStatus
+from desktop.models.inventory import GeneratorModels, RecommendedStatus, details_text
 from desktop.models.modelless import uses_model
+from desktop.models.resolver import matches_patterns, split_hub_file
 from desktop.models.store import InstalledModel
+from desktop.ui.repo_files_dialog import RepoFilesDialog
 from desktop.ui.tasks import TaskGroup, TaskState
 
 log = logging.getLogger(__name__)
@@ -76,7 +84,9 @@ class ModelsView(QWidget):
 
     Signals: ``models_changed()`` after an import, a removal or a finished download; ``message(text, is_error)``
     for the status bar; ``refreshed()`` when the tables show a new scan; ``download_progressed(ref, done, total)``
-    (total 0 while unknown) and ``download_ended(ref, outcome)`` with outcome ``done``, ``cancelled`` or ``failed``.
+    (total 0 while unknown) and ``download_ended(ref, outcome)`` with outcome ``done``, ``cancelled`` or ``failed``;
+    ``files_listed(repo, files)`` when a repo's files were listed for the file picker (``files``: the matching
+    :class:`~desktop.models.hub.RepoFile` list, None when listing failed: the message says why).
     """
 
     models_changed = Signal()
@@ -84,6 +94,7 @@ class ModelsView(QWidget):
     refreshed = Signal()
     download_progressed = Signal(str, object, object)
     download_ended = Signal(str, str)
+    files_listed = Signal(str, object)
 
     def __init__(self, engine: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,6 +105,7 @@ class ModelsView(QWidget):
         self.total_bytes: int | None = None
         self.confirm_box: QMessageBox | None = None
         self.file_dialog: QFileDialog | None = None
+        self.file_picker: RepoFilesDialog | None = None
         self._confirm_ref: str | None = None
         self._downloads: dict[str, _Download] = {}
         self._tasks = TaskGroup("models", owner=self)  # downloads may take hours: not the engine's pool
@@ -189,7 +201,8 @@ class ModelsView(QWidget):
         box.setObjectName("installed_box")
         self.installed_table = self._table("installed_table", self.tr("Installed models"),
                                            [self.tr("Model"), self.tr("Source"), self.tr("Size"),
-                                            self.tr("Last used")], box)
+                                            self.tr("Last used"), self.tr("Details")], box)
+        self.installed_table.setColumnHidden(4, True)  # shown when a model has details
         self.installed_table.horizontalHeader().setStretchLastSection(False)
         self.installed_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.installed_table.itemSelectionChanged.connect(self._update_installed_buttons)
@@ -226,7 +239,7 @@ class ModelsView(QWidget):
         probe = QPushButton()  # no parent: never shown (a child would sit over the page until deleted)
         probe.setFont(self.font())
         texts = (self.tr("Download"), self.tr("Downloaded"), self.tr("Resume"), self.tr("Cancel"),
-                 self.tr("Cancelling…"))
+                 self.tr("Cancelling…"), self.tr("Choose file…"))
         widths = []
         for text in texts:
             probe.setText(text)
@@ -241,8 +254,23 @@ class ModelsView(QWidget):
         self.offline_label.setObjectName("models_offline")
         self.offline_label.setWordWrap(True)
         self.offline_label.hide()
+        self.repo_edit = QLineEdit(box)
+        self.repo_edit.setObjectName("repo_edit")
+        self.repo_edit.setPlaceholderText(self.tr("Hugging Face repo, e.g. org/model-GGUF"))
+        self.repo_edit.setAccessibleName(self.tr("Hugging Face repo to download a file of"))
+        self.repo_edit.returnPressed.connect(self._choose_typed_repo)
+        self.download_file_button = self._button("download_file", self.tr("Download a file…"),
+                                                 self.tr("List the repo's model files and download one"),
+                                                 self._choose_typed_repo, box)
+        self.repo_row = QWidget(box)
+        row = QHBoxLayout(self.repo_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.repo_edit, 1)
+        row.addWidget(self.download_file_button)
+        self.repo_row.hide()  # for single-file generators only
         layout = QVBoxLayout(box)
         layout.addWidget(self.offline_label)
+        layout.addWidget(self.repo_row)
         layout.addWidget(self.recommended_table, 1)
         return box
 
@@ -390,17 +418,19 @@ class ModelsView(QWidget):
         sources = {"demo": self.tr("demo"), "imported": self.tr("imported"), "hub": self.tr("Hugging Face")}
         for row, model in enumerate(models):
             table.insertRow(row)
+            details = details_text(model.details)
             cells = (model.ref, sources.get(model.source, model.source), human_bytes(model.size_bytes),
-                     self._when(model.last_used))
+                     self._when(model.last_used), details)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(REF_ROLE, model.ref)
-                item.setToolTip(str(model.path))
+                item.setToolTip(str(model.path) + (f"\n{details}" if details else ""))
                 if column == 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 table.setItem(row, column, item)
             if model.ref == selected:
                 table.selectRow(row)
+        table.setColumnHidden(4, not any(m.details for m in models))
         self._update_installed_buttons()
 
     def _when(self, timestamp: float | None) -> str:
@@ -414,6 +444,14 @@ class ModelsView(QWidget):
         self.import_file_button.setEnabled(ModelSource.FILE in sources)
         self.import_folder_button.setEnabled(ModelSource.FOLDER in sources)
         self.remove_button.setEnabled(self.selected_installed() is not None)
+
+    def installed_details(self, ref: str) -> str:
+        """The *Details* cell of the installed model ``ref`` ("" when it has none or is not listed)."""
+        table = self.installed_table
+        for row in range(table.rowCount()):
+            if table.item(row, 0).data(REF_ROLE) == ref:
+                return table.item(row, 4).text()
+        return ""
 
     def installed_refs(self) -> list[str]:
         """The references in the installed table, top to bottom."""
@@ -437,6 +475,11 @@ class ModelsView(QWidget):
         self._actions.clear()
         offline = hub.is_offline()
         self.offline_label.setVisible(offline)
+        generator = self._generator()
+        self.repo_row.setVisible(bool(generator is not None and generator.model_file_patterns))
+        self.download_file_button.setEnabled(not offline)
+        self.download_file_button.setToolTip(self.tr("Studiolo is working offline (HF_HUB_OFFLINE is set).")
+                                             if offline else self.tr("List the repo's model files and download one"))
         recommended = self.data.recommended if self.data is not None else []
         for row, status in enumerate(recommended):
             table.insertRow(row)
@@ -491,7 +534,7 @@ class ModelsView(QWidget):
         bar, action, status = self._progress.get(ref), self._actions.get(ref), self._status(ref)
         if bar is None or action is None or status is None:
             return
-        download = self._downloads.get(ref)
+        download = self._download_of_row(ref)
         action.setEnabled(True)
         action.setToolTip("")
         if download is not None:
@@ -500,6 +543,18 @@ class ModelsView(QWidget):
             action.setText(self.tr("Cancelling…") if cancelling else self.tr("Cancel"))
             action.setEnabled(not cancelling)
             action.setToolTip(self.tr("Stop the download; downloading again resumes it"))
+        elif status.choose_file:
+            bar.setRange(0, PROGRESS_STEPS)
+            bar.setValue(PROGRESS_STEPS if status.files else 0)
+            bar.setFormat(self.tr("%1 file(s) downloaded").replace("%1", str(len(status.files))) if status.files
+                          else self.tr("Not downloaded"))
+            bar.setToolTip("\n".join(status.files))
+            action.setText(self.tr("Choose file…"))
+            action.setToolTip(self.tr("List the files of %1 and download one").replace("%1", status.name))
+            if hub.is_offline():
+                action.setEnabled(False)
+                action.setToolTip(self.tr("Studiolo is working offline (HF_HUB_OFFLINE is set). Unset it and "
+                                          "restart Studiolo to download models."))
         elif status.installed:
             bar.setValue(PROGRESS_STEPS)
             bar.setFormat(self.tr("Downloaded"))
@@ -536,10 +591,32 @@ class ModelsView(QWidget):
         bar.setFormat(self.tr("%1 of %2").replace("%1", human_bytes(done)).replace("%2", human_bytes(total)))
 
     def _on_action(self, ref: str, *_checked: Any) -> None:
-        if ref in self._downloads:
-            self.cancel_download(ref)
+        download = self._download_of_row(ref)
+        status = self._status(ref)
+        if download is not None:
+            self.cancel_download(download.ref)
+        elif status is not None and status.choose_file:
+            self.choose_file(ref)
         else:
             self.download(ref)
+
+    def _row_of(self, ref: str) -> str | None:
+        """The recommended row that shows the download of ``ref``: its own, or for one file of a repo the row of
+        the repo it was chosen from."""
+        if ref in self._progress:
+            return ref
+        one_file = split_hub_file(ref)
+        if one_file is None:
+            return None
+        repo, _filename, revision = one_file
+        row = f"{repo}@{revision}" if revision else repo
+        status = self._status(row)
+        return row if status is not None and status.choose_file else None
+
+    def _download_of_row(self, row: str) -> _Download | None:
+        if row in self._downloads:
+            return self._downloads[row]
+        return next((d for ref, d in self._downloads.items() if self._row_of(ref) == row), None)
 
     # -- downloading -----------------------------------------------------------------------------------------
 
@@ -549,6 +626,9 @@ class ModelsView(QWidget):
         if ref in self._downloads:
             return False
         repo, _, revision = ref.partition("@")
+        one_file = split_hub_file(ref)
+        generator = self._generator()
+        patterns = tuple(generator.model_file_patterns) if generator is not None else ()
         if hub.is_offline():
             self.show_message(self.tr("%1 cannot be downloaded: Studiolo is working offline (HF_HUB_OFFLINE is "
                                       "set). Unset it and restart Studiolo.").replace("%1", ref), True)
@@ -558,19 +638,23 @@ class ModelsView(QWidget):
         ignore = inventory.pickle_ignore_patterns(bool(self.settings.allow_pickle))
 
         def work(state: TaskState) -> Path:
+            if one_file is not None:
+                return hub.download_file(one_file[0], one_file[1], revision=one_file[2], token=token,
+                                         cancel=entry.cancel, on_progress=state.progress, file_patterns=patterns)
             return hub.download(repo, revision=revision or None, token=token, cancel=entry.cancel,
                                 ignore_patterns=ignore, on_progress=state.progress)
 
         def progress(done: int, total: int | None, _text: str) -> None:
             entry.done, entry.total = done, total
-            bar = self._progress.get(ref)
+            row = self._row_of(ref)
+            bar = self._progress.get(row) if row is not None else None
             if bar is not None:
                 self._set_bar(bar, done, total)
             self.download_progressed.emit(ref, done, total or 0)
 
         self._start(work, lambda _path: self._download_ended(ref, None), lambda exc: self._download_ended(ref, exc),
                     progress)
-        self._show_status(ref)
+        self._show_status(self._row_of(ref) or ref)
         self.show_message(self.tr("Downloading %1…").replace("%1", ref))
         return True
 
@@ -580,7 +664,7 @@ class ModelsView(QWidget):
         if entry is None:
             return False
         entry.cancel.set()
-        self._show_status(ref)
+        self._show_status(self._row_of(ref) or ref)
         return True
 
     @Slot()
@@ -601,9 +685,76 @@ class ModelsView(QWidget):
         else:
             outcome = "failed"
             self.show_message(self._error_text(self.tr("Could not download %1:").replace("%1", ref), error), True)
-        self._show_status(ref)
+        self._show_status(self._row_of(ref) or ref)
         self.refresh()
         self.download_ended.emit(ref, outcome)
+
+    # -- choosing one file of a repo -------------------------------------------------------------------------
+
+    def _choose_typed_repo(self) -> None:
+        text = self.repo_edit.text().strip()
+        if not text:
+            self.show_message(self.tr("Type a Hugging Face repo id first, like org/model-GGUF."), True)
+            return
+        one_file = split_hub_file(text)
+        if one_file is not None:  # a file named already: nothing to choose
+            self.download(text)
+            return
+        self.choose_file(text)
+
+    def choose_file(self, repo_ref: str) -> bool:
+        """List the files of the hub repo ``repo_ref`` (``org/name`` or ``org/name@revision``) that the chosen
+        generator can use (its ``model_file_patterns``), off the GUI thread, then show them with their sizes in
+        :attr:`file_picker`; the file picked there is downloaded. False when it cannot start (offline, a generator
+        whose models are whole repos, not a repo id); the reason is shown."""
+        generator = self._generator()
+        patterns = tuple(generator.model_file_patterns) if generator is not None else ()
+        repo, _, revision = repo_ref.strip().partition("@")
+        if not patterns:
+            self.show_message(self.tr("%1 uses whole repos as models: download %2 as it is.")
+                              .replace("%1", generator.name if generator is not None else "?")
+                              .replace("%2", repo_ref), True)
+            return False
+        if hub.is_offline():
+            self.show_message(self.tr("The files of %1 cannot be listed: Studiolo is working offline (HF_HUB_OFFLINE "
+                                      "is set). Unset it and restart Studiolo.").replace("%1", repo_ref), True)
+            return False
+        token = self.settings.hf_token
+
+        def work(state: TaskState) -> list[hub.RepoFile]:
+            return hub.list_repo_files(repo, revision or None, token, cancel=state.cancel_event)
+
+        def done(files: list[hub.RepoFile]) -> None:
+            matching = [f for f in files if matches_patterns(f.path, patterns)]
+            self.files_listed.emit(repo_ref, matching)
+            if not matching:
+                self.show_message(self.tr("%1 has no %2 files.").replace("%1", repo_ref)
+                                  .replace("%2", " / ".join(patterns)), True)
+                return
+            self.show_message(self.tr("%1: %2 file(s) to choose from.").replace("%1", repo_ref)
+                              .replace("%2", str(len(matching))))
+            self._show_file_picker(repo, revision or None, matching)
+
+        def failed(error: BaseException) -> None:
+            self.show_message(self._error_text(self.tr("Could not list the files of %1:").replace("%1", repo_ref),
+                                               error), True)
+            self.files_listed.emit(repo_ref, None)
+
+        self.show_message(self.tr("Listing the files of %1…").replace("%1", repo_ref))
+        self._start(work, done, failed)
+        return True
+
+    def _show_file_picker(self, repo: str, revision: str | None, files: list[hub.RepoFile]) -> None:
+        installed = set(self.installed_refs())
+        downloaded = {f.path for f in files if hub.file_ref(repo, f.path, revision) in installed
+                      or hub.file_ref(repo, f.path) in installed}
+        if self.file_picker is not None:
+            self.file_picker.close()
+            self.file_picker.deleteLater()
+        dialog = RepoFilesDialog(f"{repo}@{revision}" if revision else repo, files, downloaded, self)
+        dialog.file_chosen.connect(lambda path: self.download(hub.file_ref(repo, path, revision)))
+        self.file_picker = dialog
+        dialog.open()
 
     # -- importing and removing ------------------------------------------------------------------------------
 
@@ -652,7 +803,7 @@ class ModelsView(QWidget):
         """Delete the installed model ``ref`` from disk (on a worker), after a confirmation unless ``confirm`` is
         False. The outcome is shown as a message; ``models_changed`` follows a success."""
         repo = ref.partition("@")[0]
-        if any(d.partition("@")[0] == repo for d in self._downloads):
+        if any(d.partition("@")[0] == repo or d.startswith(repo + "/") for d in self._downloads):
             self.show_message(self.tr("%1 is downloading: cancel the download before removing it.")
                               .replace("%1", ref), True)
             return

@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_tiny_lm", "DEMO_TEXT", "CHAT_TEMPLATE", "SPECIAL_TOKENS", "CONTEXT_LENGTH"]
+__all__ = ["build_tiny_lm", "demo_tokenizer", "DEMO_TEXT", "CHAT_TEMPLATE", "SPECIAL_TOKENS", "CONTEXT_LENGTH"]
 
 DEMO_TEXT = """\
 The studio was quiet in the morning. The light fell on the desk and on the paper and on the small brass lamp.
@@ -75,10 +75,10 @@ def build_tiny_lm(dest: Path, *, seed: int = 0) -> Path:
     return dest
 
 
-def _tokenizer() -> Any:
-    """A byte-level BPE tokenizer learned from :data:`DEMO_TEXT`, wrapped for transformers, with the template."""
+def demo_tokenizer() -> Any:
+    """The demo's byte-level BPE tokenizer learned from :data:`DEMO_TEXT`, as a bare ``tokenizers.Tokenizer``
+    (no transformers import; the GGUF demo reuses it). :data:`SPECIAL_TOKENS` are ids 0–4."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     raw = Tokenizer(models.BPE())
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -86,6 +86,14 @@ def _tokenizer() -> Any:
     trainer = trainers.BpeTrainer(vocab_size=_VOCAB_SIZE, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     raw.train_from_iterator(DEMO_TEXT.splitlines(), trainer=trainer)
+    return raw
+
+
+def _tokenizer() -> Any:
+    """:func:`demo_tokenizer` wrapped for transformers, with the chat template."""
+    from transformers import PreTrainedTokenizerFast
+
+    raw = demo_tokenizer()
     return PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
                                    pad_token="<|endoftext|>", model_max_length=CONTEXT_LENGTH,
                                    chat_template=CHAT_TEMPLATE, clean_up_tokenization_spaces=False)

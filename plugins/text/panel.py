@@ -4,8 +4,12 @@ Talks to the window only through :class:`desktop.api.PanelHost`: ``submit``/``ca
 ``storage`` (drafts under ``<storage.directory>/drafts``; the user's presets under :data:`PRESETS_KEY`, the last
 sampling settings under :data:`SETTINGS_KEY`, the draft open last under :data:`DRAFT_KEY`) and the host's job
 signals, followed for the one job this panel is running (a :class:`~desktop.api.widgets.JobFollower`). The sampling
-settings and the number format are the host's :class:`~desktop.api.widgets.ParamsForm`. Streamed text chunks
+settings and the load options are the host's :class:`~desktop.api.widgets.ParamsForm`. Streamed text chunks
 (``job_previewed``) go into the document at the insertion point or into the chat's reply as they come.
+
+Every text generator shares it: its params type is :class:`~plugins.text.params.TextParamsBase` plus the generator's
+own load options, which the panel shows below the sampling settings (``text.transformers``: the number format;
+``text.llamacpp``: threads and GPU layers).
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from plugins.text.drafts import (
     export_text,
     generation_from_export,
 )
-from plugins.text.params import PRESETS, TextParams
+from plugins.text.params import PRESETS, TextParams, TextParamsBase
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +79,10 @@ SETTINGS_KEY = "last_settings"
 """``host.storage`` key: the sampling settings of the last job submitted."""
 SAMPLING = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop")
 """The sampling settings (a preset holds them)."""
-FORM_FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "dtype")
-"""The settings shown by the panel's forms (the stop sequences have an editor of their own)."""
+SAMPLING_FORM_FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty")
+"""The sampling settings shown by the panel's form (the stop sequences have an editor of their own)."""
+LOAD_FIELDS = ("dtype",)
+"""``text.transformers``' load options, shown by the panel's second form (another generator passes its own)."""
 MODES = ("continue", "chat")
 KIND_OF_MODE = {"continue": "document", "chat": "chat"}
 MODE_OF_KIND = {"document": "continue", "chat": "chat"}
@@ -160,21 +166,27 @@ class _Job:
 
 
 class TextPanel(FileDropMixin, QWidget):
-    """The text generator's panel. ``generate()``/``cancel()`` are what the window's Ctrl+Enter and Esc call.
+    """The text generators' panel. ``generate()``/``cancel()`` are what the window's Ctrl+Enter and Esc call.
 
     ``autosave_ms``: how often changed drafts are saved (they are also saved on close and when another draft is
-    opened).
+    opened). ``params_type``: the generator's params (a :class:`TextParamsBase` subclass); ``load_fields``: which
+    of its load options the panel shows.
     """
 
     draft_saved = Signal(str)
     """A draft was written (its id)."""
 
-    def __init__(self, host: PanelHost, *, autosave_ms: int = 2000, parent: QWidget | None = None) -> None:
+    def __init__(self, host: PanelHost, *, autosave_ms: int = 2000, parent: QWidget | None = None,
+                 params_type: type[TextParamsBase] = TextParams, load_fields: tuple[str, ...] = LOAD_FIELDS) -> None:
         super().__init__(parent)
         self.setObjectName("text_panel")
         self.host = host
+        self.params_type = params_type
+        """The generator's params: what :meth:`params` builds and reused params are read as."""
+        self.load_fields = tuple(load_fields)
+        """The load options shown (kept with the sampling settings)."""
         self.store = DraftStore(host.storage.directory / "drafts")
-        self._fields = {f.name: f for f in schema(TextParams)}
+        self._fields = {f.name: f for f in schema(params_type)}
         self._drafts: dict[str, Draft] = {}
         self._dirty: set[str] = set()
         self._chat_provenance: list[Provenance] = []
@@ -295,7 +307,7 @@ class TextPanel(FileDropMixin, QWidget):
         presets = QVBoxLayout()
         presets.addWidget(self.preset_combo)
         presets.addWidget(self.save_preset_button, 0, Qt.AlignmentFlag.AlignLeft)
-        self.sampling_form = ParamsForm(TextParams, self, fields=FORM_FIELDS[:-1], scrollable=False)
+        self.sampling_form = ParamsForm(self.params_type, self, fields=SAMPLING_FORM_FIELDS, scrollable=False)
         self.sampling_form.setObjectName("sampling")
         field = self.sampling_form.field_widget
         self.max_new_tokens, self.temperature, self.top_p = field("max_new_tokens"), field("temperature"), \
@@ -307,10 +319,17 @@ class TextPanel(FileDropMixin, QWidget):
         self.stop_edit.setPlaceholderText(tr("One per line; \\n for a newline"))
         self.stop_edit.setTabChangesFocus(True)
         self.stop_edit.setMaximumHeight(70)
-        self.load_form = ParamsForm(TextParams, self, fields=FORM_FIELDS[-1:], scrollable=False)
+        self.load_form = ParamsForm(self.params_type, self, fields=self.load_fields, scrollable=False)
         self.load_form.setObjectName("load_options")
-        self.dtype = self.load_form.field_widget("dtype")
-        self.dtype.setItemText(self.dtype.findData("auto"), tr("Automatic"))
+        self.dtype = self._load_widget("dtype")  # text.transformers: the number format
+        if self.dtype is not None:
+            self.dtype.setItemText(self.dtype.findData("auto"), tr("Automatic"))
+        self.threads = self._load_widget("threads")  # text.llamacpp: 0 threads is automatic, -1 GPU layers all
+        if self.threads is not None:
+            self.threads.setSpecialValueText(tr("Automatic"))
+        self.gpu_layers = self._load_widget("gpu_layers")
+        if self.gpu_layers is not None:
+            self.gpu_layers.setSpecialValueText(tr("All"))
         form = QFormLayout()
         form.addRow(tr("Preset"), presets)
         form.addRow(self.sampling_form)
@@ -378,6 +397,10 @@ class TextPanel(FileDropMixin, QWidget):
         self.export_md_action.triggered.connect(self._on_export_md_clicked)
         self.export_txt_action.triggered.connect(self._on_export_txt_clicked)
 
+    def _load_widget(self, name: str) -> Any:
+        """The load-option widget ``name``, or None where this generator has no such option or it is not shown."""
+        return self.load_form.field_widget(name) if name in self.load_fields else None
+
     # -- mode and params --------------------------------------------------------------------------------------
 
     def mode(self) -> str:
@@ -397,7 +420,7 @@ class TextPanel(FileDropMixin, QWidget):
             self._remember_current()
 
     def settings(self) -> dict[str, Any]:
-        """The sampling settings and the number format the widgets hold. Raises ``ParamError`` for an invalid one
+        """The sampling settings and the load options the widgets hold. Raises ``ParamError`` for an invalid one
         (marked in the form)."""
         return {**self.sampling_form.values(), "stop": parse_stops(self.stop_edit.toPlainText()),
                 **self.load_form.values()}
@@ -431,10 +454,10 @@ class TextPanel(FileDropMixin, QWidget):
         if isinstance(settings, Mapping):
             self.apply_settings(settings)
 
-    def params(self, **values: Any) -> TextParams:
-        """The settings as params, with ``values`` (prompt, mode, system prompt, history) on top (not
-        validated)."""
-        return TextParams(**{**self.settings(), **values})
+    def params(self, **values: Any) -> Any:
+        """The settings as params (of :attr:`params_type`), with ``values`` (prompt, mode, system prompt, history)
+        on top (not validated)."""
+        return self.params_type(**{**self.settings(), **values})
 
     @Slot(object)
     def apply_params(self, params: object) -> None:
@@ -459,14 +482,13 @@ class TextPanel(FileDropMixin, QWidget):
                 self.chat.set_input_text(p.prompt)
             self._on_chat_changed()
 
-    @staticmethod
-    def _coerce(params: object) -> TextParams:
-        if isinstance(params, TextParams):
+    def _coerce(self, params: object) -> Any:
+        if isinstance(params, self.params_type):
             return params
         if isinstance(params, Mapping):
-            return from_json(TextParams, params)
+            return from_json(self.params_type, params)
         if is_dataclass(params) and not isinstance(params, type):
-            return from_json(TextParams, to_json(params))
+            return from_json(self.params_type, to_json(params))
         raise TypeError(f"not text parameters: {type(params).__name__}")
 
     # -- presets ----------------------------------------------------------------------------------------------
@@ -593,7 +615,7 @@ class TextPanel(FileDropMixin, QWidget):
         self._started()
         return job_id
 
-    def _submit(self, **values: Any) -> tuple[str, TextParams] | None:
+    def _submit(self, **values: Any) -> tuple[str, TextParamsBase] | None:
         """Submit the settings with ``values`` on top; the job id and the params submitted, or None (the reason
         is shown)."""
         self._show_status("")
@@ -610,12 +632,12 @@ class TextPanel(FileDropMixin, QWidget):
             return None
         try:
             self.host.storage.set(SETTINGS_KEY, {k: v for k, v in to_json(params).items()
-                                                 if k in SAMPLING or k == "dtype"})
+                                                 if k in SAMPLING or k in self.load_fields})
         except (OSError, TypeError, ValueError):
             log.warning("could not keep the text panel's settings", exc_info=True)
         return job_id, params
 
-    def _new_provenance(self, job_id: str, params: TextParams, index: int) -> Provenance:
+    def _new_provenance(self, job_id: str, params: TextParamsBase, index: int) -> Provenance:
         # partial until the job finishes: a crash mid-generation leaves it marked so in the autosaved draft
         return Provenance(index, index + 1, model=self.host.current_model(), params=to_json(params),
                           job_id=job_id, created=time.time(), partial=True)
@@ -866,7 +888,7 @@ class TextPanel(FileDropMixin, QWidget):
         """Reopen the draft open last (and the newest of the other kind), the last settings and the presets."""
         self._fill_presets()
         settings = self.host.storage.get(SETTINGS_KEY)
-        self.apply_settings(settings if isinstance(settings, dict) else to_json(TextParams()))
+        self.apply_settings(settings if isinstance(settings, dict) else to_json(self.params_type()))
         current: Draft | None = None
         last = self.host.storage.get(DRAFT_KEY)
         if isinstance(last, str):
@@ -1041,6 +1063,8 @@ def _text_output(outputs: object) -> TextOutput | None:
     return next((o for o in (outputs or ()) if isinstance(o, TextOutput)), None)  # type: ignore[union-attr]
 
 
-def create_panel(host: PanelHost, autosave_ms: int = 2000) -> TextPanel:
-    """The text generator's panel (what ``Generator.create_panel`` returns)."""
-    return TextPanel(host, autosave_ms=autosave_ms)
+def create_panel(host: PanelHost, autosave_ms: int = 2000, *, params_type: type[TextParamsBase] = TextParams,
+                 load_fields: tuple[str, ...] = LOAD_FIELDS) -> TextPanel:
+    """A text generator's panel (what ``Generator.create_panel`` returns): ``text.transformers``' by default;
+    another text generator passes its params type and the load options to show."""
+    return TextPanel(host, autosave_ms=autosave_ms, params_type=params_type, load_fields=load_fields)

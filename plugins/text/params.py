@@ -1,4 +1,9 @@
-"""The text generator's parameters: one schema for the CLI, the panel and the metadata."""
+"""The text generators' parameters: one schema for the CLI, the panel and the metadata.
+
+:class:`TextParamsBase` holds what every text generator shares (the prompt, the mode, the chat, the sampling
+settings); each generator adds its own load options: :class:`TextParams` (``text.transformers``) the number format,
+``plugins.gguf.params.GGUFParams`` (``text.llamacpp``) threads and GPU layers.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ DTYPES = ("auto", "float16", "bfloat16", "float32")
 
 
 @dataclass(frozen=True)
-class TextParams:
+class TextParamsBase:
+    """The fields every text generator shares, in this order (a subclass adds its load options after them)."""
+
     prompt: str = param("", prompt=True, multiline=True,
                         help="continue: the text to continue; chat: your new message.")
     mode: str = param("continue", choices=MODES,
@@ -30,6 +37,12 @@ class TextParams:
                                       help="Above 1, discourage repeating what was already written.")
     stop: list[str] = param(default_factory=list, max_items=16,
                             help="Stop writing at any of these texts (they are not included).")
+
+
+@dataclass(frozen=True)
+class TextParams(TextParamsBase):
+    """``text.transformers``' params: the shared fields, then the number format of the weights."""
+
     dtype: str = param("auto", choices=DTYPES, load_option=True, label="Number format",
                        help="Number format of the weights: auto picks float16/bfloat16 on a GPU, float32 on the CPU.")
 
