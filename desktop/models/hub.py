@@ -52,7 +52,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -317,30 +317,18 @@ def list_repo_files(repo_id: str, revision: str | None = None, token: str | None
     child = _start_child(repo_id, revision, token, {"allow_patterns": None, "ignore_patterns": None,
                                                      "list_only": True})
     endpoint = hub_endpoint()
-    last_event = time.monotonic()
     try:
-        while True:
-            if cancel.is_set():
-                raise JobCancelled(message=f"Listing the files of {repo_id} cancelled.")
-            try:
-                event = child.events.get(timeout=POLL_S)
-            except queue.Empty:
-                if time.monotonic() - last_event > STALL_TIMEOUT_S:
-                    raise DownloadError(f"The Hugging Face hub at {endpoint} stopped answering while listing "
-                                        f"{repo_id}.", hint="Try again later.") from None
-                continue
-            last_event = time.monotonic()
+        for event in _events(child, cancel, repo_id, cancelled=f"Listing the files of {repo_id} cancelled.",
+                             stalled=f"while listing {repo_id}", stalled_hint="Try again later.",
+                             ended=f"Listing the files of {repo_id}", ended_hint="Try again. The log has the details."):
             if event is None:
-                code = child.proc.wait()
-                log.warning("hub listing process for %s ended (exit %s):\n%s", repo_id, code,
-                            "\n".join(child.log_tail))
-                raise DownloadError(f"Listing the files of {repo_id} stopped unexpectedly (exit code {code}).",
-                                    hint="Try again. The log has the details.")
+                continue
             if event.get("event") == "files":
                 return [RepoFile(str(path), int(size or 0)) for path, size in event["files"]]
             if event.get("event") == "error":
                 log.info("hub listing of %s failed: %s\n%s", repo_id, event, "\n".join(child.log_tail))
                 raise _error_for(event, repo_id, revision, endpoint)
+        raise AssertionError("unreachable: _events ends only by raising")
     finally:
         child.stop()
 
@@ -471,26 +459,18 @@ def _follow(child: _Child, repo_id: str, revision: str, endpoint: str, cancel: t
     on_progress(0, None, f"Looking up {repo_id} on {endpoint}")
     latest: tuple[int, int | None, str] | None = None
     reported = latest
-    last_event = last_report = time.monotonic()
-    while True:
-        if cancel.is_set():
-            raise JobCancelled(message=f"Download of {repo_id} cancelled. It resumes where it stopped next time.")
-        try:
-            event = child.events.get(timeout=POLL_S)
-        except queue.Empty:
-            if time.monotonic() - last_event > STALL_TIMEOUT_S:
-                raise DownloadError(f"The Hugging Face hub at {endpoint} stopped answering while sending {repo_id}.",
-                                    hint="Try again later: the download resumes where it stopped.") from None
+    last_report = time.monotonic()
+    for event in _events(child, cancel, repo_id,
+                         cancelled=f"Download of {repo_id} cancelled. It resumes where it stopped next time.",
+                         stalled=f"while sending {repo_id}",
+                         stalled_hint="Try again later: the download resumes where it stopped.",
+                         ended=f"The download of {repo_id}",
+                         ended_hint="Try again: it resumes where it stopped. The log has the details."):
+        if event is None:  # quiet for POLL_S: report what came meanwhile
             if latest is not None and latest != reported:
                 on_progress(*latest)
                 reported, last_report = latest, time.monotonic()
             continue
-        last_event = time.monotonic()
-        if event is None:
-            code = child.proc.wait()
-            log.warning("hub download process for %s ended (exit %s):\n%s", repo_id, code, "\n".join(child.log_tail))
-            raise DownloadError(f"The download of {repo_id} stopped unexpectedly (exit code {code}).",
-                                hint="Try again: it resumes where it stopped. The log has the details.")
         kind = event.get("event")
         if kind == "plan":
             _check_space(repo_id, int(event["to_download"]))
@@ -510,6 +490,32 @@ def _follow(child: _Child, repo_id: str, revision: str, endpoint: str, cancel: t
         if latest is not None and latest != reported and time.monotonic() - last_report >= POLL_S:
             on_progress(*latest)
             reported, last_report = latest, time.monotonic()
+    raise AssertionError("unreachable: _events ends only by raising")
+
+
+def _events(child: _Child, cancel: threading.Event, repo_id: str, *, cancelled: str, stalled: str,
+            stalled_hint: str, ended: str, ended_hint: str) -> Iterator[dict[str, Any] | None]:
+    """The child's events as they come, and None after each POLL_S without one. Raises :class:`JobCancelled`
+    (``cancelled``) once ``cancel`` is set, :class:`DownloadError` when the hub says nothing for STALL_TIMEOUT_S
+    ("… stopped answering ``stalled``") or the child ends without a last word ("``ended`` stopped unexpectedly")."""
+    last_event = time.monotonic()
+    while True:
+        if cancel.is_set():
+            raise JobCancelled(message=cancelled)
+        try:
+            event = child.events.get(timeout=POLL_S)
+        except queue.Empty:
+            if time.monotonic() - last_event > STALL_TIMEOUT_S:
+                raise DownloadError(f"The Hugging Face hub at {hub_endpoint()} stopped answering {stalled}.",
+                                    hint=stalled_hint) from None
+            yield None
+            continue
+        last_event = time.monotonic()
+        if event is None:
+            code = child.proc.wait()
+            log.warning("hub process for %s ended (exit %s):\n%s", repo_id, code, "\n".join(child.log_tail))
+            raise DownloadError(f"{ended} stopped unexpectedly (exit code {code}).", hint=ended_hint)
+        yield event
 
 
 def _check_space(repo_id: str, needed: int) -> None:
