@@ -26,7 +26,8 @@ What is here:
   reading of a model's own files (:func:`read_json_object`, :func:`read_model_text`: never a pipe or a device,
   sizes checked first), a safe PNG text-chunk reader (:func:`png_text_chunks`) and safe WAV/FLAC tag readers
   (:func:`wav_chunk`, :func:`flac_comment`);
-* atomic file writes (:func:`atomic_write_bytes`, :func:`atomic_write_json`) for drafts, presets and the like;
+* atomic file writes (:func:`atomic_write_bytes`, :func:`atomic_write_json`) for drafts, presets and the like,
+  and :func:`atomic_path` for a file a library writes by name (a converted model);
 * the RAM free for new allocations (:func:`available_ram`), to check a load against before it starts;
 * :data:`API_VERSION` — the plugin API's version.
 
@@ -58,7 +59,7 @@ from desktop.api.errors import (
     ParamError,
     StudioloError,
 )
-from desktop.api.files import atomic_write_bytes, atomic_write_json
+from desktop.api.files import atomic_path, atomic_write_bytes, atomic_write_json
 from desktop.api.generator import Generator
 from desktop.api.model_files import check_json_files, read_json_object, read_model_text
 from desktop.api.models import LoadOptions, ModelSource, RecommendedModel
@@ -143,6 +144,7 @@ __all__ = [
     "MAX_TAG_BLOCKS",
     "wav_chunk",
     "flac_comment",
+    "atomic_path",
     "atomic_write_bytes",
     "available_ram",
     "atomic_write_json",

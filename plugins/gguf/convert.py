@@ -21,14 +21,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop.api import ModelFormatError
+from desktop.api import ModelFormatError, atomic_path
 
 __all__ = ["ModelConfig", "write_gguf", "convert_transformers_folder", "quantize", "QUANTIZATIONS",
            "SUPPORTED_ARCHITECTURES"]
@@ -116,7 +114,7 @@ def write_gguf(dest: Path, weights: Mapping[str, Any], config: ModelConfig, toke
     vocab = _vocab(getattr(tokenizer, "backend_tokenizer", tokenizer), config.vocab_size)
 
     dest = Path(dest)
-    with _atomic_path(dest) as tmp:
+    with atomic_path(dest, mode=0o644) as tmp:  # a model file is an ordinary file
         writer = gguf.GGUFWriter(tmp, config.architecture)
         try:
             _add_model_keys(writer, config, dtype)
@@ -198,7 +196,7 @@ def quantize(src: Path, dest: Path, kind: str, *, threads: int = 0) -> Path:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = threads
-    with _atomic_path(dest) as tmp:
+    with atomic_path(dest, mode=0o644) as tmp:  # a model file is an ordinary file
         with captured_log() as log:  # the quantizer logs every tensor
             failed = llama_cpp.llama_model_quantize(os.fsencode(src), os.fsencode(tmp), ctypes.byref(params))
         if failed:
@@ -355,24 +353,3 @@ def _ftype(kind: str) -> int:
     if kind not in QUANTIZATIONS or not hasattr(llama_cpp, name):
         raise ValueError(f"unknown quantisation {kind!r}; one of {', '.join(QUANTIZATIONS)}")
     return int(getattr(llama_cpp, name))
-
-
-@contextmanager
-def _atomic_path(dest: Path) -> Iterator[str]:
-    """A temporary path beside ``dest`` to write; moved onto ``dest`` when the block ends normally, removed
-    otherwise (the error goes on: an ``OSError`` of a full disk stays one, which the host reports as such)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:60]}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp made it private; a model file is an ordinary file
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
