@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from desktop import __version__
 from desktop.api.errors import StudioloError
-from desktop.cli import gallery_cmd, generate_cmd, models_cmd, plugins_cmd
+from desktop.cli import explore_cmd, gallery_cmd, generate_cmd, models_cmd, plugins_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.add_parser(commands)
     plugins_cmd.add_parser(commands)
     gallery_cmd.add_parser(commands)
+    explore_cmd.add_parser(commands)
     return parser
 
 

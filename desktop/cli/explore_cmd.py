@@ -1,0 +1,200 @@
+"""``studiolo explore grid GENERATOR --axis NAME=VALUES [--axis …] [--param K=V …] [--model REF] [--seed N] [--yes]
+--output PATH``: an X/Y/Z grid, headless.
+
+Every cell is one job through the engine (saved to the library like any job). The grid is written to ``--output``:
+a labelled PNG for image generators, a Markdown table for text (excerpts) and audio (the saved files' paths); both
+record the grid so it can be run again (:mod:`desktop.explore.export`). Exit status: 0 every cell done, 1 a cell
+failed (the grid is written, the cell marked failed) or the grid could not be written, 2 a usage error (bad axis
+or parameter, more than :data:`~desktop.explore.grid.CONFIRM_JOBS` cells without ``--yes``, an output of the wrong
+kind), all before any job; 130 cancelled with Ctrl+C (the cells not ended are cancelled; no grid is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from desktop.cli.generate_cmd import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, _checked_utf8, _error
+from desktop.cli.interrupt import CtrlC
+
+_app = None  # the QCoreApplication lives as long as the process
+_SUFFIX = {"image": ".png", "text": ".md", "audio": ".md"}
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("explore", help="explore a generator: grids over its parameters",
+                                 description="Explore a generator: X/Y/Z grids over its parameters.")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    p = sub.add_parser("grid", help="run a grid of jobs over up to three parameters and save it as one file",
+                       description="Run one job per combination of the axes' values (x fastest, then y, then z) "
+                                   "and save the grid as one file: a labelled PNG for images, a Markdown table for "
+                                   "text and audio.")
+    p.add_argument("generator_id", metavar="GENERATOR", help="e.g. text.markov (`studiolo plugins list`)")
+    p.add_argument("--axis", "-a", action="append", default=[], metavar="NAME=VALUES", required=True,
+                   help="an axis (repeat for y and z): a parameter, seed or model, and its values: 4,8,16 or "
+                        "'a|b|c' or 1-10 or '1-10 (+2)' or '0.5-1.5 [5]'")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter every cell shares (repeatable)")
+    p.add_argument("--model", metavar="REF", help="the model of every cell (default: the generator's)")
+    p.add_argument("--seed", type=int, default=None, help="the seed of every cell (default: one random seed)")
+    p.add_argument("--yes", "-y", action="store_true", help="run a grid of more than 100 jobs without refusing")
+    p.add_argument("--output", "-o", type=Path, metavar="PATH", required=True,
+                   help="where to write the grid: .png for image generators, .md for text and audio")
+    p.set_defaults(handler=grid)
+
+
+def grid(args: argparse.Namespace) -> int:
+    from desktop.api import ParamError
+    from desktop.api.errors import PluginError, StudioloError
+    from desktop.api.params import parse_assignments, to_json
+    from desktop.destinations import WriteError, check_destination
+    from desktop.explore.axes import parse_axis
+    from desktop.explore.grid import CONFIRM_JOBS, GridSpec, expand, job_count, needs_confirmation
+    from desktop.models.modelless import check_model_choice
+    from desktop.plugins import PluginManager
+
+    plugins = PluginManager().load()
+    try:
+        generator = plugins.generator(args.generator_id)
+    except PluginError as exc:
+        return _error(exc, EXIT_USAGE)
+    try:  # everything that can be refused is refused before any job runs
+        check_model_choice(generator, args.model)
+        axes = tuple(parse_axis(generator, *_split_axis(text)) for text in _checked_utf8(args.axis))
+        params = parse_assignments(generator.Params, _checked_utf8(args.param))
+        spec = GridSpec(generator.id, axes, to_json(params), args.model, args.seed)
+        expand(spec, generator)  # every cell allowed (named otherwise)
+        _check_output(args.output, generator.kind)
+        check_destination(args.output)
+    except (ParamError, WriteError, StudioloError) as exc:
+        return _error(exc, EXIT_USAGE)
+    if needs_confirmation(spec) and not args.yes:
+        print(f"studiolo: error: this grid has {job_count(spec)} jobs (more than {CONFIRM_JOBS}); add --yes to run "
+              "it anyway, or use fewer values on its axes", file=sys.stderr)
+        return EXIT_USAGE
+    return _run(plugins, generator, spec, args)
+
+
+def _split_axis(text: str) -> tuple[str, str]:
+    from desktop.api import ParamError
+
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip():
+        raise ParamError("--axis", text, "expected NAME=VALUES, e.g. steps=4,8,16",
+                         hint="Name a parameter (or seed or model) and its values: --axis steps=4,8,16")
+    return name.strip(), values
+
+
+def _check_output(target: Path, kind: str) -> None:
+    from desktop.cli.output_copy import OutputFormatError
+
+    suffix = _SUFFIX.get(kind)
+    if suffix is None:
+        raise OutputFormatError(f"A grid of {kind} outputs cannot be saved as one file.")
+    if target.suffix.lower() != suffix:
+        raise OutputFormatError(f"A grid of {kind} outputs is written as a {suffix} file, not {target.name!r}.",
+                                hint=f"Give --output a name ending in {suffix}.")
+
+
+def _run(plugins, generator, spec, args) -> int:
+    from PySide6.QtCore import QCoreApplication
+
+    from desktop.api import ParamError
+    from desktop.cli.progress import ProgressBar
+    from desktop.engine.engine import Engine
+    from desktop.explore.run import GridRun
+
+    global _app
+    app = _app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
+    engine = Engine(plugins)
+    bar = ProgressBar(f"{generator.id} grid")
+    code = EXIT_FAILED
+    try:
+        with _GridCtrlC(engine, before_message=bar.finish) as ctrl_c:
+            run = GridRun(engine, spec, generator)
+            ctrl_c.follow_grid(run)
+            run.progressed.connect(lambda done, total: bar.update(done, total))
+            run.cell_failed.connect(lambda index, _id, message: (bar.finish(), print(
+                f"\ncell {index}: failed: {message}", file=sys.stderr)))
+            run.finished.connect(app.quit)
+            bar.update(0, run.total)
+            app.exec()
+        bar.finish()
+        code = _finish(run, generator, spec, args, ctrl_c.pressed)
+    except ParamError as exc:
+        code = _error(exc, EXIT_USAGE)
+    finally:
+        stopped = engine.shutdown(timeout=10)
+    if not stopped:
+        from desktop.exiting import exit_now
+
+        exit_now(code)
+    return code
+
+
+def _finish(run, generator, spec, args, cancelled: bool) -> int:
+    from desktop.api.errors import StudioloError
+    from desktop.api.files import atomic_write_bytes
+    from desktop.destinations import write_error
+
+    if cancelled or run.cancelled:
+        print(f"studiolo: grid cancelled ({len(run.results)} of {run.total} cells done and saved to the library; "
+              "no grid written)", file=sys.stderr)
+        return EXIT_CANCELLED
+    data = _grid_bytes(run, generator, spec)
+    try:
+        try:
+            atomic_write_bytes(args.output, data)
+        except OSError as exc:
+            raise write_error(exc, args.output) from exc
+    except StudioloError as exc:
+        return _error(exc, EXIT_FAILED)
+    print(f"grid written to {args.output} ({len(run.results)} of {run.total} cells done)", file=sys.stderr)
+    return 0 if not run.errors else EXIT_FAILED
+
+
+def _grid_bytes(run, generator, spec) -> bytes:
+    from desktop.explore.export import excerpt, grid_markdown, grid_png, paths_text
+
+    if generator.kind == "image":
+        images = {}
+        for index, outputs in run.results.items():
+            image = next((o.image for o in outputs if getattr(o, "image", None) is not None), None)
+            if image is None and run.saved.get(index):
+                from PIL import Image
+
+                with Image.open(run.saved[index][0]) as opened:
+                    image = opened.copy()
+            if image is not None:
+                images[index] = image
+        return grid_png(spec, run.cells, images)
+    if generator.kind == "text":
+        contents = {index: excerpt(" ".join(getattr(o, "text", "") for o in outputs))
+                    for index, outputs in run.results.items()}
+    else:
+        contents = {index: paths_text(paths) for index, paths in run.saved.items()}
+    return grid_markdown(spec, run.cells, contents).encode("utf-8")
+
+
+class _GridCtrlC(CtrlC):
+    """Ctrl+C while a grid runs: the first cancels the cells not ended yet, a second stops them at once
+    (``hard``), a third ends the process (see :mod:`desktop.cli.interrupt`)."""
+
+    grid_run = None
+
+    def follow_grid(self, run) -> None:
+        self.grid_run = run
+        self.follow(run.job_ids[0], run.spec.generator_id)
+
+    def _cancel(self) -> None:
+        if self.grid_run is not None:
+            self.grid_run.cancel()
+        self.before_message()
+        print("Cancelling the grid… (press Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
+
+    def _hard_cancel(self) -> None:
+        if self.grid_run is not None:
+            self.grid_run.cancel(hard=True)
+        self.before_message()
+        print("Stopping the generator now…", file=sys.stderr, flush=True)
