@@ -41,7 +41,6 @@ from desktop.api import (
     RecommendedModel,
     RunContext,
     TextOutput,
-    from_json,
 )
 from plugins.gguf.params import GGUFParams
 from plugins.text.prompting import chat_messages, fit_context, truncation_notice
@@ -160,13 +159,9 @@ class LlamaCppTextGenerator(Generator):
 
     def params_from_file(self, path: Path) -> GGUFParams | None:
         """Params from a draft exported as .md (front matter) or .txt (JSON sidecar); None otherwise. Never raises."""
-        from plugins.text.drafts import params_from_export
+        from plugins.text.drafts import typed_params_from_export
 
-        try:
-            found = params_from_export(path)
-            return None if found is None else from_json(GGUFParams, found[0])
-        except Exception:  # hostile files: no params, never an error
-            return None
+        return typed_params_from_export(GGUFParams, path)
 
     # -- jobs ----------------------------------------------------------------------------------------------
 

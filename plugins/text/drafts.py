@@ -58,6 +58,7 @@ __all__ = [
     "generation_from_export",
     "params_from_export",
     "sidecar_path",
+    "typed_params_from_export",
 ]
 
 KINDS = ("document", "chat")
@@ -353,6 +354,16 @@ def params_from_export(path: Path) -> tuple[dict[str, Any], int | None] | None:
     records none or is not an export — never raises for what a file holds."""
     found = generation_from_export(path)
     return None if found is None else (found.params, found.seed)
+
+
+def typed_params_from_export(params_type: type, path: Path) -> Any | None:
+    """The params of the last generation recorded in an exported draft as a ``params_type`` instance (a text
+    generator's ``Params``), or None — for ``Generator.params_from_file``. Never raises, whatever the file holds."""
+    try:
+        found = params_from_export(path)
+        return None if found is None else from_json(params_type, found[0])
+    except Exception:  # hostile files: no params, never an error
+        return None
 
 
 def generation_from_export(path: Path) -> Provenance | None:

@@ -33,7 +33,6 @@ from desktop.api import (
     RunContext,
     TextOutput,
     check_model_files,
-    from_json,
 )
 from plugins.text.model_folder import check_config_files, tokenizer_problem
 from plugins.text.params import TextParams
@@ -127,13 +126,9 @@ class TransformersTextGenerator(Generator):
 
     def params_from_file(self, path: Path) -> TextParams | None:
         """Params from a draft exported as .md (front matter) or .txt (JSON sidecar); None otherwise. Never raises."""
-        from plugins.text.drafts import params_from_export
+        from plugins.text.drafts import typed_params_from_export
 
-        try:
-            found = params_from_export(path)
-            return None if found is None else from_json(TextParams, found[0])
-        except Exception:  # hostile files: no params, never an error
-            return None
+        return typed_params_from_export(TextParams, path)
 
     # -- jobs ----------------------------------------------------------------------------------------------
 
