@@ -53,3 +53,31 @@ def process_gone(pid: int, timeout: float = 10.0) -> bool:
         return bool(select.select([fd], [], [], timeout)[0])  # readable once the process has exited
     finally:
         os.close(fd)
+
+
+class RunGate:
+    """Holds every engine worker before it runs a job, after the first ``after`` jobs (``GeneratorWorker._run``
+    patched), until :meth:`release`: a test that cancels "after the first cell" knows that no later job started
+    meanwhile (a worker takes its next job on its own thread, maybe before the GUI thread has heard that the first
+    one ended). A job cancelled while held ends cancelled without running, as one cancelled before it starts does."""
+
+    def __init__(self, monkeypatch, after: int = 1) -> None:
+        import itertools
+        import threading
+
+        from desktop.engine.worker import GeneratorWorker
+
+        self._open = threading.Event()
+        count = itertools.count()
+        original = GeneratorWorker._run
+
+        def run(worker, job):
+            if next(count) >= after:
+                self._open.wait(timeout=120)  # a safety net only: the test releases it
+            return original(worker, job)
+
+        monkeypatch.setattr(GeneratorWorker, "_run", run)
+
+    def release(self) -> None:
+        """Let the workers run jobs again."""
+        self._open.set()

@@ -30,7 +30,18 @@ def test_desktop_api_exports_exactly_its_all():
     exported = {name for name in vars(api) if not name.startswith("_") and name != "annotations"
                 and not isinstance(getattr(api, name), types.ModuleType)}
     assert exported == set(api.__all__)
-    assert len(api.__all__) == len(set(api.__all__)) == 50  # API 0.2: 67 names became 48; 0.2.1 added two
+    assert len(api.__all__) == len(set(api.__all__)) == 54  # API 0.2: 67 names became 48; 0.2.1 added six
+
+
+@pytest.mark.parametrize("member", ["input_modes", "params_for_input", "input_file"])
+def test_the_use_as_input_members_of_generator_are_documented(member):
+    """API 0.2.1 (issue 18): the refinement loop's members are in the guide's table of Generator members and
+    documented where they are defined; ``Output.saved_path`` is documented on ``Output``."""
+    generators = GUIDE[GUIDE.index("## Generators"):GUIDE.index("### Generators without a model")]
+    assert f"`{member}" in generators
+    value = getattr(api.Generator, member)
+    assert member in (inspect.getdoc(api.Generator) or "") if not callable(value) else inspect.getdoc(value)
+    assert "saved_path" in (inspect.getdoc(api.Output) or "") and "Output.saved_path" in GUIDE
 
 
 @pytest.mark.parametrize("name", [*api.__all__, *widgets_names()])

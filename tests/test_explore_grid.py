@@ -13,7 +13,7 @@ import time
 
 import pytest
 import torch_plugin
-from helpers import ROOT, install_markov, run_cli
+from helpers import ROOT, RunGate, install_markov, run_cli
 from PIL import Image
 
 from desktop.engine.cache import ModelCache
@@ -64,11 +64,12 @@ def test_a_2x2_text_grid_runs_every_cell_in_order_with_its_values(engine, qtbot)
     assert run.is_finished and not run.errors and not run.cancelled
 
 
-def test_cancelling_after_the_first_cell_cancels_the_rest(engine, qtbot):
+def test_cancelling_after_the_first_cell_cancels_the_rest(engine, qtbot, monkeypatch):
+    gate = RunGate(monkeypatch)  # the second cell waits until the first one's cancel has landed
     spec, generator = markov_spec(engine)
     run = GridRun(engine, spec, generator)
     done, cancelled = [], []
-    run.cell_done.connect(lambda index, *_: (done.append(index), run.cancel()))
+    run.cell_done.connect(lambda index, *_: (done.append(index), run.cancel(), gate.release()))
     run.cell_cancelled.connect(lambda index, _id: cancelled.append(index))
     with qtbot.waitSignal(run.finished, timeout=WAIT):
         pass

@@ -29,6 +29,8 @@ What is here:
 * atomic file writes (:func:`atomic_write_bytes`, :func:`atomic_write_json`) for drafts, presets and the like,
   and :func:`atomic_path` for a file a library writes by name (a converted model);
 * the RAM free for new allocations (:func:`available_ram`), to check a load against before it starts;
+* variations (:func:`supports_variations`, :func:`vary_params`, :data:`VARY_SUBTLE`, :data:`VARY_STRONG`): the
+  ``variation_seed``/``variation_strength`` convention that gets a generator "Vary subtle / strong";
 * :data:`API_VERSION` — the plugin API's version.
 
 The API is exactly the names in ``__all__`` (each documented where it is defined and in ``docs/plugins.md``;
@@ -79,6 +81,7 @@ from desktop.api.params import (
 )
 from desktop.api.png import png_text_chunks
 from desktop.api.system import available_ram
+from desktop.api.variations import VARY_STRONG, VARY_SUBTLE, supports_variations, vary_params
 from desktop.api.weights import (
     PICKLE_SUFFIXES,
     check_model_files,
@@ -148,4 +151,8 @@ __all__ = [
     "atomic_write_bytes",
     "available_ram",
     "atomic_write_json",
+    "VARY_SUBTLE",
+    "VARY_STRONG",
+    "supports_variations",
+    "vary_params",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -61,6 +61,11 @@ class Generator:
             the memory back. True: they run on a thread of Studiolo's own process, for light code with no heavy
             imports that trusts itself (no process to start: the first job starts sooner). Either way ``Params``,
             panels and metadata stay in Studiolo's process, and the API is the same.
+        input_modes: (API 0.2.1) the ways this generator can start from an existing output of its own ``kind``,
+            mode → label (``{"img2img": "Image-to-image", "inpaint": "Inpaint"}``); empty (the default): none. The
+            gallery offers "Use as input" with each on every item of that kind, and calls :meth:`params_for_input`;
+            :meth:`input_file` tells the host which file a job starts from, so that its outputs record their parent
+            (the gallery's "Derived from").
 
     Processes and threads: :meth:`load`, :meth:`generate`, :meth:`handle_size`, :meth:`unload` and
     :meth:`build_demo_model` run in the generator's worker process (see ``runs_in_process``), one job at a time;
@@ -85,6 +90,7 @@ class Generator:
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     preload_modules: ClassVar[tuple[str, ...]] = ()
     runs_in_process: ClassVar[bool] = False
+    input_modes: ClassVar[Mapping[str, str]] = {}
 
     # -- models ------------------------------------------------------------------------------------------
 
@@ -157,10 +163,46 @@ class Generator:
         sidecar for text. Runs on a thread of Studiolo's process, not in the generator's worker process."""
         return None
 
+    def params_for_input(self, params: Any, path: Path, mode: str) -> Any:
+        """Needed when :attr:`input_modes` is set (API 0.2.1): ``params`` (a ``Params`` instance: those that made
+        the file when this generator made it, else the defaults) changed to start from the file at ``path`` in
+        ``mode``, one of :attr:`input_modes`. Runs on the GUI thread: set fields, read no file (the job reads it).
+        The host shows the result in the generator's page (through ``params_applied`` for a custom panel)."""
+        raise NotImplementedError
+
+    def input_file(self, params: Any) -> Path | None:
+        """Optional (API 0.2.1): the file a job with these validated ``params`` starts from (an init image), or None
+        (the default): none. The host records the library item that file is (found by its path, or by its bytes
+        for a copy) as the parent of the job's outputs, in their metadata (``parent``) and in the library. Called
+        in Studiolo's process on the generator's worker thread: cheap, and never raising."""
+        return None
+
     def params_from_file(self, path: Path) -> Any | None:
         """Optional: read the params back from a file this generator (or another tool) made, for "reuse
         parameters". Return None when the file holds none. Must never raise, whatever the file holds."""
         return None
+
+    # -- optional exploration --------------------------------------------------------------------------------
+
+    def interpolation_frames(self, start: Any, end: Any, start_seed: int, end_seed: int,
+                             frames: int) -> list[tuple[Any, int]] | None:
+        """Optional (API 0.2.1): the jobs of an interpolation from ``start`` (params, run with ``start_seed``) to
+        ``end`` (with ``end_seed``) in ``frames`` frames (2 or more), as ``(params, seed)`` per frame, first to
+        last. Each frame is an ordinary job, which the host runs through its queue and saves with its own metadata:
+        the params must say everything that makes the frame (the image generator: a variation seed and strength
+        for the seeds, a second prompt and a mix for the prompts), so that a frame's file reproduces it. The first
+        frame should be the plain ``start`` job and the last the plain ``end`` job.
+
+        Runs in Studiolo's process (GUI or CLI thread): set fields, load nothing. Raise
+        :class:`~desktop.api.ParamError` naming the field for params that cannot be interpolated (different
+        sizes). The host refuses different models itself. None (the default): this generator offers no
+        interpolation (see :attr:`offers_interpolation`)."""
+        return None
+
+    @property
+    def offers_interpolation(self) -> bool:
+        """True when the subclass implements :meth:`interpolation_frames` (API 0.2.1)."""
+        return type(self).interpolation_frames is not Generator.interpolation_frames
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {getattr(self, 'id', '?')}>"

@@ -2,12 +2,15 @@
 
 ``Generator.generate`` returns a list of outputs. Each carries ``metadata`` (anything JSON-ready the plugin wants
 recorded beside the host's own: generator, model, params, seed, timings) and ``partial`` (true for what a
-cancelled job made before it stopped; the host delivers a partial output once and labels it).
+cancelled job made before it stopped; the host delivers a partial output once and labels it). ``saved_path`` is
+set by the host once it saved the output (API 0.2.1): a panel uses that file, which is in the library, as the
+input of a next job ("use as input"), so that the chain links to it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported for type checkers only: the API module stays free of heavy imports
@@ -19,10 +22,11 @@ __all__ = ["Output", "ImageOutput", "TextOutput", "AudioOutput", "EncodedOutput"
 
 @dataclass(kw_only=True)
 class Output:
-    """Base of every output."""
+    """Base of every output. ``saved_path``: the file the host saved it as (None until saved, or when not saved)."""
 
     metadata: dict[str, Any] = field(default_factory=dict)
     partial: bool = False
+    saved_path: Path | None = None
 
 
 @dataclass(kw_only=True)

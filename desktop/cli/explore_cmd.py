@@ -3,7 +3,8 @@
 
 Every cell is one job through the engine (saved to the library like any job). The grid is written to ``--output``:
 a labelled PNG for image generators, a Markdown table for text (excerpts) and audio (the saved files' paths); both
-record the grid so it can be run again (:mod:`desktop.explore.export`). Exit status: 0 every cell done, 1 a cell
+record the grid so it can be run again (:mod:`desktop.explore.export`): ``studiolo explore grid --from FILE --output
+PATH`` runs a saved grid again (``--model``/``--seed`` replace its own). Exit status: 0 every cell done, 1 a cell
 failed (the grid is written, the cell marked failed) or the grid could not be written, 2 a usage error (bad axis
 or parameter, more than :data:`~desktop.explore.grid.CONFIRM_JOBS` cells without ``--yes``, an output of the wrong
 kind), all before any job; 130 cancelled with Ctrl+C (the cells not ended are cancelled; no grid is written).
@@ -23,15 +24,20 @@ _SUFFIX = {"image": ".png", "text": ".md", "audio": ".md"}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("explore", help="explore a generator: grids over its parameters",
-                                 description="Explore a generator: X/Y/Z grids over its parameters.")
+    parser = commands.add_parser("explore", help="explore a generator: grids over its parameters, interpolations",
+                                 description="Explore a generator: X/Y/Z grids over its parameters, and "
+                                             "interpolations between seeds and prompts.")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     p = sub.add_parser("grid", help="run a grid of jobs over up to three parameters and save it as one file",
                        description="Run one job per combination of the axes' values (x fastest, then y, then z) "
                                    "and save the grid as one file: a labelled PNG for images, a Markdown table for "
                                    "text and audio.")
-    p.add_argument("generator_id", metavar="GENERATOR", help="e.g. text.markov (`studiolo plugins list`)")
-    p.add_argument("--axis", "-a", action="append", default=[], metavar="NAME=VALUES", required=True,
+    p.add_argument("generator_id", metavar="GENERATOR", nargs="?",
+                   help="e.g. text.markov (`studiolo plugins list`); with --from, the saved grid's")
+    p.add_argument("--from", dest="from_file", type=Path, metavar="FILE",
+                   help="run a saved grid again (a grid .png, .md or .html file): its generator, axes, params, "
+                        "model and seed (--model and --seed replace its own)")
+    p.add_argument("--axis", "-a", action="append", default=[], metavar="NAME=VALUES",
                    help="an axis (repeat for y and z): a parameter, seed or model, and its values: 4,8,16 or "
                         "'a|b|c' or 1-10 or '1-10 (+2)' or '0.5-1.5 [5]'")
     p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
@@ -42,6 +48,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", type=Path, metavar="PATH", required=True,
                    help="where to write the grid: .png for image generators, .md for text and audio")
     p.set_defaults(handler=grid)
+    from desktop.cli import interpolate_cmd
+
+    interpolate_cmd.add_parser(sub)
 
 
 def grid(args: argparse.Namespace) -> int:
@@ -54,16 +63,35 @@ def grid(args: argparse.Namespace) -> int:
     from desktop.models.modelless import check_model_choice
     from desktop.plugins import PluginManager
 
+    record = None
+    if args.from_file is not None:  # a saved grid, run as it was
+        from desktop.explore.export import read_grid_record
+
+        if args.axis or args.param:
+            print("studiolo: error: --from runs a saved grid as it was saved: give no --axis or --param with it",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            record = read_grid_record(args.from_file)
+        except StudioloError as exc:
+            return _error(exc, EXIT_USAGE)
+    elif not args.generator_id or not args.axis:
+        print("studiolo: error: name a GENERATOR and at least one --axis NAME=VALUES, or a saved grid with --from "
+              "FILE", file=sys.stderr)
+        return EXIT_USAGE
     plugins = PluginManager().load()
     try:
-        generator = plugins.generator(args.generator_id)
+        generator = plugins.generator(args.generator_id or record["generator"])
     except PluginError as exc:
         return _error(exc, EXIT_USAGE)
     try:  # everything that can be refused is refused before any job runs
         check_model_choice(generator, args.model)
-        axes = tuple(parse_axis(generator, *_split_axis(text)) for text in _checked_utf8(args.axis))
-        params = parse_assignments(generator.Params, _checked_utf8(args.param))
-        spec = GridSpec(generator.id, axes, to_json(params), args.model, args.seed)
+        if record is not None:
+            spec = _saved_spec(record, generator, args)
+        else:
+            axes = tuple(parse_axis(generator, *_split_axis(text)) for text in _checked_utf8(args.axis))
+            params = parse_assignments(generator.Params, _checked_utf8(args.param))
+            spec = GridSpec(generator.id, axes, to_json(params), args.model, args.seed)
         expand(spec, generator)  # every cell allowed (named otherwise)
         _check_output(args.output, generator.kind)
         check_destination(args.output)
@@ -74,6 +102,20 @@ def grid(args: argparse.Namespace) -> int:
               "it anyway, or use fewer values on its axes", file=sys.stderr)
         return EXIT_USAGE
     return _run(plugins, generator, spec, args)
+
+
+def _saved_spec(record, generator, args):
+    """The saved grid ``record`` for ``generator``, with the model and seed given on the command line."""
+    from dataclasses import replace
+
+    from desktop.explore.export import spec_from_record
+
+    spec = spec_from_record(record, generator)
+    if args.model is not None:
+        spec = replace(spec, model=args.model)
+    if args.seed is not None:
+        spec = replace(spec, seed=args.seed)
+    return spec
 
 
 def _split_axis(text: str) -> tuple[str, str]:

@@ -262,6 +262,12 @@ def _print_details(details: ItemDetails) -> None:
     ]
     if item.trashed_at is not None:
         lines.append(("trash", f"since {_date(item.trashed_at)}"))
+    parent = details.parent
+    if parent is not None:
+        state = " (deleted)" if parent.gone else " (in the trash)" if parent.trashed else ""
+        lines.append(("parent", f"item {parent.item.id if parent.item else parent.item_id}{state}"))
+    if details.derivatives:
+        lines.append(("children", f"{details.derivatives} item(s) derived from it"))
     params = item.metadata.get("params")
     if isinstance(params, dict) and params:
         lines.append(("params", json.dumps(params, ensure_ascii=False, sort_keys=True)))
@@ -299,4 +305,9 @@ def _details_json(details: ItemDetails) -> dict[str, Any]:
         "size_bytes": details.size_bytes,
         "tags": details.tags,
         "metadata": details.item.metadata,
+        "sha256": details.item.sha256,
+        "parent": None if details.parent is None else {
+            "item_id": details.parent.item.id if details.parent.item else details.parent.item_id,
+            "sha256": details.parent.sha256, "deleted": details.parent.gone, "trashed": details.parent.trashed},
+        "derivatives": details.derivatives,
     }

@@ -253,27 +253,37 @@ class GeneratorWorker(QObject):
         store, library = self.services.store, self.services.library
         if store is None:
             return
+        import hashlib
+
         from desktop.library import NewItem, OutputSaver, default_encode
 
         # Each file is saved with its row or not at all (OutputSaver); when one output fails, those of this job
         # already saved are removed too (rows, files): a failed job leaves nothing in the library or on disk.
         saver = OutputSaver(store, library)
         first_saved, first_item = len(job.saved), len(job.item_ids)
+        self._step = "finding the input's library item"
+        parent = self._input_parent(job)
         try:
             for index, output in enumerate(outputs):
                 self._step = "saving the output"
                 metadata = self.metadata(job, output)
+                if parent is not None:
+                    metadata["parent"] = parent.metadata()
                 encoded = (self._plugin(self.generator.encode_output, output, metadata)
                            or default_encode(output, metadata))
                 item = NewItem(job_id=job.id, generator_id=self.generator.id, generator_version=self.generator.version,
                                kind=self.generator.kind, model=job.model, prompt=metadata["prompt"], path="",
                                created=time.time(), seed=job.seed, partial=output.partial, metadata=metadata,
-                               text=output.text if isinstance(output, TextOutput) else None)
+                               text=output.text if isinstance(output, TextOutput) else None,
+                               sha256=hashlib.sha256(encoded.data).hexdigest(),
+                               parent_id=parent.item_id if parent is not None else None,
+                               parent_sha256=parent.sha256 if parent is not None else None)
                 with self.services.saves.saving():  # a halting process waits for this file and its row
                     saved = saver.save(encoded, metadata, item, generator_id=self.generator.id, job_id=job.id,
                                        index=index)
                 job.saved.append(saved.path)
                 job.saved_metadata.append(metadata)
+                output.saved_path = saved.path
                 if saved.item_id is not None:
                     job.item_ids.append(saved.item_id)
         except JobCancelled:
@@ -281,7 +291,22 @@ class GeneratorWorker(QObject):
         except BaseException:
             saver.rollback()
             del job.saved[first_saved:], job.saved_metadata[first_saved:], job.item_ids[first_item:]
+            for output in outputs:
+                output.saved_path = None
             raise
+
+    def _input_parent(self, job: Job) -> Any:
+        """The library item the job's input file is (``Generator.input_file``; a
+        :class:`~desktop.library.lineage.InputParent`), or None. A failure here is logged and records no parent:
+        it never fails the job."""
+        from desktop.library.lineage import input_parent
+
+        try:
+            path = self.generator.input_file(job.params)
+            return input_parent(self.services.library, path) if path is not None else None
+        except Exception:
+            log.warning("job %s: could not find the library item of its input file", job.id, exc_info=True)
+            return None
 
 
 def _partial(output: Output) -> Output:

@@ -40,12 +40,15 @@ class GridRun(QObject):
     progressed = Signal(int, int)
     finished = Signal()
 
-    def __init__(self, engine: Any, spec: GridSpec, generator: Any, parent: QObject | None = None) -> None:
+    def __init__(self, engine: Any, spec: GridSpec, generator: Any, parent: QObject | None = None, *,
+                 cells: list[GridCell] | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.spec = spec
         self.generator = generator
-        self.cells: list[GridCell] = expand(spec, generator)
+        self.cells: list[GridCell] = expand(spec, generator) if cells is None else list(cells)
+        """The cells in order; ``cells`` given: those, already checked (an interpolation's frames), else the
+        expansion of ``spec``."""
         self.results: dict[Index, list[Any]] = {}
         self.saved: dict[Index, list[Path]] = {}
         self.errors: dict[Index, str] = {}

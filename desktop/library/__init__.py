@@ -7,8 +7,10 @@
 * :mod:`desktop.library.db` — :class:`Library`, the SQLite index (one writer thread, futures for writes,
   a small pool of read-only connections for reads, schema migrations with a backup first, newer libraries refused
   untouched): :class:`Query` filters, full-text search, favourites, tags and the trash;
-* :mod:`desktop.library.gallery` — :class:`Gallery`, items and their files together (details, export, trash,
-  delete), shared by the window's gallery and ``studiolo gallery``;
+* :mod:`desktop.library.gallery` — :class:`Gallery`, items and their files together (details with the chain of
+  refinements, export, trash, delete), shared by the window's gallery and ``studiolo gallery``;
+* :mod:`desktop.library.lineage` — :func:`file_sha256` and :func:`input_parent`, which find the library item a
+  job's input file is (by path or by bytes) so that its outputs record their parent;
 * :mod:`desktop.library.saving` — :class:`OutputSaver`, a file and its row together or neither (what a job's
   worker saves through);
 * :mod:`desktop.library.reconciliation` — :func:`reconcile`, which tidies what a killed save left (temporary files,
@@ -34,7 +36,7 @@ from desktop.library.db import (
 )
 from desktop.library.embedded import read_embedded_metadata
 from desktop.library.encoders import default_encode, metadata_to_json, output_kind, read_png_metadata
-from desktop.library.gallery import Gallery, ItemDetails, Recipe
+from desktop.library.gallery import Gallery, ItemDetails, ParentLink, Recipe
 from desktop.library.reconciliation import RECOVERED_TAG, ReconcileReport, reconcile
 from desktop.library.saving import OutputSaver, SavedOutput
 from desktop.library.store import OutputStore, metadata_for, sidecar_path
@@ -53,6 +55,7 @@ __all__ = [
     "NewItem",
     "OutputSaver",
     "OutputStore",
+    "ParentLink",
     "Query",
     "Recipe",
     "ReconcileReport",

@@ -22,6 +22,12 @@
   thread: each borrows a read-only connection from a small pool for the one statement and gives it back (not one
   per thread: Qt pool threads get a new Python thread state for every task, so per-thread connections would pile
   up, one per query, until the library closed).
+* Schema 3: the chain of refinements. Each item records the SHA-256 of its file (``sha256``) and, when the job
+  that made it started from an input file (image-to-image, inpaint), that file's item (``parent_id``, None when
+  the input was no library item) and its SHA-256 (``parent_sha256``). :meth:`Library.find_file` finds an item by
+  its path or, failing that, by its bytes (a copy of a library file elsewhere still links); the ``parent_id``
+  keeps pointing at a deleted parent, so the child can say its parent is gone. Items indexed before schema 3 have
+  no hash: they are found by their path only.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this Studiolo writes. Equals ``len(MIGRATIONS)``."""
 
 MIGRATIONS: Sequence[Sequence[str]] = (
@@ -120,6 +126,15 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         "CREATE INDEX items_model ON items (model)",
         "CREATE INDEX items_favourite_created ON items (created) WHERE favourite = 1",
     ),
+    # 2 → 3: the chain of refinements (parent → child) and the content hash that finds a parent by its bytes.
+    (
+        "ALTER TABLE items ADD COLUMN sha256 TEXT",
+        "ALTER TABLE items ADD COLUMN parent_id INTEGER",
+        "ALTER TABLE items ADD COLUMN parent_sha256 TEXT",
+        "CREATE INDEX items_sha256 ON items (sha256) WHERE sha256 IS NOT NULL",
+        "CREATE INDEX items_parent ON items (parent_id) WHERE parent_id IS NOT NULL",
+        "CREATE INDEX items_path ON items (path)",
+    ),
 )
 """Entry *i* holds the statements that upgrade schema version *i* to *i + 1*."""
 
@@ -132,11 +147,12 @@ TEXT_PREVIEW_CHARS = 2000
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _COLUMNS = (
     "id, job_id, generator_id, generator_version, kind, model, prompt, path, created, seed, partial, metadata, "
-    f"favourite, trashed_at, substr(text, 1, {TEXT_PREVIEW_CHARS})"
+    f"favourite, trashed_at, substr(text, 1, {TEXT_PREVIEW_CHARS}), sha256, parent_id, parent_sha256"
 )
 _INSERT = (
     "INSERT INTO items (job_id, generator_id, generator_version, kind, model, prompt, path, created, seed, partial, "
-    "metadata, favourite, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
+    "metadata, favourite, text, sha256, parent_id, parent_sha256) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
 )
 _CHUNK = 500  # ids per statement in bulk updates (well under SQLite's limit on bound variables)
 _IDLE_READERS = 4  # read-only connections kept open between reads; more concurrent readers open and close their own
@@ -165,7 +181,9 @@ class LibraryBusyError(LibraryError):
 @dataclass
 class NewItem:
     """An output to index. ``created`` is unix time (now when None); ``metadata`` must be JSON-ready; ``text`` is
-    the generated text of a text output (indexed for full-text search); ``tags`` are added with it."""
+    the generated text of a text output (indexed for full-text search); ``tags`` are added with it. ``sha256`` is
+    the hex SHA-256 of the file; ``parent_id``/``parent_sha256`` the item and the hash of the file the job started
+    from (see the module's docstring, schema 3)."""
 
     generator_id: str
     kind: str
@@ -180,12 +198,16 @@ class NewItem:
     partial: bool = False
     text: str | None = None
     tags: tuple[str, ...] = ()
+    sha256: str | None = None
+    parent_id: int | None = None
+    parent_sha256: str | None = None
 
 
 @dataclass(frozen=True)
 class Item:
     """An indexed output, as read back. ``created`` and ``trashed_at`` are unix time (``trashed_at`` None: not in
-    the trash); ``text`` is the first :data:`TEXT_PREVIEW_CHARS` characters of a text output's text."""
+    the trash); ``text`` is the first :data:`TEXT_PREVIEW_CHARS` characters of a text output's text; ``sha256``,
+    ``parent_id`` and ``parent_sha256`` as in :class:`NewItem` (None for items indexed before schema 3)."""
 
     id: int
     job_id: str | None
@@ -202,6 +224,9 @@ class Item:
     favourite: bool = False
     trashed_at: float | None = None
     text: str | None = None
+    sha256: str | None = None
+    parent_id: int | None = None
+    parent_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +234,7 @@ class Query:
     """Which items to show; every filter set must hold (AND). ``search`` is whatever the user typed: it is matched
     against the prompt and the generated text (words in any order, the last one as a prefix) and is never a
     syntax error. ``since`` is inclusive, ``until`` exclusive (unix time). ``trashed`` picks the trash instead of
-    everything outside it."""
+    everything outside it. ``derived_from`` picks the items made from that item (its children in the chain)."""
 
     kinds: tuple[str, ...] = ()
     generator_id: str | None = None
@@ -220,6 +245,7 @@ class Query:
     tag: str | None = None
     search: str = ""
     trashed: bool = False
+    derived_from: int | None = None
 
 
 def default_library_path() -> Path:
@@ -414,6 +440,33 @@ class Library:
             "WHERE items.trashed_at IS NULL ORDER BY tags.tag", ())]
         return facets
 
+    def position(self, query: Query, item_id: int) -> int | None:
+        """The row (from 0, newest first, as :meth:`query` lists them) of item ``item_id`` among the items ``query``
+        picks; None when it picks no such item."""
+        where, args = _where(query)
+        found = self._read(f"SELECT created, id FROM items WHERE {where} AND id = ?", (*args, item_id))
+        if not found:
+            return None
+        created, found_id = found[0]
+        newer = f"SELECT count(*) FROM items WHERE {where} AND (created > ? OR (created = ? AND id > ?))"
+        return int(self._read(newer, (*args, created, created, found_id))[0][0])
+
+    def find_file(self, path: Path | str | None, sha256: str | None = None) -> Item | None:
+        """The item whose file is ``path`` or, when none is, whose file has the SHA-256 ``sha256`` (a byte-identical
+        copy of a library file elsewhere): one outside the trash first, then the oldest. None when neither finds
+        one (items indexed before schema 3 have no hash: only their path finds them)."""
+        if path is not None:
+            rows = self._read(f"SELECT {_COLUMNS} FROM items WHERE path = ? "
+                              "ORDER BY trashed_at IS NOT NULL, id LIMIT 1", (str(path),))
+            if rows:
+                return _item(rows[0])
+        if sha256:
+            rows = self._read(f"SELECT {_COLUMNS} FROM items WHERE sha256 = ? "
+                              "ORDER BY trashed_at IS NOT NULL, id LIMIT 1", (sha256,))
+            if rows:
+                return _item(rows[0])
+        return None
+
     def tags(self, item_id: int) -> list[str]:
         """The item's tags, sorted."""
         return [row[0] for row in self._read("SELECT tag FROM tags WHERE item_id = ? ORDER BY tag", (item_id,))]
@@ -508,7 +561,8 @@ def _insert(conn: sqlite3.Connection, item: NewItem) -> int:
     created = time.time() if item.created is None else float(item.created)
     cursor = conn.execute(_INSERT, (
         item.job_id, item.generator_id, item.generator_version, item.kind, item.model, item.prompt, str(item.path),
-        created, item.seed, int(bool(item.partial)), metadata_to_json(item.metadata), item.text,
+        created, item.seed, int(bool(item.partial)), metadata_to_json(item.metadata), item.text, item.sha256,
+        item.parent_id, item.parent_sha256,
     ))
     item_id = int(cursor.lastrowid or 0)
     conn.executemany("INSERT OR IGNORE INTO tags (item_id, tag) VALUES (?, ?)", [(item_id, t) for t in item.tags])
@@ -535,6 +589,9 @@ def _where(query: Query) -> tuple[str, list[Any]]:
         args.append(float(query.until))
     if query.favourites_only:
         where.append("favourite = 1")
+    if query.derived_from is not None:
+        where.append("parent_id = ?")
+        args.append(int(query.derived_from))
     if query.tag is not None:
         where.append("EXISTS (SELECT 1 FROM tags WHERE tags.item_id = items.id AND tags.tag = ?)")
         args.append(query.tag)
@@ -571,7 +628,7 @@ def _item(row: tuple[Any, ...]) -> Item:
         id=row[0], job_id=row[1], generator_id=row[2], generator_version=row[3], kind=row[4], model=row[5],
         prompt=row[6], path=Path(row[7]), created=row[8], seed=row[9], partial=bool(row[10]),
         metadata=metadata if isinstance(metadata, dict) else {}, favourite=bool(row[12]), trashed_at=row[13],
-        text=row[14],
+        text=row[14], sha256=row[15], parent_id=row[16], parent_sha256=row[17],
     )
 
 

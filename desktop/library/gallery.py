@@ -10,6 +10,9 @@ GUI calls them on a worker thread.
   until :meth:`Gallery.empty_trash` (or :meth:`Gallery.delete_now`, which skips it).
 * :meth:`Gallery.export` copies atomically (a temporary file renamed into place): the destination is whole or
   untouched.
+* The chain of refinements: :meth:`Gallery.details` says what an item was derived from (:class:`ParentLink`: the
+  parent item, in the trash or not, or that it was deleted) and how many items were derived from it;
+  ``Query(derived_from=id)`` lists those.
 """
 
 from __future__ import annotations
@@ -29,19 +32,43 @@ from desktop.destinations import check_destination, write_error
 from desktop.library.db import Item, Library, LibraryError, Query
 from desktop.library.store import disk_full_errnos, sidecar_path
 
-__all__ = ["Gallery", "ItemDetails"]
+__all__ = ["Gallery", "ItemDetails", "ParentLink"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ParentLink:
+    """What an item was derived from (the input file of the job that made it): the parent's id and file hash as
+    recorded, and the parent item as it is now — None when it was deleted from the library (a parent deleted and
+    indexed again is found by its hash)."""
+
+    item_id: int | None
+    sha256: str | None
+    item: Item | None
+
+    @property
+    def gone(self) -> bool:
+        """The parent is no longer in the library."""
+        return self.item is None
+
+    @property
+    def trashed(self) -> bool:
+        """The parent is in the trash."""
+        return self.item is not None and self.item.trashed_at is not None
+
+
+@dataclass(frozen=True)
 class ItemDetails:
-    """An item with what the library and the disk know about it."""
+    """An item with what the library and the disk know about it: ``parent`` (None: it was derived from no library
+    item) and ``derivatives``, how many items outside the trash were made from it."""
 
     item: Item
     tags: list[str]
     exists: bool            # the file is still on disk
     size_bytes: int | None  # None when missing
+    parent: ParentLink | None = None
+    derivatives: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,7 +108,22 @@ class Gallery:
         """The item, its tags and whether its file is on disk. :class:`LibraryError` when there is no such item."""
         item = self._item(item_id)
         size = _file_size(item.path)
-        return ItemDetails(item=item, tags=self.library.tags(item_id), exists=size is not None, size_bytes=size)
+        return ItemDetails(item=item, tags=self.library.tags(item_id), exists=size is not None, size_bytes=size,
+                           parent=self.parent(item), derivatives=self.library.count(Query(derived_from=item_id)))
+
+    def parent(self, item: Item) -> ParentLink | None:
+        """What ``item`` was derived from (None: no library item). The parent is looked up by the id recorded,
+        then by the recorded hash (a parent deleted and indexed again, or a library file copied before use)."""
+        if item.parent_id is None and not item.parent_sha256:
+            return None
+        parent = self.library.get(item.parent_id) if item.parent_id is not None else None
+        if parent is None and item.parent_sha256:
+            parent = self.library.find_file(None, item.parent_sha256)
+        if parent is not None and parent.id == item.id:
+            parent = None  # never its own parent
+        if parent is None and item.parent_id is None:
+            return None  # its input was never a library item, and none has those bytes now
+        return ParentLink(item.parent_id, item.parent_sha256, parent)
 
     def reuse(self, item_id: int) -> Recipe:
         """What made the item, to make it again: its generator, params (``metadata["params"]``; empty when not

@@ -37,6 +37,7 @@ from typing import Any
 
 from desktop.api.files import is_temporary_name
 from desktop.library.db import Library, LibraryBusyError, NewItem
+from desktop.library.lineage import file_sha256, parent_from_metadata
 from desktop.library.store import SIDECAR_SUFFIX, metadata_for
 
 __all__ = ["RECOVERED_TAG", "LOCK_TIMEOUT", "ReconcileReport", "reconcile"]
@@ -184,6 +185,7 @@ def _recovered_item(path: Path) -> NewItem | None:
     name = _OUTPUT.match(path.name)
     kind = _text(metadata.get("kind")) or _kind_from_name(path.name)
     seed = metadata.get("seed")
+    parent_id, parent_sha256 = parent_from_metadata(metadata)
     return NewItem(
         generator_id=_text(metadata.get("generator")) or path.parent.name,
         kind=kind,
@@ -198,6 +200,9 @@ def _recovered_item(path: Path) -> NewItem | None:
         partial=metadata.get("partial") is True,
         text=_read_text(path) if kind == "text" else None,
         tags=(RECOVERED_TAG,),
+        sha256=file_sha256(path),
+        parent_id=parent_id,
+        parent_sha256=parent_sha256,
     )
 
 

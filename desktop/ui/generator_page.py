@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.api import Generator, ParamError, StudioloError, from_json, to_json
+from desktop.api import Generator, ParamError, StudioloError, fit_params, from_json, to_json
 from desktop.api.models import DEMO_MODEL
 from desktop.api.wheel_guard import install_wheel_guard
 from desktop.engine.jobs import MAX_SEED
@@ -216,10 +216,26 @@ class GeneratorPage(QWidget):
         self.new_seed_button.setText(self.tr("New seed"))
         self.new_seed_button.setToolTip(self.tr("Clear the seed: the next job draws a new random one (a variation)"))
         self.new_seed_button.clicked.connect(self.seed_box.clear)
+        self.grid_window = None  # the "Explore grid…" window, made on first use (desktop.ui.explore)
+        self.grid_button = QToolButton(self)
+        self.grid_button.setObjectName("explore_grid")
+        self.grid_button.setText(self.tr("Explore grid…"))
+        self.grid_button.setToolTip(self.tr("Run a grid over up to three parameters, seed or model (Ctrl+Shift+G)"))
+        self.grid_button.clicked.connect(lambda _checked=False: self.open_grid())
+        self.interpolate_window = None  # the "Interpolate…" window, made on first use (desktop.ui.explore)
+        self.interpolate_button = QToolButton(self)
+        self.interpolate_button.setObjectName("explore_interpolate")
+        self.interpolate_button.setText(self.tr("Interpolate…"))
+        self.interpolate_button.setToolTip(self.tr("Run the frames from this seed and prompt to another seed and/or "
+                                                   "prompt, shown as a strip (Ctrl+Shift+I)"))
+        self.interpolate_button.clicked.connect(lambda _checked=False: self.open_interpolation())
+        self.interpolate_button.setVisible(bool(getattr(generator, "offers_interpolation", False)))
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.seed_box)
         seed_row.addWidget(self.new_seed_button)
         seed_row.addStretch(1)
+        seed_row.addWidget(self.grid_button)
+        seed_row.addWidget(self.interpolate_button)
         top.addRow(self.tr("Seed"), seed_row)
         layout = QVBoxLayout(self)
         layout.addWidget(title)
@@ -344,6 +360,84 @@ class GeneratorPage(QWidget):
                 self.message.emit(note, False)
         if missing is not None:
             self.message.emit(missing, True)
+
+    def use_as_input(self, path: Path, mode: str, recipe: Any = None) -> bool:
+        """Start from the file at ``path`` in ``mode`` (one of the generator's ``input_modes``): the params of
+        ``recipe`` (what made the file, a :class:`~desktop.library.Recipe`; fitted field by field when another
+        generator made it) with the input set by ``Generator.params_for_input``, shown in the panel or the form;
+        the model that made it chosen when this generator made it. The seed box is left as it is. False (and a
+        message) when the generator cannot start from it."""
+        generator = self.generator
+        values = recipe.params if recipe is not None and isinstance(recipe.params, dict) else {}
+        try:
+            params = generator.params_for_input(fit_params(generator.Params, values), Path(path), mode)
+            to_json(params)  # a Params instance, or the generator's bug is said here
+        except (StudioloError, NotImplementedError, TypeError, ValueError) as exc:
+            self.message.emit(self.tr("%1 cannot start from %2: %3").replace("%1", generator.name)
+                              .replace("%2", Path(path).name).replace("%3", str(exc) or type(exc).__name__), True)
+            return False
+        self.host.apply_params(params)
+        same = recipe is not None and recipe.generator_id == generator.id
+        if same and recipe.model is not None and self.model_chooser is not None:
+            self.model_chooser.set_ref(recipe.model)
+        label = generator.input_modes.get(mode, mode)
+        note = self.tr("%1 is the input of %2: Generate starts from it.").replace("%1", Path(path).name) \
+            .replace("%2", label)
+        if self.form is not None:
+            mark_error(self.status, False)
+            self.status.setText(note)
+        else:
+            self.message.emit(note, False)
+        return True
+
+    def open_grid(self, spec: Any = None) -> Any:
+        """Show this generator's grid window (made on first use); with ``spec`` (a GridSpec), fill it with that grid
+        and run it (asking first for a big one). Returns the window."""
+        if self.grid_window is None:
+            from desktop.ui.explore import GridWindow
+
+            self.grid_window = GridWindow(self.engine, self.generator, self.grid_base, self.reuse, self)
+        self.grid_window.show()
+        self.grid_window.raise_()
+        self.grid_window.activateWindow()
+        if spec is not None:
+            self.grid_window.run_grid(spec)
+        return self.grid_window
+
+    def open_interpolation(self) -> Any:
+        """Show this generator's interpolation window (made on first use), starting from the page's params, model
+        and seed. Returns the window; None, and a message, for a generator that offers no interpolation."""
+        if not getattr(self.generator, "offers_interpolation", False):
+            self.message.emit(self.tr("%1 offers no interpolation.").replace("%1", self.generator.name), True)
+            return None
+        if self.interpolate_window is None:
+            from desktop.ui.explore.interpolate_window import InterpolateWindow
+
+            self.interpolate_window = InterpolateWindow(self.engine, self.generator, self.grid_base, self.reuse, self)
+        elif self.interpolate_window.isVisible():
+            self.interpolate_window.setup.refresh_start()  # (shown afresh, it reads the page itself)
+        self.interpolate_window.show()
+        self.interpolate_window.raise_()
+        self.interpolate_window.activateWindow()
+        return self.interpolate_window
+
+    def grid_base(self) -> tuple[dict[str, Any], str | None, int | None]:
+        """What a grid's cells share unless an axis sets it: the params the page shows (the form's, or a custom
+        panel's ``params()``; the defaults for a panel that has none), its model and its seed. Raises
+        :class:`StudioloError` for a form or seed that is not valid."""
+        seed = self.seed_box.seed()
+        if self.form is not None:
+            params = to_json(self.form.params())
+        else:
+            read = getattr(self.custom_panel, "params", None)
+            try:
+                params = to_json(read()) if callable(read) else {}
+            except StudioloError:
+                raise
+            except Exception:  # a panel whose params() wants more than nothing: the defaults
+                log.info("the panel of %s gave no params for a grid", self.generator.id, exc_info=True)
+                params = {}
+        return params, self.model_ref(), seed
 
     @Slot(object)
     def apply_params(self, params: Any) -> None:

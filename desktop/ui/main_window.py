@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.api.variations import supports_variations
 from desktop.engine.engine import Engine
 from desktop.engine.memory import human_bytes, process_rss
 from desktop.models.first_run import needs_first_run
@@ -160,6 +161,16 @@ class MainWindow(QMainWindow):
         activity_action = self.activity_dock.toggleViewAction()  # hides the dock; the pages take its room
         activity_action.setShortcut(QKeySequence("Ctrl+J"))
         view_menu.addAction(activity_action)
+        self.grid_action = QAction(self.tr("Explore &grid…"), self)  # the generator page's grid window
+        self.grid_action.setShortcut(QKeySequence("Ctrl+Shift+G"))
+        self.grid_action.triggered.connect(self.open_grid_current)
+        view_menu.addAction(self.grid_action)
+        self.interpolate_action = QAction(self.tr("&Interpolate…"), self)  # the page's interpolation window
+        self.interpolate_action.setShortcut(QKeySequence("Ctrl+Shift+I"))
+        self.interpolate_action.triggered.connect(self.open_interpolation_current)
+        view_menu.addAction(self.interpolate_action)
+        self.stack.currentChanged.connect(lambda _index: self._update_interpolate_action())
+        self._update_interpolate_action()
         self.page_actions: list[QAction] = []  # off while the welcome page is up (it ends the first run)
         pages = [(self.tr("&Gallery"), GALLERY_PAGE, "Ctrl+G")] if self.engine.library is not None else []
         pages += [(self.tr("&Models"), MODELS_PAGE, None), (self.tr("&Plugins"), PLUGINS_PAGE, None)]
@@ -234,6 +245,10 @@ class MainWindow(QMainWindow):
 
                 widget = GalleryView(Gallery(self.engine.library), self)
                 widget.reuse_requested.connect(self.apply_params)
+                widget.can_vary = self._can_vary
+                widget.vary_requested.connect(self.vary)
+                widget.input_targets = self._input_targets
+                widget.use_as_input_requested.connect(self.use_as_input)
                 widget.message.connect(self.show_message)
                 self.engine.job_finished.connect(widget.refresh)
                 self.engine.job_cancelled.connect(widget.refresh)  # a cancelled job's partial output is saved too
@@ -370,12 +385,71 @@ class MainWindow(QMainWindow):
             page.generate()
 
     @Slot()
+    def open_grid_current(self) -> Any:
+        """The grid window of the generator on screen (Ctrl+Shift+G); None, and a note, on another page."""
+        page = self.current_page()
+        if isinstance(page, GeneratorPage):
+            return page.open_grid()
+        self.show_message(self.tr("Open a generator's page first: a grid explores that generator."))
+        return None
+
+    @Slot()
+    def open_interpolation_current(self) -> Any:
+        """The interpolation window of the generator on screen (Ctrl+Shift+I); None, and a note, on another page
+        or for a generator that offers no interpolation."""
+        page = self.current_page()
+        if isinstance(page, GeneratorPage) and getattr(page.generator, "offers_interpolation", False):
+            return page.open_interpolation()
+        self.show_message(self.tr("Open the page of a generator that offers interpolation (such as the image "
+                                  "generator) first."))
+        return None
+
+    def _update_interpolate_action(self) -> None:
+        """Interpolate… is offered on the page of a generator that offers it only (its tooltip says why not)."""
+        page = self.current_page()
+        offered = isinstance(page, GeneratorPage) and bool(getattr(page.generator, "offers_interpolation", False))
+        self.interpolate_action.setEnabled(offered)
+        self.interpolate_action.setToolTip(
+            self.tr("Interpolate between two seeds and/or prompts") if offered else
+            self.tr("Only the page of a generator that offers interpolation (such as the image generator) can"))
+
+    @Slot()
     def cancel_current(self) -> None:
         page = self.current_page()
         if isinstance(page, GeneratorPage):
             page.cancel()
 
     @Slot(str, object)
+    def _can_vary(self, generator_id: str) -> bool:
+        generator = self.plugins.generators.get(generator_id)
+        return generator is not None and supports_variations(generator.Params)
+
+    def vary(self, generator_id: str, recipe: Any, strength: float) -> str | None:
+        """"Vary subtle / strong" from the gallery: queue the recipe's params again (one output: ``batch_size``
+        and ``batch_count`` fields set to 1) with a fresh variation seed at ``strength``, the recipe's seed and
+        model. The job id, or None (the reason in the status bar)."""
+        import dataclasses
+
+        from desktop.api import StudioloError, from_json, vary_params
+
+        generator = self.plugins.generators.get(generator_id)
+        if generator is None or not supports_variations(generator.Params):
+            self.show_message(self.tr("The generator %1 that made this is not installed, not enabled or cannot "
+                                      "vary its outputs; see Plugins.").replace("%1", generator_id), True)
+            return None
+        try:
+            params = from_json(generator.Params, recipe.params)
+            single = {f.name: 1 for f in dataclasses.fields(params) if f.name in ("batch_size", "batch_count")}
+            params = vary_params(dataclasses.replace(params, **single), strength)
+            job = self.engine.submit(generator_id, params, model=recipe.model, seed=recipe.seed)
+        except StudioloError as exc:
+            self.show_message(self.tr("Cannot vary it: %1").replace("%1", str(exc)), True)
+            return None
+        self.show_message(self.tr("Queued a variation (variation seed %1, strength %2); it appears in the gallery "
+                                  "when done.").replace("%1", str(params.variation_seed))
+                          .replace("%2", f"{strength:g}"), False)
+        return job.id
+
     def apply_params(self, generator_id: str, params: Any) -> None:
         """Reuse: open the generator's page filled with ``params`` — a :class:`~desktop.library.Recipe` (params, seed
         and model: the page can make the same again), or a Params instance or its JSON (params only)."""
@@ -390,6 +464,23 @@ class MainWindow(QMainWindow):
             page.apply_recipe(params)
         else:
             page.host.apply_params(params)
+
+    def _input_targets(self, kind: str) -> list[Any]:
+        """The gallery's "Use as input" choices for an item of ``kind``, from the generators enabled now."""
+        from desktop.ui.gallery.inputs import input_targets
+
+        return input_targets(self.plugins.generators.values(), kind)
+
+    @Slot(object)
+    def use_as_input(self, request: Any) -> None:
+        """The gallery's "Use as input": open the generator's page starting from the item's file (an
+        :class:`~desktop.ui.gallery.inputs.InputRequest`)."""
+        if request.generator_id not in self.plugins.generators:
+            self.show_message(self.tr("The generator %1 is not installed or not enabled; see Plugins.")
+                              .replace("%1", request.generator_id), True)
+            return
+        page = self.show_page(request.generator_id)
+        page.use_as_input(request.path, request.mode, request.recipe)
 
     # -- status, errors, diagnostics ----------------------------------------------------------------------
 
@@ -665,6 +756,15 @@ class MainWindow(QMainWindow):
         gallery = self.pages.get(GALLERY_PAGE)
         if gallery is not None:
             gallery.shutdown()
+        for page in self.pages.values():  # grid windows: their grids' jobs are cancelled with the engine's below
+            grid_window = getattr(page, "grid_window", None)
+            if grid_window is not None:
+                grid_window.shutdown()
+                grid_window.close()
+            interpolate_window = getattr(page, "interpolate_window", None)
+            if interpolate_window is not None:
+                interpolate_window.shutdown()
+                interpolate_window.close()
         plugins_page = self.pages.get(PLUGINS_PAGE)
         if plugins_page is not None:
             plugins_page.shutdown(timeout_ms=10_000)  # a dry run is cancelled; a running pip install finishes

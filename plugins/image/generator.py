@@ -5,6 +5,10 @@ One loaded model serves three modes — txt2img, img2img and inpaint (the last t
 whose every image has its own recorded seed, a cheap latent preview every N steps, and a cancel that lands within
 a step without decoding the unfinished image.
 
+Variations and interpolation: a variation seed and strength mix the starting noise of a second seed into the
+seed's (AUTOMATIC1111's variation seed; txt2img only; :mod:`plugins.image.noise`), a second prompt and a mix mix
+the prompts' embeddings; :meth:`DiffusersImageGenerator.interpolation_frames` builds interpolations on both.
+
 Reproducibility: image ``k`` of a job (counting across the whole batch) is drawn from its own CPU
 ``torch.Generator`` seeded with ``ctx.seed + k``. The same model, parameters, seed and batch shape give
 bit-identical pixels, run after run, and the same as calling the diffusers pipeline directly with those generators
@@ -60,6 +64,7 @@ class DiffusersImageGenerator(Generator):
     default_model = "demo"
     devices = ("cuda", "mps", "cpu")
     preload_modules = ("torch", "diffusers")
+    input_modes = {"img2img": "Image-to-image", "inpaint": "Inpaint"}  # "Use as input" (the refinement loop)
     # Sizes: the diffusers-format float32 weights, written by hand (the hub was not reachable); approximate.
     recommended_models = (
         RecommendedModel("stabilityai/sd-turbo", "SD-Turbo",
@@ -111,25 +116,38 @@ class DiffusersImageGenerator(Generator):
         if handle.inpainting_only and params.mode != "inpaint":
             raise ParamError("mode", params.mode, "this is an inpainting model: use inpaint, with an init image and "
                                                   "a mask")
+        varies = _check_variation(params)
         inputs = _mode_inputs(params)
         pipe = handle.pipeline(params.mode)
         _use_scheduler(pipe, handle.original_scheduler, params.scheduler)
         handle.loras.apply(handle.pipe, list(params.loras), allow_pickle=handle.allow_pickle)
         _warn_long_prompts(pipe, params, ctx)
         kwargs = _call_kwargs(pipe, params, inputs)
+        if params.prompt_to and params.prompt_mix > 0:
+            kwargs = _mixed_prompt_kwargs(pipe, params, kwargs)
         outputs: list[ImageOutput] = []
         size = params.batch_size
         for run in range(params.batch_count):
             ctx.raise_if_cancelled(partial=outputs)
             seeds = [ctx.seed + run * size + k for k in range(size)]
-            generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+            variation_seeds = [params.variation_seed + run * size + k for k in range(size)] if varies else []
+            noise_seeds = variation_seeds if varies and params.variation_strength >= 1 else seeds
+            generators = [torch.Generator("cpu").manual_seed(seed) for seed in noise_seeds]
+            extra: dict[str, Any] = {}
+            if varies and params.variation_strength < 1:  # strength 1 is the variation seed's own run
+                from plugins.image.noise import latent_shape, varied_noise
+
+                extra["latents"] = varied_noise(latent_shape(pipe, params.width, params.height), generators,
+                                                variation_seeds, params.variation_strength, pipe.unet.dtype)
             reporter = _StepReporter(ctx, run=run, runs=params.batch_count, every=params.preview_every,
                                      finished=outputs, sdxl=handle.is_sdxl, size=(params.width, params.height))
-            result = pipe(**kwargs, generator=generators[0] if size == 1 else generators,
+            result = pipe(**kwargs, **extra, generator=generators[0] if size == 1 else generators,
                           callback_on_step_end=reporter)
             for k, image in enumerate(result.images):
-                outputs.append(ImageOutput(image=image, metadata={"seed": seeds[k], "batch_index": run * size + k,
-                                                                  "mode": params.mode}))
+                metadata = {"seed": seeds[k], "batch_index": run * size + k, "mode": params.mode}
+                if varies:
+                    metadata["variation_seed"] = variation_seeds[k]
+                outputs.append(ImageOutput(image=image, metadata=metadata))
         return outputs
 
     # -- metadata (plugins/image/metadata.py, when present) -----------------------------------------------
@@ -141,6 +159,23 @@ class DiffusersImageGenerator(Generator):
 
         return encode_png(output, metadata) if isinstance(output, ImageOutput) else None
 
+    def params_for_input(self, params: Any, path: Path, mode: str) -> ImageParams:
+        """``params`` starting from the picture at ``path`` in img2img or inpaint (no mask yet: the panel paints
+        one). The size stays that of ``params`` (the picture is brought to it)."""
+        from dataclasses import replace
+
+        if mode not in self.input_modes:
+            raise ParamError("mode", mode, "use as input needs img2img or inpaint")
+        base = params if isinstance(params, ImageParams) else ImageParams()
+        return replace(base, mode=mode, init_image=Path(path), mask_image=None)
+
+    def input_file(self, params: Any) -> Path | None:
+        """The init image of an img2img or inpaint job (what its outputs are derived from); None in txt2img."""
+        if getattr(params, "mode", "txt2img") == "txt2img":
+            return None
+        init = getattr(params, "init_image", None)
+        return Path(init) if init is not None else None
+
     def params_from_file(self, path: Path) -> ImageParams | None:
         """Params read back from a PNG made by Studiolo, AUTOMATIC1111, ComfyUI or InvokeAI; None when the file
         holds none. Never raises, whatever the file holds."""
@@ -150,6 +185,14 @@ class DiffusersImageGenerator(Generator):
             return read_params(path)
         except Exception:  # read_params never raises; this guard keeps the contract if it ever did
             return None
+
+    def interpolation_frames(self, start: ImageParams, end: ImageParams, start_seed: int, end_seed: int,
+                             frames: int) -> list[tuple[ImageParams, int]]:
+        """Frames between two seeds (a variation seed and strength) and/or two prompts (a second prompt and a
+        mix), each an ordinary job; the ends are the two single runs. See :mod:`plugins.image.interpolation`."""
+        from plugins.image.interpolation import interpolation_frames
+
+        return interpolation_frames(start, end, start_seed, end_seed, frames)
 
     def create_panel(self, host: Any) -> Any:
         """The image panel: prompts, settings, mode switch, image view, mask painter, results strip."""
@@ -203,14 +246,48 @@ def _open_image(path: Path | None, field: str, mode: str, size: tuple[int, int],
     return image
 
 
+def _check_variation(params: ImageParams) -> bool:
+    """Whether the job mixes a variation seed's noise in (a variation seed and a strength above 0). A variation
+    is txt2img's only: :class:`ParamError` naming ``variation_seed`` in the other modes."""
+    if params.variation_seed is None or params.variation_strength <= 0:
+        return False
+    if params.mode != "txt2img":
+        raise ParamError("variation_seed", params.variation_seed,
+                         f"variations work in txt2img only, not in {params.mode}",
+                         hint="Clear the variation seed (or set its strength to 0), or use txt2img.")
+    return True
+
+
+def _mixed_prompt_kwargs(pipe: Any, params: ImageParams, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with the prompts replaced by their embeddings: the prompt's and ``prompt_to``'s, mixed
+    linearly by ``prompt_mix`` (``torch.lerp``; SDXL's pooled embeddings too), and the negative prompt's."""
+    import torch
+
+    def encode(prompt: str) -> tuple[Any, ...]:
+        with torch.no_grad():
+            return tuple(pipe.encode_prompt(prompt=prompt, device=pipe._execution_device, num_images_per_prompt=1,
+                                            do_classifier_free_guidance=True,
+                                            negative_prompt=params.negative_prompt or None))
+
+    start, end = encode(params.prompt), encode(params.prompt_to)
+    names = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds")
+    mixed = dict(zip(names, start, strict=False))
+    mixed["prompt_embeds"] = torch.lerp(start[0], end[0], float(params.prompt_mix))
+    if len(start) == 4:  # SDXL: the pooled embeddings are mixed as well
+        mixed["pooled_prompt_embeds"] = torch.lerp(start[2], end[2], float(params.prompt_mix))
+    accepted = inspect.signature(type(pipe).__call__).parameters
+    kept = {key: value for key, value in kwargs.items() if key not in ("prompt", "negative_prompt")}
+    return {**kept, **{key: value for key, value in mixed.items() if key in accepted}}
+
+
 def _warn_long_prompts(pipe: Any, params: ImageParams, ctx: RunContext) -> None:
     """Tell the user when the text encoder will cut a prompt short (diffusers only logs it)."""
     tokenizer = getattr(pipe, "tokenizer", None)
     limit = getattr(tokenizer, "model_max_length", None)
     if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
         return
-    for field, label in (("prompt", "prompt"), ("negative_prompt", "negative prompt")):
-        text = getattr(params, field)
+    for field, label in (("prompt", "prompt"), ("negative_prompt", "negative prompt"), ("prompt_to", "second prompt")):
+        text = getattr(params, field) if field != "prompt_to" or params.prompt_mix > 0 else ""
         if text and len(tokenizer(text).input_ids) > limit:
             ctx.warn(f"The {label} is longer than this model reads ({limit - 2} tokens): the end is ignored.")
 

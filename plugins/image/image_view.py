@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.api import VARY_STRONG, VARY_SUBTLE
 from plugins.image.result_info import JobRecord, result_details, result_title
 
 ZOOM_STEP = 1.25
@@ -214,10 +215,13 @@ class ImageView(QGraphicsView):
 class ResultStrip(QListWidget):
     """This session's results as a row of thumbnails; clicking one makes it current. Holds the outputs
     (anything with ``.image``, a PIL image, ``.partial`` and ``.metadata``) in the strip's order; each thumbnail's
-    tooltip lists the params that made it. Right-click: "Compare with current" (``compare_requested(row)``)."""
+    tooltip lists the params that made it. Right-click: "Compare with current" (``compare_requested(row)``),
+    "Vary (subtle)" and "Vary (strong)" (``vary_requested(row, strength)``)."""
 
     compare_requested = Signal(int)
     """``(row)``: compare this result with the current one."""
+    vary_requested = Signal(int, float)
+    """``(row, strength)``: make a variation of this result (Vary subtle / strong)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -236,10 +240,12 @@ class ResultStrip(QListWidget):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._show_context_menu)
         self._outputs: list[Any] = []
+        self._jobs: list[JobRecord | None] = []  # what made each result, row by row
 
     def add_output(self, output: Any, job: JobRecord | None = None) -> int:
         """Append a result (``job``: the params and model that made it, for the tooltip); return its row."""
         self._outputs.append(output)
+        self._jobs.append(job)
         number = len(self._outputs)
         thumb = to_qimage(output.image).scaled(THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio,
                                                 Qt.TransformationMode.SmoothTransformation)
@@ -261,6 +267,12 @@ class ResultStrip(QListWidget):
         compare.setObjectName("compare_with_current")
         compare.setEnabled(self.output(row) is not None)
         compare.triggered.connect(lambda _checked=False: self.compare_requested.emit(row))
+        for name, text, strength in (("vary_subtle", self.tr("Vary (subtle)"), VARY_SUBTLE),
+                                     ("vary_strong", self.tr("Vary (strong)"), VARY_STRONG)):
+            vary = menu.addAction(text)
+            vary.setObjectName(name)
+            vary.setEnabled(self.output(row) is not None)
+            vary.triggered.connect(lambda _checked=False, s=strength: self.vary_requested.emit(row, s))
         return menu
 
     @Slot(QPoint)
@@ -274,6 +286,10 @@ class ResultStrip(QListWidget):
     def output(self, row: int) -> Any | None:
         """The result in this row, or None."""
         return self._outputs[row] if 0 <= row < len(self._outputs) else None
+
+    def job(self, row: int) -> JobRecord | None:
+        """What the panel submitted for the result in this row (its params and model), or None."""
+        return self._jobs[row] if 0 <= row < len(self._jobs) else None
 
     def outputs(self) -> list[Any]:
         """Every result, oldest first."""

@@ -8,6 +8,9 @@ Writing (:func:`encode_png`): the PNG carries
       Negative prompt: what to keep out
       Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 512x512, Model: sd-turbo
 
+  with ``Variation seed: N, Variation seed strength: 0.3`` after them when the image is a variation (the batch
+  image's own variation seed, as its seed is its own);
+
 * ``studiolo`` — the full metadata as JSON (iTXt, UTF-8), what Studiolo itself reads back;
 * ``Software`` (``Studiolo``) and ``Description`` (the prompt), as the host's own writer does.
 
@@ -25,7 +28,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
@@ -99,6 +102,10 @@ def a1111_parameters(metadata: Mapping[str, Any]) -> str:
         ("Size", f"{params.width}x{params.height}"),
         ("Model", _model_name(metadata.get("model"))),
     ]
+    variation_seed = _seed(output.get("variation_seed")) if isinstance(output, Mapping) else None
+    if params.variation_seed is not None and params.variation_strength > 0:
+        settings.append(("Variation seed", str(params.variation_seed if variation_seed is None else variation_seed)))
+        settings.append(("Variation seed strength", _number(params.variation_strength)))
     if params.mode in ("img2img", "inpaint"):
         settings.append(("Denoising strength", _number(params.strength)))
     if params.loras:
@@ -221,7 +228,11 @@ def _from_studiolo(text: str) -> Reuse | None:
     seed = _seed(output.get("seed")) if isinstance(output, dict) else None
     if seed is None:
         seed = _seed(metadata.get("seed"))
-    return Reuse(fit_params(ImageParams, metadata["params"]), seed, _text(metadata.get("model")), "studiolo")
+    params = fit_params(ImageParams, metadata["params"])
+    variation_seed = _seed(output.get("variation_seed")) if isinstance(output, dict) else None
+    if variation_seed is not None and params.variation_seed is not None:  # a batch image's own, as its seed is
+        params = replace(params, variation_seed=variation_seed)
+    return Reuse(params, seed, _text(metadata.get("model")), "studiolo")
 
 
 # -- AUTOMATIC1111
@@ -246,7 +257,8 @@ def _from_a1111(text: str) -> Reuse | None:
             prompt.append(line)
     settings = {key.strip(): _unquote(value.strip()) for key, value in pairs}
     values: dict[str, Any] = {"prompt": "\n".join(prompt), "negative_prompt": "\n".join(negative)}
-    for key, name in (("Steps", "steps"), ("CFG scale", "guidance_scale"), ("Denoising strength", "strength")):
+    for key, name in (("Steps", "steps"), ("CFG scale", "guidance_scale"), ("Denoising strength", "strength"),
+                      ("Variation seed", "variation_seed"), ("Variation seed strength", "variation_strength")):
         if key in settings:
             values[name] = settings[key]
     if "Sampler" in settings:

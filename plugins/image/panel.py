@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -49,6 +50,7 @@ from plugins.image.image_view import is_pil_image, png_bytes, save_png
 from plugins.image.mask_painter import MaskEditor
 from plugins.image.params import ImageParams
 from plugins.image.result_info import JobRecord
+from plugins.image.vary import install_vary_actions
 from plugins.image.widgets import Collapsible, LoraEditor
 from plugins.image.workspace import ResultWorkspace, add_to_toolbar, make_action, shortcut_text
 
@@ -67,6 +69,8 @@ SETTINGS = ("width", "height", "steps", "guidance_scale", "scheduler", "batch_si
 """The fields in the settings form."""
 LOAD_OPTIONS = ("dtype", "attention_slicing", "vae_tiling", "cpu_offload")
 """The fields in the memory savers' form."""
+VARIATION = ("variation_seed", "variation_strength", "prompt_to", "prompt_mix")
+"""The fields in the variation form (folded away until used: Vary and interpolation frames set them)."""
 INVALID_STYLE = "#%s { border: 2px solid #e53935; }"  # the params form's colour: 3:1 or more in both themes
 
 ReuseFromFile = Callable[[Path], "object | None"]
@@ -196,6 +200,10 @@ class ImagePanel(FileDropMixin, QWidget):
         self._relabel(self.dtype, {"auto": tr("Automatic")})
         self.memory = Collapsible(tr("Memory savers"), self.memory_form, self)
         self.memory.toggle.setObjectName("memory_savers")
+        self.variation_form = ParamsForm(self.params_type, self, fields=VARIATION, scrollable=False)
+        self.variation_form.setObjectName("variation")
+        self.variation = Collapsible(tr("Variation and prompt mix"), self.variation_form, self)
+        self.variation.toggle.setObjectName("variation_toggle")
         # the left column
         settings = QWidget(self)
         left = QVBoxLayout(settings)
@@ -208,6 +216,7 @@ class ImagePanel(FileDropMixin, QWidget):
         left.addWidget(self.settings_form)
         left.addWidget(QLabel(tr("LoRAs"), self))
         left.addWidget(self.loras)
+        left.addWidget(self.variation)
         left.addWidget(self.memory)
         left.addStretch(1)
         scroll = QScrollArea(self)
@@ -251,12 +260,27 @@ class ImagePanel(FileDropMixin, QWidget):
         self.settings_button = add_to_toolbar(self.toolbar, self.settings_action, tr("Show or hide settings"), first)
         self.toolbar.insertSeparator(first)
         self.toolbar.addSeparator()
-        self.send_action = make_action(self, "send_to_img2img", tr("Send to image-to-image"),
-                                       tr("Use the selected result as the init image"))
+        # "Use as input": the selected result becomes the init image of image-to-image (the button) or of
+        # inpainting (its menu); the chain records the result's library file as the parent of what comes next
+        self.send_action = make_action(self, "send_to_img2img", tr("Use as input"),
+                                       tr("Use the selected result as the init image of image-to-image"))
         self.send_action.setEnabled(False)
-        self.send_button = add_to_toolbar(self.toolbar, self.send_action, tr("Send to image-to-image"))
+        self.inpaint_action = make_action(self, "send_to_inpaint", tr("Inpaint"),
+                                          tr("Use the selected result as the init image of inpainting"))
+        self.inpaint_action.setEnabled(False)
+        self.img2img_action = make_action(self, "send_to_img2img_menu", tr("Image-to-image"),
+                                          tr("Use the selected result as the init image of image-to-image"))
+        self.img2img_action.setEnabled(False)
+        self.send_button = add_to_toolbar(self.toolbar, self.send_action, tr("Use as input"))
         self.send_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.send_menu = QMenu(self.send_button)
+        self.send_menu.setObjectName("use_as_input_menu")
+        self.send_menu.addAction(self.img2img_action)
+        self.send_menu.addAction(self.inpaint_action)
+        self.send_button.setMenu(self.send_menu)
+        self.send_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.viewer.install_shortcuts(self)
+        install_vary_actions(self)
         self.addAction(self.settings_action)
         self.mask_editor = MaskEditor(self)
         self.tabs = QTabWidget(self)
@@ -291,6 +315,8 @@ class ImagePanel(FileDropMixin, QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.viewer.current_changed.connect(self._on_current_result)
         self.send_action.triggered.connect(self.send_to_img2img)
+        self.img2img_action.triggered.connect(self.send_to_img2img)
+        self.inpaint_action.triggered.connect(lambda: self.use_as_input("inpaint"))
         self.settings_action.toggled.connect(self.set_settings_visible)
         self.toolbar.actionTriggered.connect(self._on_tool_triggered)
         self._update_settings_action()
@@ -319,6 +345,7 @@ class ImagePanel(FileDropMixin, QWidget):
             "mask_image": self._save_mask() if mode == "inpaint" else None,
             "loras": self.loras.loras(),
             **self.memory_form.values(),
+            **self.variation_form.values(),
         }
         return self.params_type(**{name: value for name, value in values.items() if name in self._fields})
 
@@ -330,6 +357,7 @@ class ImagePanel(FileDropMixin, QWidget):
             p = self._coerce(params)
             self.settings_form.set_params(p)  # validates p first: nothing changes if it is refused
             self.memory_form.set_params(p)
+            self.variation_form.set_params(p)
         except (StudioloError, TypeError, ValueError) as exc:
             self._show_error(self.tr("These parameters cannot be used here: %1").replace("%1", str(exc)))
             return
@@ -341,6 +369,8 @@ class ImagePanel(FileDropMixin, QWidget):
         defaults = self.params_type()
         if any(getattr(p, name) != getattr(defaults, name) for name in LOAD_OPTIONS):
             self.memory.set_expanded(True)
+        if any(getattr(p, name) != getattr(defaults, name) for name in VARIATION):
+            self.variation.set_expanded(True)
         if p.init_image is not None and Path(p.init_image) != self._init_path:
             self.set_init_image(Path(p.init_image))
         if p.mask_image is not None and self._init_path is not None:
@@ -473,18 +503,28 @@ class ImagePanel(FileDropMixin, QWidget):
 
     @Slot()
     def send_to_img2img(self) -> bool:
-        """Save the selected result to storage and make it the init image of image-to-image."""
+        """Make the selected result the init image of image-to-image (see :meth:`use_as_input`)."""
+        return self.use_as_input("img2img")
+
+    def use_as_input(self, mode: str = "img2img") -> bool:
+        """Make the selected result the init image of ``mode`` (img2img or inpaint). A result the host saved is
+        used as its library file (so the next job's outputs record it as their parent); one not saved is kept as
+        a PNG in storage first."""
         output = self.strip.output(self.strip.currentRow())
         if output is None:
             return False
-        try:
-            path = save_png(png_bytes(output.image), self.host.storage.directory, "init")
-        except OSError as exc:
-            self._show_error(self.tr("Could not keep the image: %1").replace("%1", str(exc)))
-            return False
+        saved = getattr(output, "saved_path", None)
+        if saved is not None and Path(saved).is_file():
+            path = Path(saved)
+        else:
+            try:
+                path = save_png(png_bytes(output.image), self.host.storage.directory, "init")
+            except OSError as exc:
+                self._show_error(self.tr("Could not keep the image: %1").replace("%1", str(exc)))
+                return False
         if not self.set_init_image(path):
             return False
-        self.set_mode("img2img")
+        self.set_mode(mode)
         self.tabs.setCurrentWidget(self.mask_editor)
         self._show_status(self.tr("The result is now the init image."))
         return True
@@ -556,7 +596,9 @@ class ImagePanel(FileDropMixin, QWidget):
 
     @Slot(int)
     def _on_current_result(self, row: int) -> None:
-        self.send_action.setEnabled(self.strip.output(row) is not None)
+        has_result = self.strip.output(row) is not None
+        for action in (self.send_action, self.img2img_action, self.inpaint_action):
+            action.setEnabled(has_result)
 
     # -- the settings column -------------------------------------------------------------------------------
 
@@ -631,7 +673,8 @@ class ImagePanel(FileDropMixin, QWidget):
                 "batch_count": self.batch_count, "strength": self.strength, "init_image": self.init_row,
                 "mask_image": self.mask_editor.painter, "loras": self.loras, "preview_every": self.preview_every,
                 "dtype": self.dtype, "attention_slicing": self.attention_slicing, "vae_tiling": self.vae_tiling,
-                "cpu_offload": self.cpu_offload}
+                "cpu_offload": self.cpu_offload,
+                **{name: self.variation_form.field_widget(name) for name in VARIATION}}
 
     def _mark(self, exc: ParamError) -> None:
         widget = self._field_widgets().get(exc.field)
@@ -640,13 +683,15 @@ class ImagePanel(FileDropMixin, QWidget):
         self._show_error(text)
         if widget is None:
             return
-        if exc.field not in SETTINGS + LOAD_OPTIONS:  # the forms mark their own fields
+        if exc.field not in SETTINGS + LOAD_OPTIONS + VARIATION:  # the forms mark their own fields
             widget.setProperty("invalid", True)
             widget.setStyleSheet(INVALID_STYLE % widget.objectName())
             widget.setAccessibleDescription(text)
             self._marked.append(widget)
         if exc.field in LOAD_OPTIONS:
             self.memory.set_expanded(True)
+        if exc.field in VARIATION:
+            self.variation.set_expanded(True)
         if exc.field == "mask_image":
             self.tabs.setCurrentWidget(self.mask_editor)
         widget.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -677,12 +722,12 @@ class ImagePanel(FileDropMixin, QWidget):
         layout only."""
         width = self.splitter.sizes()[0] if self.settings_visible() else self._settings_width
         workspace = {"settings_visible": self.settings_visible(), "settings_width": width or self._settings_width}
-        if not (self.settings_form.is_valid() and self.memory_form.is_valid()):
+        if not (self.settings_form.is_valid() and self.memory_form.is_valid() and self.variation_form.is_valid()):
             return {WORKSPACE_KEY: workspace}
         values: dict[str, Any] = {
             "prompt": self.prompt.toPlainText(), "negative_prompt": self.negative_prompt.toPlainText(),
             "mode": self.mode(), **self.settings_form.values(), "init_image": self._init_path,
-            "loras": self.loras.loras(), **self.memory_form.values(),
+            "loras": self.loras.loras(), **self.memory_form.values(), **self.variation_form.values(),
         }
         params = to_json(self.params_type(**{name: value for name, value in values.items() if name in self._fields}))
         return {**params, WORKSPACE_KEY: workspace}

@@ -32,6 +32,16 @@ class ImageParams:
                             help="img2img and inpaint: how much of the init image to change (1 = all).")
     init_image: Path | None = param(None, help="img2img and inpaint: the image to start from.")
     mask_image: Path | None = param(None, help="inpaint: white where the image is repainted, black where kept.")
+    variation_seed: int | None = param(None, min=0, max=2**63 - 1, label="Variation seed",
+                                       help="txt2img: a second seed whose starting noise is mixed into the seed's "
+                                            "(AUTOMATIC1111's variation seed); empty: none.")
+    variation_strength: float = param(0.0, min=0.0, max=1.0, step=0.05, label="Variation strength",
+                                      help="How much of the variation seed's noise to use: 0 the seed's picture, "
+                                           "1 the variation seed's.")
+    prompt_to: str = param("", multiline=True, label="Mix with prompt",
+                           help="A second prompt whose meaning is mixed into the prompt's (prompt interpolation).")
+    prompt_mix: float = param(0.0, min=0.0, max=1.0, step=0.05, label="Prompt mix",
+                              help="How much of the second prompt to use: 0 the prompt alone, 1 the second alone.")
     loras: list[str] = param(default_factory=list, max_items=8,
                              help="LoRA .safetensors files, each as PATH or PATH:WEIGHT (weight 1 by default).")
     preview_every: int = param(1, min=0, max=100, help="Show a preview every N steps (0: none).")

@@ -1,6 +1,8 @@
 """``DetailsPane``: everything about the selected gallery item — a larger thumbnail, the prompt, the full metadata
-as a read-only tree, its tags (add, remove), the favourite toggle, and its file (with whether it still exists;
-for a missing file, a "Remove from library" button).
+as a read-only tree, its tags (add, remove), the favourite toggle, its file (with whether it still exists;
+for a missing file, a "Remove from library" button), and its place in the chain of refinements: "Derived from"
+its parent (a link that shows it; or that the parent is in the trash, or was deleted) and "Derivatives: N" (a
+link that lists them).
 
 The pane only shows an :class:`~desktop.library.gallery.ItemDetails` it is given and asks for changes through
 signals; the gallery view does the writes (off the GUI thread) and gives the pane the new details.
@@ -8,12 +10,13 @@ signals; the gallery view does the writes (off the GUI thread) and gives the pan
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QPixmap, QTextDocumentFragment
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -48,12 +51,15 @@ MAX_DEPTH = 12
 
 class DetailsPane(QWidget):
     """Signals (the item id first): ``favourite_changed(id, favourite)``, ``tag_added(id, tag)``,
-    ``tag_removed(id, tag)``, ``remove_missing_requested(id)``."""
+    ``tag_removed(id, tag)``, ``remove_missing_requested(id)``; ``parent_requested(parent_id)`` (the "Derived
+    from" link) and ``derivatives_requested(id)`` (the "Derivatives" link)."""
 
     favourite_changed = Signal(int, bool)
     tag_added = Signal(int, str)
     tag_removed = Signal(int, str)
     remove_missing_requested = Signal(int)
+    parent_requested = Signal(int)
+    derivatives_requested = Signal(int)
 
     def __init__(self, thumbnails: ThumbnailService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -132,10 +138,29 @@ class DetailsPane(QWidget):
         self.remove_missing_button.setAccessibleName(self.tr("Remove this item, whose file is gone, from the library"))
         self.remove_missing_button.clicked.connect(self._on_remove_missing)
 
+        self.derived_from = QLabel(self)
+        self.derived_from.setObjectName("detail_derived_from")
+        self.derived_from.setAccessibleName(self.tr("Derived from"))
+        self.derived_from.setWordWrap(True)
+        self.derived_from.setTextFormat(Qt.TextFormat.RichText)
+        self.derived_from.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                                  | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.derived_from.linkActivated.connect(self._on_parent_link)
+        self.derivatives = QLabel(self)
+        self.derivatives.setObjectName("detail_derivatives")
+        self.derivatives.setAccessibleName(self.tr("Derivatives"))
+        self.derivatives.setTextFormat(Qt.TextFormat.RichText)
+        self.derivatives.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                                 | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.derivatives.linkActivated.connect(self._on_derivatives_link)
+
         form = QFormLayout()
         form.addRow(self.tr("File:"), self.path_label)
         form.addRow("", self.file_state)
+        form.addRow(self.tr("Derived from:"), self.derived_from)
+        form.addRow(self.tr("Derivatives:"), self.derivatives)
         form.addRow(self.tr("Tags:"), self.tags)
+        self._form = form
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -173,6 +198,7 @@ class DetailsPane(QWidget):
             self.path_label.clear()
             self.file_state.clear()
             self.remove_missing_button.hide()
+            self._show_chain(None)
             return
         item = details.item
         self.title.setText(self.tr("%1 · %2 · %3").replace("%1", item.kind).replace("%2", item.generator_id)
@@ -190,8 +216,64 @@ class DetailsPane(QWidget):
             self.file_state.setText(self.tr("⚠ The file is missing: it was moved or deleted outside Studiolo."))
             mark_error(self.file_state)
         self.remove_missing_button.setVisible(not details.exists)
+        self._show_chain(details)
         self._fill_metadata(item)
         self._show_preview(item.path, item.kind, details.exists)
+
+    def _show_chain(self, details: ItemDetails | None) -> None:
+        """The "Derived from" and "Derivatives" rows (hidden when there is nothing to say)."""
+        parent = getattr(details, "parent", None)
+        self.derived_from.setToolTip("")
+        if parent is None:
+            self.derived_from.clear()
+        elif parent.item is None:
+            mark_error(self.derived_from, True)
+            what = self.tr("item %1").replace("%1", str(parent.item_id)) if parent.item_id else self.tr("an item")
+            gone = self.tr("%1, which was deleted from the library").replace("%1", what)
+            self.derived_from.setText(html.escape(gone))
+        else:
+            mark_error(self.derived_from, False)
+            link = f'<a href="item:{parent.item.id}">{html.escape(_item_label(parent.item))}</a>'
+            note = html.escape(self.tr(" (in the trash)")) if parent.trashed else ""
+            self.derived_from.setText(link + note)
+            self.derived_from.setToolTip(str(parent.item.path))
+        self._form.setRowVisible(self.derived_from, parent is not None)
+        count = getattr(details, "derivatives", 0) if details is not None else 0
+        if count:
+            text = html.escape(self.tr("%n item(s)", "", count))
+            self.derivatives.setText(f'<a href="derivatives:{details.item.id}">{text}</a>')
+        else:
+            self.derivatives.clear()
+        self._form.setRowVisible(self.derivatives, bool(count))
+
+    def parent_text(self) -> str:
+        """What the "Derived from" row says, as plain text ("" when hidden)."""
+        return QTextDocumentFragment.fromHtml(self.derived_from.text()).toPlainText()
+
+    def activate_parent_link(self) -> bool:
+        """Follow the "Derived from" link, as a click on it does; False when there is none."""
+        parent = getattr(self.details, "parent", None)
+        if parent is None or parent.item is None:
+            return False
+        self._on_parent_link(f"item:{parent.item.id}")
+        return True
+
+    def activate_derivatives_link(self) -> bool:
+        """Follow the "Derivatives" link, as a click on it does; False when there is none."""
+        if self.details is None or not getattr(self.details, "derivatives", 0):
+            return False
+        self._on_derivatives_link(f"derivatives:{self.details.item.id}")
+        return True
+
+    @Slot(str)
+    def _on_parent_link(self, link: str) -> None:
+        if link.startswith("item:"):
+            self.parent_requested.emit(int(link.removeprefix("item:")))
+
+    @Slot(str)
+    def _on_derivatives_link(self, link: str) -> None:
+        if link.startswith("derivatives:"):
+            self.derivatives_requested.emit(int(link.removeprefix("derivatives:")))
 
     def _fill_metadata(self, item: Any) -> None:
         summary = {
@@ -293,6 +375,13 @@ def _add_children(parent: QTreeWidgetItem, value: Any, depth: int = 0) -> None:
     if len(entries) > MAX_CHILDREN:
         more = QCoreApplication.translate("DetailsPane", "%1 more").replace("%1", str(len(entries) - MAX_CHILDREN))
         QTreeWidgetItem(parent, ["…", more])
+
+
+def _item_label(item: Any) -> str:
+    """``#12 · a red square`` (the prompt shortened), or ``#12 · picture.png`` without a prompt."""
+    prompt = " ".join((item.prompt or "").split())
+    name = prompt if len(prompt) <= 60 else prompt[:59] + "…"
+    return f"#{item.id} · {name or item.path.name}"
 
 
 def _text(value: Any) -> str:

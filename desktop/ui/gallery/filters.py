@@ -1,5 +1,6 @@
 """``FilterBar``: what the gallery shows — a search box (debounced), kind, generator and model choices, a date
-range (or any date), favourites only, and the trash. :meth:`FilterBar.query` turns it into a library ``Query``."""
+range (or any date), favourites only, the trash, and "derived from" an item (the chain of refinements: set from the
+details pane, shown as a chip that clears it). :meth:`FilterBar.query` turns it into a library ``Query``."""
 
 from __future__ import annotations
 
@@ -68,6 +69,12 @@ class FilterBar(QWidget):
         self.favourites = self._toggle("gallery_favourites", self.tr("★ Favourites"),
                                        self.tr("Show only favourites"))
         self.trash = self._toggle("gallery_trash", self.tr("Trash"), self.tr("Show the trash"))
+        self.derived_from: int | None = None
+        self.derived_chip = QToolButton(self)
+        self.derived_chip.setObjectName("gallery_derived_from")
+        self.derived_chip.setToolTip(self.tr("Show every item again, not only those derived from this one"))
+        self.derived_chip.clicked.connect(lambda: self.set_derived_from(None))
+        self.derived_chip.hide()
 
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
@@ -79,6 +86,7 @@ class FilterBar(QWidget):
         bottom.addWidget(QLabel("–", self))
         bottom.addWidget(self.date_to)
         bottom.addStretch(1)
+        bottom.addWidget(self.derived_chip)
         bottom.addWidget(self.favourites)
         bottom.addWidget(self.trash)
         layout = QVBoxLayout(self)
@@ -180,7 +188,35 @@ class FilterBar(QWidget):
             favourites_only=self.favourites.isChecked(),
             search=self.search.text().strip(),
             trashed=self.trash.isChecked(),
+            derived_from=self.derived_from,
         )
+
+    def set_derived_from(self, item_id: int | None, label: str = "") -> None:
+        """Show only the items derived from ``item_id`` (None: no such filter); ``label`` names it on the chip."""
+        self.derived_from = item_id
+        text = label or self.tr("item %1").replace("%1", str(item_id))
+        self.derived_chip.setText(self.tr("Derived from %1 ✕").replace("%1", text))
+        self.derived_chip.setAccessibleName(self.derived_chip.text())
+        self.derived_chip.setVisible(item_id is not None)
+        self.changed.emit()
+
+    def clear(self, *, trash: bool = False, derived_from: int | None = None) -> None:
+        """Every filter off (``trash``: the trash instead of everything outside it; ``derived_from`` as in
+        :meth:`set_derived_from`), then one ``changed``."""
+        self.blockSignals(True)
+        try:
+            self.search_timer.stop()
+            self.search.clear()
+            self.search_timer.stop()
+            for combo in (self.kind, self.generator, self.model):
+                combo.setCurrentIndex(0)
+            self.any_date.setChecked(True)
+            self.favourites.setChecked(False)
+            self.trash.setChecked(trash)
+            self.set_derived_from(derived_from)
+        finally:
+            self.blockSignals(False)
+        self.changed.emit()
 
     def set_date_range(self, start: QDate | None, end: QDate | None = None) -> None:
         """Show only items from ``start`` to ``end`` inclusive (None: any date)."""

@@ -11,6 +11,7 @@ thread only hands work out and shows what comes back.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,13 +32,16 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop.api.variations import VARY_STRONG, VARY_SUBTLE
 from desktop.ui.gallery.delegate import TileDelegate
 from desktop.ui.gallery.details import DetailsPane
 from desktop.ui.gallery.filters import FilterBar
+from desktop.ui.gallery.inputs import InputRequest, InputTarget
 from desktop.ui.gallery.model import GalleryModel, Row, load_rows_by_id
 from desktop.ui.gallery.player import AudioPlayer
 from desktop.ui.gallery.thumbnails import ThumbnailService
@@ -74,11 +78,17 @@ class GalleryView(QWidget):
 
     Signals: ``reuse_requested(generator_id, recipe)`` — open that generator's page filled with the
     :class:`~desktop.library.Recipe` (params, seed, model) that made the item (a
-    JSON dict); ``message(text, is_error)`` — for the status bar; ``exported(paths)`` — files written by an
+    JSON dict); ``use_as_input_requested(request)`` — open a generator's page starting from the item's file (an
+    :class:`~desktop.ui.gallery.inputs.InputRequest`; the choices come from :attr:`input_targets`, which the window
+    sets); ``message(text, is_error)`` — for the status bar; ``exported(paths)`` — files written by an
     export. ``refresh()`` runs the query again (call it when a job finished).
     """
 
     reuse_requested = Signal(str, object)
+    vary_requested = Signal(str, object, float)
+    """``(generator_id, recipe, strength)``: "Vary subtle / strong" — make a variation of the item (its
+    :class:`~desktop.library.Recipe`, the seed being the item's own) at that strength (the window submits it)."""
+    use_as_input_requested = Signal(object)
     message = Signal(str, bool)
     exported = Signal(list)
 
@@ -98,6 +108,11 @@ class GalleryView(QWidget):
         self._details_for: int | None = None
         self._confirm: QMessageBox | None = None
         self._dialog: QFileDialog | None = None
+        self._scroll_to: int | None = None  # the row of an item being shown (show_item), once the count is back
+        self.input_targets: Callable[[str], list[InputTarget]] = lambda _kind: []
+        """The "Use as input" choices for an item of a kind (the window gives the generators' ones)."""
+        self.can_vary: Callable[[str], bool] = lambda _generator_id: False
+        """Whether a generator's outputs can be varied (the window says: its params have a variation seed)."""
         self._build()
         self._connect()
         self.refresh()
@@ -160,6 +175,10 @@ class GalleryView(QWidget):
              self.toggle_favourite_selected, []),
             ("reuse", self.tr("Reuse parameters"),
              self.tr("Open the generator of the selected item with its parameters"), self.reuse_selected, []),
+            ("vary_subtle", self.tr("Vary subtle"), self.tr("Make a slight variation of the selected item"),
+             lambda: self.vary_selected(VARY_SUBTLE), []),
+            ("vary_strong", self.tr("Vary strong"), self.tr("Make a strong variation of the selected item"),
+             lambda: self.vary_selected(VARY_STRONG), []),
             ("trash", self.tr("Move to trash"), self.tr("Move the selected items to the trash (Delete)"),
              self.delete_key, [QKeySequence(QKeySequence.StandardKey.Delete)]),
             ("restore", self.tr("Restore"), self.tr("Take the selected items out of the trash"),
@@ -179,8 +198,21 @@ class GalleryView(QWidget):
                 self.list.addAction(action)
             action.triggered.connect(lambda _checked=False, run=slot: run())
             self.actions_by_name[name] = action
-            if name not in ("delete_now",):
+            if name not in ("delete_now", "vary_subtle", "vary_strong"):  # those: in the context menu
                 self.toolbar.addAction(action)
+        self.input_menu = QMenu(self.tr("Use as input"), self)
+        self.input_menu.setObjectName("gallery_use_as_input_menu")
+        self.input_menu.aboutToShow.connect(self._fill_input_menu)
+        use_as_input = self.input_menu.menuAction()
+        use_as_input.setObjectName("gallery_action_use_as_input")
+        tip = self.tr("Start a new picture from the selected item (image-to-image, inpaint…)")
+        use_as_input.setToolTip(tip)
+        use_as_input.setStatusTip(tip)
+        self.actions_by_name["use_as_input"] = use_as_input
+        self.toolbar.insertAction(self.actions_by_name["trash"], use_as_input)
+        button = self.toolbar.widgetForAction(use_as_input)
+        if isinstance(button, QToolButton):
+            button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.undo_action = self.undo_stack.createUndoAction(self, self.tr("Undo"))
         self.undo_action.setObjectName("gallery_action_undo")
         self.undo_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
@@ -230,6 +262,8 @@ class GalleryView(QWidget):
         self.details.tag_added.connect(self.add_tag)
         self.details.tag_removed.connect(self.remove_tag)
         self.details.remove_missing_requested.connect(self.remove_missing)
+        self.details.parent_requested.connect(self.show_item)
+        self.details.derivatives_requested.connect(self.show_derivatives)
         self.undo_button.clicked.connect(self.undo_stack.undo)
         self.undo_stack.canUndoChanged.connect(lambda can: self.undo_button.setVisible(can and self._trash_mode()
                                                                                         is False))
@@ -272,6 +306,11 @@ class GalleryView(QWidget):
             self._keep_ids.clear()
             self._keep_current = None
             self._show_details_of(None)
+        if self._scroll_to is not None:  # show_item: load the item's page (it is selected when it arrives)
+            row, self._scroll_to = self._scroll_to, None
+            if row < total:
+                self.model.row_at(row)
+                self.list.scrollTo(self.model.index(row), QAbstractItemView.ScrollHint.PositionAtCenter)
         if self._trash_mode():
             text = self.tr("%n item(s) in the trash", "", total)
         else:
@@ -390,12 +429,17 @@ class GalleryView(QWidget):
             "export": any_rows and exists,
             "favourite": any_rows and not trash,
             "reuse": one and not trash,
+            "vary_subtle": one and not trash and bool(rows and self.can_vary(rows[0].item.generator_id)),
+            "vary_strong": one and not trash and bool(rows and self.can_vary(rows[0].item.generator_id)),
+            "use_as_input": one and not trash and exists and bool(rows and self.input_targets(rows[0].item.kind)),
             "trash": any_rows,
             "restore": any_rows and trash,
             "delete_now": any_rows and trash,
             "empty_trash": trash and self.model.total() > 0,
         }
-        visible = {"trash": not trash, "restore": trash, "delete_now": trash, "empty_trash": trash}
+        can_vary = bool(rows) and self.can_vary(rows[0].item.generator_id)
+        visible = {"trash": not trash, "restore": trash, "delete_now": trash, "empty_trash": trash,
+                   "vary_subtle": can_vary, "vary_strong": can_vary}
         for name, action in self.actions_by_name.items():
             action.setEnabled(enabled.get(name, True))
             action.setVisible(visible.get(name, True))
@@ -407,7 +451,9 @@ class GalleryView(QWidget):
             self.select_rows([index.row()])
         menu = QMenu(self)
         menu.setObjectName("gallery_menu")
-        for name in ("open", "play", "reveal", "copy", "export", None, "favourite", "reuse", None, "trash",
+        for name in ("open", "play", "reveal", "copy", "export", None, "favourite", "reuse", "vary_subtle",
+                     "vary_strong", "use_as_input", None,
+                     "trash",
                      "restore", "delete_now", "empty_trash"):
             if name is None:
                 menu.addSeparator()
@@ -726,6 +772,100 @@ class GalleryView(QWidget):
         return self.loader.submit(lambda: gallery.reuse(item_id),
                                   lambda recipe: self.reuse_requested.emit(recipe.generator_id, recipe),
                                   self._failed(self.tr("Cannot reuse the parameters: %1")))
+
+    # -- the chain of refinements ------------------------------------------------------------------------------
+
+    @Slot()
+    def _fill_input_menu(self) -> None:
+        """The "Use as input" choices for the selected item (one per generator mode that takes its kind)."""
+        self.input_menu.clear()
+        rows = self.selected_rows()
+        targets = self.input_targets(rows[0].item.kind) if len(rows) == 1 else []
+        several = len({target.generator_id for target in targets}) > 1
+        for target in targets:
+            text = f"{target.generator_name}: {target.label}" if several else target.label
+            action = self.input_menu.addAction(text)
+            action.setObjectName(f"gallery_use_as_input_{target.generator_id}_{target.mode}")
+            action.triggered.connect(lambda _checked=False, t=target: self.use_as_input(t.generator_id, t.mode))
+        if not targets:
+            self.input_menu.addAction(self.tr("No generator takes this kind of item")).setEnabled(False)
+
+    def use_as_input(self, generator_id: str, mode: str) -> int:
+        """Ask the window to open ``generator_id``'s page starting from the selected item's file in ``mode``,
+        keeping what made the item where it fits (read off the GUI thread); returns the loader ticket (-1 when
+        there is no single item on disk selected)."""
+        rows = self._rows_or_say()
+        if not rows:
+            return -1
+        row = rows[0]
+        if not row.exists:
+            self._say(self.tr("%1 is missing.").replace("%1", str(row.item.path)), error=True)
+            return -1
+        gallery, item = self.gallery, row.item
+        return self.loader.submit(
+            lambda: gallery.reuse(item.id),
+            lambda recipe: self.use_as_input_requested.emit(InputRequest(generator_id, mode, item.path, item.id,
+                                                                         recipe)),
+            self._failed(self.tr("Cannot use the item as input: %1")))
+
+    @Slot(int)
+    def show_item(self, item_id: int) -> int:
+        """Select item ``item_id`` and show its details wherever it is (the "Derived from" link): when the filters
+        hide it they are cleared (the trash shown if it is there, which is said); a deleted item is said to be
+        gone. Returns the loader ticket (-1 when the item was already listed)."""
+        if self.select_item(item_id):
+            self.list.scrollTo(self.list.currentIndex())
+            return -1
+        library = self.gallery.library
+
+        def work() -> tuple[Any, int | None]:
+            from desktop.library.db import Query
+
+            item = library.get(item_id)
+            if item is None:
+                return None, None
+            return item, library.position(Query(trashed=item.trashed_at is not None), item_id)
+
+        def done(found: tuple[Any, int | None]) -> None:
+            item, position = found
+            if item is None:
+                self._say(self.tr("Item %1 is no longer in the library: it was deleted.").replace("%1", str(item_id)),
+                          error=True)
+                return
+            trashed = item.trashed_at is not None
+            self.clear_selection()
+            self.filters.clear(trash=trashed)  # the query is asked for again: the item's page is loaded after it
+            self._keep_ids, self._keep_current, self._scroll_to = {item_id}, item_id, position
+            if trashed:
+                self._say(self.tr("Item %1 is in the trash.").replace("%1", str(item_id)))
+
+        return self.loader.submit(work, done, self._failed(self.tr("Cannot show the item: %1")))
+
+    @Slot(int)
+    def show_derivatives(self, item_id: int) -> None:
+        """List only the items derived from ``item_id`` (every other filter cleared; the chip clears this one)."""
+        self.clear_selection()
+        self.filters.clear(derived_from=item_id)
+        self._say(self.tr("Showing the items derived from item %1.").replace("%1", str(item_id)))
+
+    def vary_selected(self, strength: float) -> int:
+        """Ask the window to make a variation of the selected item at ``strength`` (its recipe, with the item's
+        own seed: a batch image's)."""
+        rows = self._rows_or_say()
+        if not rows:
+            return -1
+        gallery, item = self.gallery, rows[0].item
+
+        def recipe() -> Any:
+            found = gallery.reuse(item.id)
+            output = item.metadata.get("output") if isinstance(item.metadata, dict) else None
+            own = output.get("seed") if isinstance(output, dict) else None
+            if isinstance(own, int) and not isinstance(own, bool) and own >= 0:
+                found = dataclasses.replace(found, seed=own)
+            return found
+
+        return self.loader.submit(recipe, lambda found: self.vary_requested.emit(found.generator_id, found, strength),
+                                  self._failed(self.tr("Cannot vary the item: %1")))
 
     # -- life -------------------------------------------------------------------------------------------------
 
