@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import RunGate, install_markov, run_cli
 from PIL import Image
@@ -33,7 +34,8 @@ WAIT = 120_000  # ms: a safety net only; every wait ends on a signal
 @pytest.fixture
 def engine(studiolo_site, qtbot):
     install_markov(studiolo_site)
-    engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), cache=ModelCache())
+    engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), cache=ModelCache(),
+                    in_process=True)  # torch is imported here already: no worker process to start
     yield engine
     assert engine.shutdown(timeout=30)
 
@@ -198,6 +200,14 @@ def test_a_2x2_image_grid_fills_the_view_with_pictures_and_saves_as_a_png_that_r
         window.open_file(out)
     assert loaded.args[0] == spec
     shot(window, tmp_path / "image-grid.png")
+    # a cell's own file reproduces it: its metadata, run again as a single job, makes the same pixels
+    cell = run.cells[3]
+    (saved,) = run.saved[cell.index]
+    reuse = generator.reuse_from_file(saved)
+    assert reuse.seed == cell.seed and reuse.params.guidance_scale == 7.5
+    with qtbot.waitSignal(page.engine.job_finished, timeout=WAIT) as again:
+        page.engine.submit(generator.id, reuse.params, model=str(tiny_sd), seed=reuse.seed)
+    assert np.array_equal(np.asarray(again.args[1][0].image), np.asarray(run.results[cell.index][0].image))
 
 
 def test_a_2x2_audio_grid_fills_the_view_with_waveforms_that_play(make_page, qtbot, tiny_vits, tmp_path):

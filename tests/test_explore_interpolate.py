@@ -85,7 +85,7 @@ def test_what_cannot_be_interpolated_is_refused_naming_it(change, field, words):
 @pytest.fixture
 def engine(qtbot):
     engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), store=None, library=None,
-                    cache=ModelCache())
+                    cache=ModelCache(), in_process=True)  # torch is imported here already: no process to start
     yield engine
     assert engine.shutdown(timeout=30)
 

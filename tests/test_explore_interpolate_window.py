@@ -31,7 +31,8 @@ FOX = {"prompt": "a red fox", "steps": 2, "width": 64, "height": 64, "preview_ev
 @pytest.fixture
 def engine(studiolo_site, qtbot):
     install_markov(studiolo_site)
-    engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), cache=ModelCache())
+    engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), cache=ModelCache(),
+                    in_process=True)  # torch is imported here already: no worker process to start
     yield engine
     assert engine.shutdown(timeout=30)
 

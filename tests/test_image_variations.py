@@ -256,7 +256,7 @@ def test_vary_from_the_window_submits_one_variation_through_the_engine(qtbot, ti
     from desktop.ui.main_window import MainWindow
 
     plugins = PluginManager().load()
-    window = MainWindow(plugins, Engine(plugins, cache=ModelCache()))
+    window = MainWindow(plugins, Engine(plugins, cache=ModelCache(), in_process=True))  # no worker process to start
     qtbot.addWidget(window)
     recipe = Recipe("image.diffusers", {**BASE, "steps": 2, "batch_size": 2}, seed=41, model=str(tiny_sd))
     assert window._can_vary("image.diffusers") and not window._can_vary("text.markov")

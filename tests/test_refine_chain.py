@@ -34,7 +34,7 @@ def sha256(path: Path) -> str:
 
 @pytest.fixture
 def window(qtbot):
-    window = open_window(qtbot)
+    window = open_window(qtbot, in_process=True)  # torch is here already: no worker process to start
     yield window
     window.close()
 
