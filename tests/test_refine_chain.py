@@ -83,7 +83,8 @@ def use_from_gallery(window, view, qtbot, item_id: int, mode: str):
     view.input_menu.aboutToShow.emit()  # the menu is filled when it opens
     labels = {action.objectName(): action.text() for action in view.input_menu.actions()}
     assert labels == {"gallery_use_as_input_image.diffusers_img2img": "Image-to-image",
-                      "gallery_use_as_input_image.diffusers_inpaint": "Inpaint"}
+                      "gallery_use_as_input_image.diffusers_inpaint": "Inpaint",
+                      "gallery_use_as_input_image.diffusers_upscale": "Upscale"}
     panel = window.page("image.diffusers").custom_panel
     path = window.engine.library.get(item_id).path
     next(a for a in view.input_menu.actions() if a.objectName().endswith(mode)).trigger()

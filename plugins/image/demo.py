@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_tiny_sd", "build_tiny_sdxl"]
+__all__ = ["build_tiny_controlnet", "build_tiny_sd", "build_tiny_sdxl", "build_tiny_upscaler"]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 _SPECIALS = ("<|startoftext|>", "<|endoftext|>")
@@ -90,6 +90,27 @@ def build_tiny_sdxl(dest: Path, *, seed: int = 0) -> Path:
                          seed)
     pipe = StableDiffusionXLPipeline(**parts, tokenizer=tokenizer, tokenizer_2=tokenizer, scheduler=_scheduler())
     return _save(pipe, dest)
+
+
+def build_tiny_controlnet(dest: Path, *, sdxl: bool = False, seed: int = 0) -> Path:
+    """Write a tiny ``ControlNetModel`` folder (config.json + safetensors) matching :func:`build_tiny_sd`'s UNet
+    (``sdxl``: :func:`build_tiny_sdxl`'s) into ``dest``; return it. Random weights, so it changes the picture."""
+    from diffusers import ControlNetModel
+
+    shape = {key: value for key, value in _UNET.items() if key not in ("up_block_types", "sample_size")}
+    extra: dict[str, Any] = {"cross_attention_dim": _TEXT_HIDDEN}
+    if sdxl:
+        time_dim = 8
+        extra = {"cross_attention_dim": 2 * _TEXT_HIDDEN, "addition_embed_type": "text_time",
+                 "addition_time_embed_dim": time_dim, "use_linear_projection": True,
+                 "projection_class_embeddings_input_dim": 6 * time_dim + _TEXT_HIDDEN}
+    with _meta():
+        model = ControlNetModel(conditioning_embedding_out_channels=(16, 16, 32, 32), **shape, **extra)
+    _materialise({"controlnet": model}, seed)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(dest), safe_serialization=True)
+    return dest
 
 
 # ------------------------------------------------------------------------------------------------- parts
@@ -167,4 +188,28 @@ def _save(pipe: Any, dest: Path) -> Path:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(str(dest), safe_serialization=True)
+    return dest
+
+
+def build_tiny_upscaler(dest: Path, *, seed: int = 0) -> Path:
+    """Write a tiny ×4 ESRGAN upscaler (BasicSR's RRDBNet layout, as Real-ESRGAN's x4plus: 8 features, one block;
+    about 60 KB) with random weights to the ``.safetensors`` file ``dest``; return it. It loads through
+    :func:`plugins.image.upscale.load_upscaler` like a downloaded one, and upscales into coloured noise."""
+    import torch
+    from safetensors.torch import save_file
+
+    from plugins.image.rrdbnet import RRDBNet, RRDBShape
+
+    with _meta():
+        net = RRDBNet(RRDBShape(in_channels=3, out_channels=3, features=8, growth=4, blocks=1, upsamples=2,
+                                unshuffle=1))
+    _materialise({"net": net}, seed)
+    with torch.no_grad():  # mid-grey noise with a visible spread, rather than near-black
+        net.conv_last.weight.mul_(10)
+        net.conv_last.bias.fill_(0.5)
+    state = {(f"conv_up{int(name.split('.')[1]) + 1}.{name.rsplit('.', 1)[1]}" if name.startswith("ups.") else name):
+             tensor.contiguous() for name, tensor in net.state_dict().items()}
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(dest))
     return dest

@@ -9,6 +9,15 @@ Variations and interpolation: a variation seed and strength mix the starting noi
 seed's (AUTOMATIC1111's variation seed; txt2img only; :mod:`plugins.image.noise`), a second prompt and a mix mix
 the prompts' embeddings; :meth:`DiffusersImageGenerator.interpolation_frames` builds interpolations on both.
 
+Upscaling (mode ``upscale``): the init image made larger by an ESRGAN-family upscaler run in blended tiles, no
+diffusion (:mod:`plugins.image.upscale_mode`, :mod:`plugins.image.upscale`).
+
+Outpainting (mode ``outpaint``): the init image extended on its sides, the new area painted by one inpaint pass,
+the original laid back over it (:mod:`plugins.image.outpaint`).
+
+ControlNet: up to three units (``controlnets``) run the ControlNet pipeline of the mode, built from the loaded model
+with ``from_pipe`` (:mod:`plugins.image.controlnet`; the canny preprocessor: :mod:`plugins.image.preprocess`).
+
 Reproducibility: image ``k`` of a job (counting across the whole batch) is drawn from its own CPU
 ``torch.Generator`` seeded with ``ctx.seed + k``. The same model, parameters, seed and batch shape give
 bit-identical pixels, run after run, and the same as calling the diffusers pipeline directly with those generators
@@ -64,7 +73,8 @@ class DiffusersImageGenerator(Generator):
     default_model = "demo"
     devices = ("cuda", "mps", "cpu")
     preload_modules = ("torch", "diffusers")
-    input_modes = {"img2img": "Image-to-image", "inpaint": "Inpaint"}  # "Use as input" (the refinement loop)
+    input_modes = {"img2img": "Image-to-image", "inpaint": "Inpaint",  # "Use as input" (the refinement loop)
+                   "upscale": "Upscale"}
     # Sizes: the diffusers-format float32 weights, written by hand (the hub was not reachable); approximate.
     recommended_models = (
         RecommendedModel("stabilityai/sd-turbo", "SD-Turbo",
@@ -113,18 +123,30 @@ class DiffusersImageGenerator(Generator):
 
         for note in handle.notes:
             ctx.warn(note)
-        if handle.inpainting_only and params.mode != "inpaint":
+        if params.mode == "upscale":  # a finished picture made larger: no diffusion (plugins/image/upscale_mode.py)
+            from plugins.image.upscale_mode import run_upscale
+
+            image = _open_image(params.init_image, "init_image", params.mode, None, "RGB")
+            return run_upscale(params, image, ctx, allow_pickle=handle.allow_pickle, device=handle.device)
+        if handle.inpainting_only and params.mode not in ("inpaint", "outpaint"):
             raise ParamError("mode", params.mode, "this is an inpainting model: use inpaint, with an init image and "
                                                   "a mask")
         varies = _check_variation(params)
-        inputs = _mode_inputs(params)
-        pipe = handle.pipeline(params.mode)
+        outpaint = _outpaint(params, ctx.seed)  # None unless mode is outpaint
+        if outpaint is not None:
+            params = outpaint.params  # an inpaint pass over the bigger canvas, at its size
+        inputs = {**_mode_inputs(params), **(outpaint.inputs if outpaint is not None else {})}
+        pipe = handle.pipeline("inpaint" if outpaint is not None else params.mode)
+        control = _control(handle, params, "inpaint" if outpaint is not None else params.mode, ctx)
+        pipe = control.pipe if control is not None else pipe
         _use_scheduler(pipe, handle.original_scheduler, params.scheduler)
         handle.loras.apply(handle.pipe, list(params.loras), allow_pickle=handle.allow_pickle)
         _warn_long_prompts(pipe, params, ctx)
         kwargs = _call_kwargs(pipe, params, inputs)
         if params.prompt_to and params.prompt_mix > 0:
             kwargs = _mixed_prompt_kwargs(pipe, params, kwargs)
+        if control is not None:
+            kwargs.update(control.kwargs)  # control images, weights, start/end of each ControlNet unit
         outputs: list[ImageOutput] = []
         size = params.batch_size
         for run in range(params.batch_count):
@@ -144,6 +166,8 @@ class DiffusersImageGenerator(Generator):
             result = pipe(**kwargs, **extra, generator=generators[0] if size == 1 else generators,
                           callback_on_step_end=reporter)
             for k, image in enumerate(result.images):
+                if outpaint is not None:
+                    image = outpaint.finish(image)  # the original area laid back over the canvas
                 metadata = {"seed": seeds[k], "batch_index": run * size + k, "mode": params.mode}
                 if varies:
                     metadata["variation_seed"] = variation_seeds[k]
@@ -221,13 +245,27 @@ def _mode_inputs(params: ImageParams) -> dict[str, Any]:
                          f"too low for {params.steps} steps (no step would run): use at least "
                          f"{1 / params.steps:.2f}, or more steps")
     size = (params.width, params.height)
+    if params.mode == "outpaint":
+        return {}  # its canvas and mask: _outpaint
     inputs = {"image": _open_image(params.init_image, "init_image", params.mode, size, "RGB")}
     if params.mode == "inpaint":
         inputs["mask_image"] = _open_image(params.mask_image, "mask_image", params.mode, size, "L")
     return inputs
 
 
-def _open_image(path: Path | None, field: str, mode: str, size: tuple[int, int], colour: str) -> Any:
+def _outpaint(params: ImageParams, seed: int) -> Any:
+    """An outpaint job made ready (:mod:`plugins.image.outpaint`: the canvas, its mask, its size), or None in the
+    other modes. Its mistakes (no side extended, no init image, a canvas too big) are named before any step."""
+    if params.mode != "outpaint":
+        return None
+    from plugins.image.outpaint import check_extents, prepare_outpaint
+
+    check_extents(params)
+    init = _open_image(params.init_image, "init_image", params.mode, None, "RGB")  # at its own size
+    return prepare_outpaint(params, init, seed=seed)
+
+
+def _open_image(path: Path | None, field: str, mode: str, size: tuple[int, int] | None, colour: str) -> Any:
     from PIL import Image
 
     what = "an init image" if field == "init_image" else "a mask image (white where to repaint)"
@@ -241,9 +279,19 @@ def _open_image(path: Path | None, field: str, mode: str, size: tuple[int, int],
             image = opened.convert(colour)
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise ParamError(field, str(path), f"not an image file that can be read (PNG, JPEG, WebP…): {exc}") from None
-    if image.size != size:  # the picture is made at width × height: bring the input to that size
+    if size is not None and image.size != size:  # the picture is made at width × height: bring the input to that size
         image = image.resize(size, Image.Resampling.LANCZOS)
     return image
+
+
+def _control(handle: Any, params: ImageParams, mode: str, ctx: RunContext) -> Any:
+    """The job's ControlNet pipeline and call arguments (:mod:`plugins.image.controlnet`), or None without
+    active ControlNet units."""
+    if not params.controlnets:
+        return None
+    from plugins.image.controlnet import prepare_control
+
+    return prepare_control(handle, params, mode, ctx)
 
 
 def _check_variation(params: ImageParams) -> bool:

@@ -9,7 +9,10 @@ Writing (:func:`encode_png`): the PNG carries
       Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 512x512, Model: sd-turbo
 
   with ``Variation seed: N, Variation seed strength: 0.3`` after them when the image is a variation (the batch
-  image's own variation seed, as its seed is its own);
+  image's own variation seed, as its seed is its own), and an ``Outpaint: "left=0, right=64, …"`` setting of
+  Studiolo's own in outpaint mode (read back by Studiolo; :mod:`plugins.image.outpaint`), and ControlNet units
+  as sd-webui-controlnet writes them (``ControlNet 0: "Module: canny, Model: name, Weight: 1, …"``; read back
+  without their control image, which A1111 does not store; :mod:`plugins.image.controlnet`);
 
 * ``studiolo`` — the full metadata as JSON (iTXt, UTF-8), what Studiolo itself reads back;
 * ``Software`` (``Studiolo``) and ``Description`` (the prompt), as the host's own writer does.
@@ -33,6 +36,9 @@ from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
 from desktop.api import EncodedOutput, ImageOutput, fit_params, loose_number, png_text_chunks
+from plugins.image.controlnet import a1111_fields as a1111_controlnet_fields
+from plugins.image.controlnet import units_from_a1111 as controlnet_units_from_a1111
+from plugins.image.outpaint import a1111_outpaint, outpaint_values
 from plugins.image.params import ImageParams
 
 __all__ = ["Reuse", "a1111_parameters", "encode_png", "read_params", "read_reuse"]
@@ -106,13 +112,15 @@ def a1111_parameters(metadata: Mapping[str, Any]) -> str:
     if params.variation_seed is not None and params.variation_strength > 0:
         settings.append(("Variation seed", str(params.variation_seed if variation_seed is None else variation_seed)))
         settings.append(("Variation seed strength", _number(params.variation_strength)))
-    if params.mode in ("img2img", "inpaint"):
+    if params.mode in ("img2img", "inpaint", "outpaint"):
         settings.append(("Denoising strength", _number(params.strength)))
+    settings.append(("Outpaint", a1111_outpaint(params)))  # None (left out) unless mode is outpaint
     if params.loras:
         hashes = output.get("lora_hashes") if isinstance(output, Mapping) else None
         if isinstance(hashes, Mapping) and hashes:
             settings.append(("Lora hashes", ", ".join(f"{k}: {v}" for k, v in hashes.items())))
         settings.append(("Loras", ", ".join(_lora_label(spec) for spec in params.loras)))
+    settings.extend(a1111_controlnet_fields(params.controlnets))  # "ControlNet 0": "Module: canny, Model: …"
     line = ", ".join(f"{key}: {_quote(value)}" for key, value in settings if value)
     negative = f"\nNegative prompt: {params.negative_prompt.strip()}" if params.negative_prompt.strip() else ""
     return f"{params.prompt.strip()}{negative}\n{line}".strip()
@@ -266,6 +274,11 @@ def _from_a1111(text: str) -> Reuse | None:
     width, sep, height = settings.get("Size", "").partition("x")
     if sep:
         values["width"], values["height"] = width, height
+    controlnets = controlnet_units_from_a1111(settings)  # sd-webui-controlnet's "ControlNet N" settings
+    if controlnets:
+        values["controlnets"] = controlnets
+    if "Outpaint" in settings:  # Studiolo's own setting (A1111 has none for outpainting)
+        values.update(outpaint_values(settings["Outpaint"]))
     return Reuse(fit_params(ImageParams, values), _seed(settings.get("Seed")), _text(settings.get("Model")), "a1111")
 
 

@@ -48,6 +48,7 @@ from desktop.api import ImageOutput, PanelHost, ParamError, StudioloError, from_
 from desktop.api.widgets import FileDropMixin, JobFollower, ParamsForm
 from plugins.image.image_view import is_pil_image, png_bytes, save_png
 from plugins.image.mask_painter import MaskEditor
+from plugins.image.outpaint import check_extents
 from plugins.image.params import ImageParams
 from plugins.image.result_info import JobRecord
 from plugins.image.vary import install_vary_actions
@@ -63,13 +64,16 @@ WORKSPACE_KEY = "_workspace"
 the params' fields (a key no params field has; states kept before it existed are plain params)."""
 SETTINGS_WIDTH = 340
 """The settings column's width at first (pixels); the result gets the rest."""
-MODES = ("txt2img", "img2img", "inpaint")
+MODES = ("txt2img", "img2img", "inpaint", "outpaint", "upscale")
 SETTINGS = ("width", "height", "steps", "guidance_scale", "scheduler", "batch_size", "batch_count", "strength",
             "preview_every")
 """The fields in the settings form."""
 LOAD_OPTIONS = ("dtype", "attention_slicing", "vae_tiling", "cpu_offload")
 """The fields in the memory savers' form."""
 VARIATION = ("variation_seed", "variation_strength", "prompt_to", "prompt_mix")
+OUTPAINT = ("outpaint_left", "outpaint_right", "outpaint_top", "outpaint_bottom", "outpaint_feather", "outpaint_fill")
+UPSCALE = ("upscaler", "upscale_tile")
+"""The fields in the outpaint form (shown in outpaint mode only, where width and height are not used)."""
 """The fields in the variation form (folded away until used: Vary and interpolation frames set them)."""
 INVALID_STYLE = "#%s { border: 2px solid #e53935; }"  # the params form's colour: 3:1 or more in both themes
 
@@ -141,7 +145,8 @@ class ImagePanel(FileDropMixin, QWidget):
         self.mode_group = QButtonGroup(self)
         mode_layout = QHBoxLayout(self.mode_box)
         mode_layout.setContentsMargins(0, 0, 0, 0)
-        mode_texts = {"txt2img": tr("Text to image"), "img2img": tr("Image to image"), "inpaint": tr("Inpaint")}
+        mode_texts = {"txt2img": tr("Text to image"), "img2img": tr("Image to image"), "inpaint": tr("Inpaint"),
+                      "outpaint": tr("Outpaint"), "upscale": tr("Upscale")}
         for index, mode in enumerate(MODES):
             button = QRadioButton(mode_texts[mode], self.mode_box)
             self._named(button, f"mode_{mode}", mode_texts[mode])
@@ -204,6 +209,10 @@ class ImagePanel(FileDropMixin, QWidget):
         self.variation_form.setObjectName("variation")
         self.variation = Collapsible(tr("Variation and prompt mix"), self.variation_form, self)
         self.variation.toggle.setObjectName("variation_toggle")
+        self.outpaint_form = ParamsForm(self.params_type, self, fields=OUTPAINT, scrollable=False)
+        self.outpaint_form.setObjectName("outpaint")
+        self.upscale_form = ParamsForm(self.params_type, self, fields=UPSCALE, scrollable=False)
+        self.upscale_form.setObjectName("upscale")
         # the left column
         settings = QWidget(self)
         left = QVBoxLayout(settings)
@@ -213,6 +222,8 @@ class ImagePanel(FileDropMixin, QWidget):
         left.addWidget(QLabel(tr("Negative prompt"), self))
         left.addWidget(self.negative_prompt)
         left.addLayout(self.form)
+        left.addWidget(self.outpaint_form)
+        left.addWidget(self.upscale_form)
         left.addWidget(self.settings_form)
         left.addWidget(QLabel(tr("LoRAs"), self))
         left.addWidget(self.loras)
@@ -346,6 +357,8 @@ class ImagePanel(FileDropMixin, QWidget):
             "loras": self.loras.loras(),
             **self.memory_form.values(),
             **self.variation_form.values(),
+            **self.outpaint_form.values(),
+            **self.upscale_form.values(),
         }
         return self.params_type(**{name: value for name, value in values.items() if name in self._fields})
 
@@ -358,6 +371,8 @@ class ImagePanel(FileDropMixin, QWidget):
             self.settings_form.set_params(p)  # validates p first: nothing changes if it is refused
             self.memory_form.set_params(p)
             self.variation_form.set_params(p)
+            self.outpaint_form.set_params(p)
+            self.upscale_form.set_params(p)
         except (StudioloError, TypeError, ValueError) as exc:
             self._show_error(self.tr("These parameters cannot be used here: %1").replace("%1", str(exc)))
             return
@@ -476,6 +491,8 @@ class ImagePanel(FileDropMixin, QWidget):
                                  hint=self.tr("Load one, or drop an image file on the panel."))
             if mode == "inpaint" and getattr(params, "mask_image", None) is None:
                 raise ParamError("mask_image", None, self.tr("paint over what should be repainted"))
+            if mode == "outpaint":
+                check_extents(params)  # at least one side extended
             params = validate(params, self.params_type)
             model = self.host.current_model()
             job_id = self.follower.submit(params)
@@ -657,7 +674,11 @@ class ImagePanel(FileDropMixin, QWidget):
     def _update_mode(self) -> None:
         mode = self.mode()
         uses_init = mode != "txt2img"
-        self.settings_form.set_field_visible("strength", uses_init)
+        self.settings_form.set_field_visible("strength", uses_init and mode != "upscale")
+        for name in ("width", "height"):  # outpaint: the size is the init image's and the extents
+            self.settings_form.set_field_visible(name, mode not in ("outpaint", "upscale"))
+        self.outpaint_form.setVisible(mode == "outpaint")
+        self.upscale_form.setVisible(mode == "upscale")
         self.form.setRowVisible(self.init_row, uses_init)
         self.tabs.setTabVisible(1, uses_init)
         self.tabs.tabBar().setVisible(uses_init)  # one tab: no tab bar, the result gets its room
@@ -674,7 +695,9 @@ class ImagePanel(FileDropMixin, QWidget):
                 "mask_image": self.mask_editor.painter, "loras": self.loras, "preview_every": self.preview_every,
                 "dtype": self.dtype, "attention_slicing": self.attention_slicing, "vae_tiling": self.vae_tiling,
                 "cpu_offload": self.cpu_offload,
-                **{name: self.variation_form.field_widget(name) for name in VARIATION}}
+                **{name: self.variation_form.field_widget(name) for name in VARIATION},
+                **{name: self.outpaint_form.field_widget(name) for name in OUTPAINT},
+                **{name: self.upscale_form.field_widget(name) for name in UPSCALE}}
 
     def _mark(self, exc: ParamError) -> None:
         widget = self._field_widgets().get(exc.field)
@@ -683,7 +706,7 @@ class ImagePanel(FileDropMixin, QWidget):
         self._show_error(text)
         if widget is None:
             return
-        if exc.field not in SETTINGS + LOAD_OPTIONS + VARIATION:  # the forms mark their own fields
+        if exc.field not in SETTINGS + LOAD_OPTIONS + VARIATION + OUTPAINT + UPSCALE:  # the forms mark their own fields
             widget.setProperty("invalid", True)
             widget.setStyleSheet(INVALID_STYLE % widget.objectName())
             widget.setAccessibleDescription(text)
@@ -722,12 +745,14 @@ class ImagePanel(FileDropMixin, QWidget):
         layout only."""
         width = self.splitter.sizes()[0] if self.settings_visible() else self._settings_width
         workspace = {"settings_visible": self.settings_visible(), "settings_width": width or self._settings_width}
-        if not (self.settings_form.is_valid() and self.memory_form.is_valid() and self.variation_form.is_valid()):
+        if not (self.settings_form.is_valid() and self.memory_form.is_valid() and self.variation_form.is_valid()
+                and self.outpaint_form.is_valid() and self.upscale_form.is_valid()):
             return {WORKSPACE_KEY: workspace}
         values: dict[str, Any] = {
             "prompt": self.prompt.toPlainText(), "negative_prompt": self.negative_prompt.toPlainText(),
             "mode": self.mode(), **self.settings_form.values(), "init_image": self._init_path,
             "loras": self.loras.loras(), **self.memory_form.values(), **self.variation_form.values(),
+            **self.outpaint_form.values(), **self.upscale_form.values(),
         }
         params = to_json(self.params_type(**{name: value for name, value in values.items() if name in self._fields}))
         return {**params, WORKSPACE_KEY: workspace}

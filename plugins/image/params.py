@@ -7,8 +7,9 @@ from pathlib import Path
 
 from desktop.api import param
 
-MODES = ("txt2img", "img2img", "inpaint")
+MODES = ("txt2img", "img2img", "inpaint", "outpaint", "upscale")
 SCHEDULERS = ("default", "euler", "euler_a", "dpmpp_2m", "ddim", "unipc")
+OUTPAINT_FILLS = ("edge", "noise")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 
 
@@ -18,7 +19,8 @@ class ImageParams:
     negative_prompt: str = param("", multiline=True, help="What to keep out of the picture.")
     mode: str = param("txt2img", choices=MODES,
                       help="txt2img: from the prompt alone; img2img: change an init image; inpaint: repaint the "
-                           "masked part of an init image.")
+                           "masked part of an init image; outpaint: extend an init image on its sides; "
+                           "upscale: make an init image larger with an upscaler model.")
     width: int = param(512, min=64, max=2048, step=8, multiple_of=8, help="Width in pixels (a multiple of 8).")
     height: int = param(512, min=64, max=2048, step=8, multiple_of=8, help="Height in pixels (a multiple of 8).")
     steps: int = param(20, min=1, max=150, help="Denoising steps: more is slower and usually finer.")
@@ -32,6 +34,26 @@ class ImageParams:
                             help="img2img and inpaint: how much of the init image to change (1 = all).")
     init_image: Path | None = param(None, help="img2img and inpaint: the image to start from.")
     mask_image: Path | None = param(None, help="inpaint: white where the image is repainted, black where kept.")
+    outpaint_left: int = param(0, min=0, max=1024, step=8, multiple_of=8, label="Extend left",
+                               help="outpaint: pixels added on the left (the init image keeps its size).")
+    outpaint_right: int = param(0, min=0, max=1024, step=8, multiple_of=8, label="Extend right",
+                                help="outpaint: pixels added on the right.")
+    outpaint_top: int = param(0, min=0, max=1024, step=8, multiple_of=8, label="Extend up",
+                              help="outpaint: pixels added at the top.")
+    outpaint_bottom: int = param(0, min=0, max=1024, step=8, multiple_of=8, label="Extend down",
+                                 help="outpaint: pixels added at the bottom.")
+    outpaint_feather: int = param(16, min=0, max=256, label="Feather",
+                                  help="outpaint: how many pixels into the picture the new area fades in (the "
+                                       "rest of the picture is kept exactly).")
+    outpaint_fill: str = param("edge", choices=OUTPAINT_FILLS, label="Fill",
+                               help="outpaint: what the new area starts as: edge (the border's colours "
+                                    "stretched outward) or noise.")
+    upscaler: str = param("", label="Upscaler",
+                          help="An ESRGAN-family upscaler .safetensors file (ESRGAN, Real-ESRGAN, 4x-UltraSharp…); "
+                               "'demo': a tiny random one. upscale mode uses it on the init image.")
+    upscale_tile: int = param(512, min=0, max=4096, step=64, label="Upscale tile",
+                              help="upscale: the picture is run in tiles of this many pixels (overlapping, blended); "
+                                   "smaller uses less memory; 0: all at once.")
     variation_seed: int | None = param(None, min=0, max=2**63 - 1, label="Variation seed",
                                        help="txt2img: a second seed whose starting noise is mixed into the seed's "
                                             "(AUTOMATIC1111's variation seed); empty: none.")
@@ -44,6 +66,9 @@ class ImageParams:
                               help="How much of the second prompt to use: 0 the prompt alone, 1 the second alone.")
     loras: list[str] = param(default_factory=list, max_items=8,
                              help="LoRA .safetensors files, each as PATH or PATH:WEIGHT (weight 1 by default).")
+    controlnets: list[str] = param(default_factory=list, max_items=3, label="ControlNets",
+                                   help="ControlNet units, each MODEL|IMAGE|WEIGHT|START|END (weight 1, start 0, "
+                                        "end 1 by default; add |preprocess=canny to use a photo's edges).")
     preview_every: int = param(1, min=0, max=100, help="Show a preview every N steps (0: none).")
     dtype: str = param("auto", choices=DTYPES, load_option=True, label="Number format",
                        help="Number format of the weights: auto is float16 on a GPU, float32 on the CPU.")

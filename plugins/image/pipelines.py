@@ -60,6 +60,7 @@ class ImageModel:
     loras: LoraSet = field(default_factory=LoraSet)
     original_scheduler: Any = None
     _derived: dict[str, Any] = field(default_factory=dict)
+    controlnets: dict[Any, Any] = field(default_factory=dict)  # plugins.image.controlnet's models, pipelines
 
     def __post_init__(self) -> None:
         if self.original_scheduler is None:
@@ -98,6 +99,7 @@ class ImageModel:
     def release(self) -> None:
         """Drop the derived pipelines (the host drops the handle itself and frees the device memory)."""
         self._derived.clear()
+        self.controlnets.clear()
 
     def size_bytes(self) -> int:
         """Bytes held by the model's parameters and buffers (shared between the pipelines, counted once)."""

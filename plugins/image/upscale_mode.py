@@ -1,0 +1,65 @@
+"""The image generator's ``upscale`` mode: the init image made larger by an upscaler model, tile by tile.
+
+No diffusion runs: the job loads the upscaler named by ``params.upscaler`` (:func:`plugins.image.upscale.
+load_upscaler`; the last one stays loaded for the next job), runs it in tiles of ``params.upscale_tile`` pixels,
+reports progress per tile and ends between tiles when cancelled (nothing is delivered: a half-upscaled picture is
+no picture).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from desktop.api import ImageOutput, ModelNotFoundError, ParamError, RunContext
+
+__all__ = ["run_upscale", "tile_overlap"]
+
+_LOADED: dict[tuple[Any, ...], Any] = {}
+
+
+def tile_overlap(tile: int) -> int:
+    """How many pixels neighbouring tiles share (blended): 32, or a quarter of a smaller tile."""
+    return min(32, tile // 4)
+
+
+def run_upscale(params: Any, image: Any, ctx: RunContext, *, allow_pickle: bool, device: str) -> list[ImageOutput]:
+    """``image`` (PIL, the opened init image) upscaled with ``params.upscaler``: one output, its metadata naming
+    the upscaler and its scale."""
+    upscaler = _upscaler(params.upscaler, allow_pickle=allow_pickle, device=device)
+
+    def step(done: int, total: int) -> None:
+        ctx.raise_if_cancelled()
+        ctx.progress(done, total, f"Upscaling: tile {done} of {total}" if done else "Upscaling")
+        ctx.raise_if_cancelled()
+
+    tile = params.upscale_tile
+    result = upscaler.upscale(image, tile=tile, overlap=tile_overlap(tile), step=step)
+    metadata = {"seed": ctx.seed, "batch_index": 0, "mode": "upscale", "upscaler": upscaler.source.name,
+                "upscale_scale": upscaler.scale}
+    return [ImageOutput(image=result, metadata=metadata)]
+
+
+def _upscaler(ref: str, *, allow_pickle: bool, device: str) -> Any:
+    """The upscaler ``ref`` names, loaded (the one loaded last is kept while its file is unchanged)."""
+    from plugins.image.upscale import demo_upscaler_path, load_upscaler
+
+    if not ref.strip():
+        raise ParamError("upscaler", ref, "upscale mode needs an upscaler model",
+                         hint="Give an ESRGAN-family .safetensors file (ESRGAN, Real-ESRGAN, 4x-UltraSharp…), or "
+                              "'demo'.")
+    path = demo_upscaler_path() if ref.strip() == "demo" else Path(ref).expanduser()
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        raise ParamError("upscaler", ref, "no such upscaler file",
+                         hint="Check the path, or give 'demo' for the tiny demo upscaler.") from None
+    key = (str(path), stamp, allow_pickle, device)
+    if key not in _LOADED:
+        try:
+            loaded = load_upscaler(path, allow_pickle=allow_pickle, device=device)
+        except ModelNotFoundError as exc:  # removed since the stat above
+            raise ParamError("upscaler", ref, "no such upscaler file") from exc
+        _LOADED.clear()
+        _LOADED[key] = loaded
+    return _LOADED[key]
