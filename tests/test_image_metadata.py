@@ -265,7 +265,7 @@ def test_a1111_png(tmp_path: Path) -> None:
     assert reuse == Reuse(
         ImageParams(prompt="masterpiece, a lighthouse on a cliff,\ndramatic sky, <lora:detail:0.6>",
                     negative_prompt="lowres, bad anatomy,\nwatermark", width=832, height=1216, steps=28,
-                    guidance_scale=6.5, scheduler="dpmpp_2m", strength=0.35),
+                    guidance_scale=6.5, scheduler="dpmpp_2m", hires_scale=1.5, hires_denoise=0.35),
         3141592653, "sd_xl_base_1.0", "a1111")
 
 

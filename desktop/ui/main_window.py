@@ -419,7 +419,6 @@ class MainWindow(QMainWindow):
         if isinstance(page, GeneratorPage):
             page.cancel()
 
-    @Slot(str, object)
     def _can_vary(self, generator_id: str) -> bool:
         generator = self.plugins.generators.get(generator_id)
         return generator is not None and supports_variations(generator.Params)
@@ -450,6 +449,7 @@ class MainWindow(QMainWindow):
                           .replace("%2", f"{strength:g}"), False)
         return job.id
 
+    @Slot(str, object)
     def apply_params(self, generator_id: str, params: Any) -> None:
         """Reuse: open the generator's page filled with ``params`` — a :class:`~desktop.library.Recipe` (params, seed
         and model: the page can make the same again), or a Params instance or its JSON (params only)."""

@@ -15,6 +15,10 @@ diffusion (:mod:`plugins.image.upscale_mode`, :mod:`plugins.image.upscale`).
 Outpainting (mode ``outpaint``): the init image extended on its sides, the new area painted by one inpaint pass,
 the original laid back over it (:mod:`plugins.image.outpaint`).
 
+Hires fix (txt2img, ``hires_scale`` > 1): the picture made larger (its latents resized, or decoded and run through
+an upscaler model), then an img2img pass at that size; one progress bar, cancel within a step of either pass
+(:mod:`plugins.image.hires`, which also states the seeds of both passes).
+
 ControlNet: up to three units (``controlnets``) run the ControlNet pipeline of the mode, built from the loaded model
 with ``from_pipe`` (:mod:`plugins.image.controlnet`; the canny preprocessor: :mod:`plugins.image.preprocess`).
 
@@ -123,6 +127,7 @@ class DiffusersImageGenerator(Generator):
 
         for note in handle.notes:
             ctx.warn(note)
+        hires = _hires(params)  # None unless hires_scale > 1 (txt2img only: named here, before any step)
         if params.mode == "upscale":  # a finished picture made larger: no diffusion (plugins/image/upscale_mode.py)
             from plugins.image.upscale_mode import run_upscale
 
@@ -163,8 +168,13 @@ class DiffusersImageGenerator(Generator):
                                                 variation_seeds, params.variation_strength, pipe.unet.dtype)
             reporter = _StepReporter(ctx, run=run, runs=params.batch_count, every=params.preview_every,
                                      finished=outputs, sdxl=handle.is_sdxl, size=(params.width, params.height))
-            result = pipe(**kwargs, **extra, generator=generators[0] if size == 1 else generators,
-                          callback_on_step_end=reporter)
+            if hires is not None:  # hires fix: txt2img, upscale, img2img: one bar (plugins/image/hires.py)
+                from plugins.image.hires import run_hires
+
+                result = run_hires(handle, pipe, hires, params, kwargs, extra, noise_seeds, reporter, ctx)
+            else:
+                result = pipe(**kwargs, **extra, generator=generators[0] if size == 1 else generators,
+                              callback_on_step_end=reporter)
             for k, image in enumerate(result.images):
                 if outpaint is not None:
                     image = outpaint.finish(image)  # the original area laid back over the canvas
@@ -294,6 +304,15 @@ def _control(handle: Any, params: ImageParams, mode: str, ctx: RunContext) -> An
     return prepare_control(handle, params, mode, ctx)
 
 
+def _hires(params: ImageParams) -> Any:
+    """The job's hires-fix plan (:mod:`plugins.image.hires`), or None when ``hires_scale`` is 1 (off)."""
+    if params.hires_scale <= 1:
+        return None
+    from plugins.image.hires import hires_plan
+
+    return hires_plan(params)
+
+
 def _check_variation(params: ImageParams) -> bool:
     """Whether the job mixes a variation seed's noise in (a variation seed and a strength above 0). A variation
     is txt2img's only: :class:`ParamError` naming ``variation_seed`` in the other modes."""
@@ -379,11 +398,13 @@ class _StepReporter:
                  sdxl: bool, size: tuple[int, int]) -> None:
         self.ctx, self.run, self.runs, self.every = ctx, run, runs, every
         self.finished, self.sdxl, self.size = finished, sdxl, size
+        self.per_run: int | None = None  # steps of one run when it has several passes (hires fix): else the pipe's
+        self.done_before = 0  # steps of this run's earlier passes (hires fix's second pass: the first's)
 
     def __call__(self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         self._check_cancel()
-        per_run = int(getattr(pipe, "num_timesteps", 0) or 0) or step + 1
-        self.ctx.progress(self.run * per_run + step + 1, self.runs * per_run)
+        per_run = self.per_run or int(getattr(pipe, "num_timesteps", 0) or 0) or step + 1
+        self.ctx.progress(self.run * per_run + self.done_before + step + 1, self.runs * per_run)
         if self.every and (step + 1) % self.every == 0 and "latents" in tensors:
             from plugins.image.previews import latents_to_preview
 

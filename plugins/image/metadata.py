@@ -12,7 +12,9 @@ Writing (:func:`encode_png`): the PNG carries
   image's own variation seed, as its seed is its own), and an ``Outpaint: "left=0, right=64, …"`` setting of
   Studiolo's own in outpaint mode (read back by Studiolo; :mod:`plugins.image.outpaint`), and ControlNet units
   as sd-webui-controlnet writes them (``ControlNet 0: "Module: canny, Model: name, Weight: 1, …"``; read back
-  without their control image, which A1111 does not store; :mod:`plugins.image.controlnet`);
+  without their control image, which A1111 does not store; :mod:`plugins.image.controlnet`), and hires fix as
+  A1111 writes it (``Denoising strength: 0.5, Hires upscale: 2, Hires steps: 10, Hires upscaler: Latent``; read
+  back with that denoising strength as the hires pass's; :mod:`plugins.image.hires`);
 
 * ``studiolo`` — the full metadata as JSON (iTXt, UTF-8), what Studiolo itself reads back;
 * ``Software`` (``Studiolo``) and ``Description`` (the prompt), as the host's own writer does.
@@ -38,6 +40,7 @@ from typing import Any
 from desktop.api import EncodedOutput, ImageOutput, fit_params, loose_number, png_text_chunks
 from plugins.image.controlnet import a1111_fields as a1111_controlnet_fields
 from plugins.image.controlnet import units_from_a1111 as controlnet_units_from_a1111
+from plugins.image.hires import a1111_hires, hires_values
 from plugins.image.outpaint import a1111_outpaint, outpaint_values
 from plugins.image.params import ImageParams
 
@@ -115,6 +118,7 @@ def a1111_parameters(metadata: Mapping[str, Any]) -> str:
     if params.mode in ("img2img", "inpaint", "outpaint"):
         settings.append(("Denoising strength", _number(params.strength)))
     settings.append(("Outpaint", a1111_outpaint(params)))  # None (left out) unless mode is outpaint
+    settings.extend(a1111_hires(params))  # "Denoising strength", "Hires upscale"… in a hires-fix txt2img
     if params.loras:
         hashes = output.get("lora_hashes") if isinstance(output, Mapping) else None
         if isinstance(hashes, Mapping) and hashes:
@@ -279,6 +283,10 @@ def _from_a1111(text: str) -> Reuse | None:
         values["controlnets"] = controlnets
     if "Outpaint" in settings:  # Studiolo's own setting (A1111 has none for outpainting)
         values.update(outpaint_values(settings["Outpaint"]))
+    hires = hires_values(settings)  # with "Hires upscale", "Denoising strength" is the hires pass's
+    if hires:
+        values.pop("strength", None)
+        values.update(hires)
     return Reuse(fit_params(ImageParams, values), _seed(settings.get("Seed")), _text(settings.get("Model")), "a1111")
 
 

@@ -54,6 +54,17 @@ class ImageParams:
     upscale_tile: int = param(512, min=0, max=4096, step=64, label="Upscale tile",
                               help="upscale: the picture is run in tiles of this many pixels (overlapping, blended); "
                                    "smaller uses less memory; 0: all at once.")
+    hires_scale: float = param(1.0, min=1.0, max=4.0, step=0.25, label="Hires upscale",
+                               help="txt2img: hires fix — make the picture this many times larger, then refine it with "
+                                    "an image-to-image pass at that size (1: off).")
+    hires_upscaler: str = param("latent", label="Hires upscaler",
+                                help="Hires fix: 'latent' (resize the latents, bilinear) or an ESRGAN-family upscaler "
+                                     ".safetensors file ('demo': a tiny random one).")
+    hires_steps: int = param(0, min=0, max=150, label="Hires steps",
+                             help="Hires fix: steps of the second pass (0: the same as steps; about steps × denoise "
+                                  "of them run).")
+    hires_denoise: float = param(0.5, min=0.0, max=1.0, step=0.05, label="Hires denoise",
+                                 help="Hires fix: how much the second pass changes the larger picture (1 = all).")
     variation_seed: int | None = param(None, min=0, max=2**63 - 1, label="Variation seed",
                                        help="txt2img: a second seed whose starting noise is mixed into the seed's "
                                             "(AUTOMATIC1111's variation seed); empty: none.")
