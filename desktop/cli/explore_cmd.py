@@ -140,30 +140,41 @@ def _check_output(target: Path, kind: str) -> None:
 
 
 def _run(plugins, generator, spec, args) -> int:
+    from desktop.explore.run import GridRun
+
+    return run_cells(plugins, generator, "grid", lambda engine: GridRun(engine, spec, generator),
+                     lambda index: f"cell {index}",
+                     lambda run, pressed: _finish(run, generator, spec, args, pressed))
+
+
+def run_cells(plugins, generator, what: str, make_run, cell_name, finish) -> int:
+    """Run the jobs of a grid-like run (``make_run(engine)``: a GridRun, or an InterpolationRun) on an engine of
+    this process, with a progress bar named ``what``, each failed cell said (``cell_name(index)``), Ctrl+C
+    cancelling the cells not ended (a second one hard); ``finish(run, ctrl_c_pressed)`` writes the result and gives
+    the exit status. A ParamError from ``make_run`` is a usage error (exit 2)."""
     from PySide6.QtCore import QCoreApplication
 
     from desktop.api import ParamError
     from desktop.cli.progress import ProgressBar
     from desktop.engine.engine import Engine
-    from desktop.explore.run import GridRun
 
     global _app
     app = _app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
     engine = Engine(plugins)
-    bar = ProgressBar(f"{generator.id} grid")
+    bar = ProgressBar(f"{generator.id} {what}")
     code = EXIT_FAILED
     try:
         with _GridCtrlC(engine, before_message=bar.finish) as ctrl_c:
-            run = GridRun(engine, spec, generator)
+            run = make_run(engine)
             ctrl_c.follow_grid(run)
             run.progressed.connect(lambda done, total: bar.update(done, total))
             run.cell_failed.connect(lambda index, _id, message: (bar.finish(), print(
-                f"\ncell {index}: failed: {message}", file=sys.stderr)))
+                f"\n{cell_name(index)}: failed: {message}", file=sys.stderr)))
             run.finished.connect(app.quit)
             bar.update(0, run.total)
             app.exec()
         bar.finish()
-        code = _finish(run, generator, spec, args, ctrl_c.pressed)
+        code = finish(run, ctrl_c.pressed)
     except ParamError as exc:
         code = _error(exc, EXIT_USAGE)
     finally:

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from desktop.cli.generate_cmd import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, _checked_utf8, _error
 
-_app = None  # the QCoreApplication lives as long as the process
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``interpolate`` to the ``explore`` command's subcommands."""
@@ -107,40 +105,11 @@ def _check_output(target: Path, kind: str) -> None:
 
 
 def _run(plugins, generator, spec, args) -> int:
-    from PySide6.QtCore import QCoreApplication
-
-    from desktop.api import ParamError
-    from desktop.cli.explore_cmd import _GridCtrlC
-    from desktop.cli.progress import ProgressBar
-    from desktop.engine.engine import Engine
+    from desktop.cli.explore_cmd import run_cells
     from desktop.explore.interpolate_run import InterpolationRun
 
-    global _app
-    app = _app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
-    engine = Engine(plugins)
-    bar = ProgressBar(f"{generator.id} interpolation")
-    code = EXIT_FAILED
-    try:
-        with _GridCtrlC(engine, before_message=bar.finish) as ctrl_c:
-            run = InterpolationRun(engine, spec, generator)
-            ctrl_c.follow_grid(run)
-            run.progressed.connect(lambda done, total: bar.update(done, total))
-            run.cell_failed.connect(lambda index, _id, message: (bar.finish(), print(
-                f"\nframe {index[0] + 1}: failed: {message}", file=sys.stderr)))
-            run.finished.connect(app.quit)
-            bar.update(0, run.total)
-            app.exec()
-        bar.finish()
-        code = _finish(run, generator, args, ctrl_c.pressed)
-    except ParamError as exc:
-        code = _error(exc, EXIT_USAGE)
-    finally:
-        stopped = engine.shutdown(timeout=10)
-    if not stopped:
-        from desktop.exiting import exit_now
-
-        exit_now(code)
-    return code
+    return run_cells(plugins, generator, "interpolation", lambda engine: InterpolationRun(engine, spec, generator),
+                     lambda index: f"frame {index[0] + 1}", lambda run, pressed: _finish(run, generator, args, pressed))
 
 
 def _finish(run, generator, args, cancelled: bool) -> int:
