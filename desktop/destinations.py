@@ -74,6 +74,20 @@ def check_destination(path: Path, *, what: str | None = None, folder_ok: bool = 
                          hint="Choose a folder you can write to.", code=errno.EACCES)
 
 
+def write_file(path: Path, data: bytes, *, what: str | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (never half a file), after :func:`check_destination`; a failure is the
+    :func:`write_error` naming the file (``what`` names it for people). Returns ``path``. Blocking: off the GUI
+    thread."""
+    from desktop.api.files import atomic_write_bytes
+
+    check_destination(path, what=what)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise write_error(exc, path, what=what) from exc
+    return path
+
+
 def write_error(exc: OSError, path: Path, *, what: str | None = None) -> WriteError:
     """The error to show for ``exc``, raised while writing ``path`` (``what`` names it for people: "the
     settings"). The message names the file; the hint says what to do."""

@@ -343,3 +343,19 @@ def test_metadata_for_tolerates_bad_sidecars(tmp_path: Path):
     assert metadata_for(path) is None
     sidecar_path(path).write_text('{"ok": true}')
     assert metadata_for(path) == {"ok": True}
+
+
+def test_write_file_writes_whole_files_and_names_the_file_when_it_cannot(tmp_path, monkeypatch):
+    from desktop.destinations import write_file
+
+    target = tmp_path / "grid.png"
+    assert write_file(target, b"one") == target and target.read_bytes() == b"one"
+    (tmp_path / "taken").mkdir()  # a folder where the file should go: refused before writing
+    with pytest.raises(StudioloError, match="taken"):
+        write_file(tmp_path / "taken", b"two")
+    monkeypatch.setattr(fileio.os, "replace", lambda *_a, **_k: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))))
+    with pytest.raises(DiskFullError, match="grid.png"):
+        write_file(target, b"three")
+    assert target.read_bytes() == b"one"  # the old file is whole, no temporary file left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png", "taken"]

@@ -188,8 +188,7 @@ def run_cells(plugins, generator, what: str, make_run, cell_name, finish) -> int
 
 def _finish(run, generator, spec, args, cancelled: bool) -> int:
     from desktop.api.errors import StudioloError
-    from desktop.api.files import atomic_write_bytes
-    from desktop.destinations import write_error
+    from desktop.destinations import write_file
 
     if cancelled or run.cancelled:
         print(f"studiolo: grid cancelled ({len(run.results)} of {run.total} cells done and saved to the library; "
@@ -197,10 +196,7 @@ def _finish(run, generator, spec, args, cancelled: bool) -> int:
         return EXIT_CANCELLED
     data = _grid_bytes(run, generator, spec)
     try:
-        try:
-            atomic_write_bytes(args.output, data)
-        except OSError as exc:
-            raise write_error(exc, args.output) from exc
+        write_file(args.output, data)
     except StudioloError as exc:
         return _error(exc, EXIT_FAILED)
     print(f"grid written to {args.output} ({len(run.results)} of {run.total} cells done)", file=sys.stderr)

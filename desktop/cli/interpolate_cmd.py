@@ -114,8 +114,7 @@ def _run(plugins, generator, spec, args) -> int:
 
 def _finish(run, generator, args, cancelled: bool) -> int:
     from desktop.api.errors import StudioloError
-    from desktop.api.files import atomic_write_bytes
-    from desktop.destinations import write_error
+    from desktop.destinations import write_file
     from desktop.explore.strip import strip_bytes
 
     if cancelled or run.cancelled:
@@ -129,10 +128,7 @@ def _finish(run, generator, args, cancelled: bool) -> int:
             images[index[0]] = image
     data = strip_bytes(args.output.suffix, generator.id, run.cells, images)
     try:
-        try:
-            atomic_write_bytes(args.output, data)
-        except OSError as exc:
-            raise write_error(exc, args.output) from exc
+        write_file(args.output, data)
     except StudioloError as exc:
         return _error(exc, EXIT_FAILED)
     print(f"interpolation written to {args.output} ({len(run.results)} of {run.total} frames done)", file=sys.stderr)

@@ -33,22 +33,12 @@ def save_suffixes(kind: str) -> tuple[str, ...]:
     return (".png",) if kind == "image" else (".html", ".md")
 
 
-def _write(path: Path, data: bytes) -> Path:
-    from desktop.api.files import atomic_write_bytes
-    from desktop.destinations import check_destination, write_error
-
-    check_destination(path)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise write_error(exc, path) from exc
-    return path
-
-
 def _save(kind: str, path: Path, spec: GridSpec, cells: list[Any], results: dict, saved: dict, notes: dict,
           _state: TaskState) -> Path:
     """Build the grid's file and write it (a task: pictures may be read from the library)."""
-    return _write(path, grid_file(kind, path.suffix.lower(), spec, cells, results, saved, notes))
+    from desktop.destinations import write_file
+
+    return write_file(path, grid_file(kind, path.suffix.lower(), spec, cells, results, saved, notes))
 
 
 class GridWindow(QWidget):

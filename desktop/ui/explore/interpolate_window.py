@@ -56,16 +56,9 @@ def write_strip(path: Path, generator_id: str, cells: list[GridCell], results: d
                 _state: TaskState | None = None) -> Path:
     """Build the frames' file for ``path``'s suffix and write it atomically (a task). Raises a
     :class:`~desktop.destinations.WriteError` naming the file (full disk, a folder in the way)."""
-    from desktop.api.files import atomic_write_bytes
-    from desktop.destinations import check_destination, write_error
+    from desktop.destinations import write_file
 
-    data = strip_bytes(path.suffix, generator_id, cells, frame_images(cells, results, saved))
-    check_destination(path)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise write_error(exc, path) from exc
-    return path
+    return write_file(path, strip_bytes(path.suffix, generator_id, cells, frame_images(cells, results, saved)))
 
 
 class InterpolateWindow(QWidget):
