@@ -58,6 +58,17 @@ def tiny_sdxl() -> Path:
     return tiny_sdxl_dir()
 
 
+@pytest.fixture(scope="module")
+def sd(tiny_sd: Path):
+    """The tiny SD model loaded by the image generator (float32, no memory savers, pickles refused), once per test
+    module that asks for it (each job restores what it changes: LoRAs, adapters, schedulers)."""
+    from desktop.api import LoadOptions
+    from plugins.image.generator import DiffusersImageGenerator
+
+    options = {"dtype": "auto", "attention_slicing": False, "vae_tiling": False, "cpu_offload": False}
+    return DiffusersImageGenerator().load(tiny_sd, "cpu", LoadOptions(options, allow_pickle=False))
+
+
 def make_lora(model_dir: Path, dest: Path, *, seed: int = 1, rank: int = 4, scale: float = 0.5) -> Path:
     """Write ``dest`` (a ``.safetensors`` file): a LoRA on the UNet attention projections of ``model_dir``, with
     random A and B matrices (B is not zero, so the LoRA visibly changes the picture)."""
@@ -111,6 +122,38 @@ def write_single_file(model_dir: Path, dest: Path, *, config_folder: bool = True
     save_file({k: v.contiguous() for k, v in checkpoint.items()}, str(dest))
     if config_folder:
         shutil.copytree(model_dir, dest.with_suffix(".config"), ignore=shutil.ignore_patterns("*.safetensors"))
+    return dest
+
+
+def write_controlnet_single_file(folder: Path, dest: Path) -> Path:
+    """Write the diffusers ControlNet in ``folder`` as the single file ``dest`` in the original ControlNet release's
+    key layout (``control_model.input_blocks…``, ``zero_convs``, ``input_hint_block``, ``middle_block_out``), the
+    inverse of diffusers' ``convert_controlnet_checkpoint``."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    layers = json.loads((folder / "config.json").read_text())["layers_per_block"]
+    weights = load_file(str(folder / "diffusion_pytorch_model.safetensors"))
+    hint = {"controlnet_cond_embedding.conv_in": "input_hint_block.0",
+            "controlnet_cond_embedding.conv_out": "input_hint_block.14",
+            "add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2"}  # SDXL
+    checkpoint = {}
+    for key, value in weights.items():
+        name, _, param = key.rpartition(".")
+        if name in hint:
+            new = f"{hint[name]}.{param}"
+        elif m := re.fullmatch(r"controlnet_cond_embedding\.blocks\.(\d+)", name):
+            new = f"input_hint_block.{2 * (int(m[1]) + 1)}.{param}"
+        elif m := re.fullmatch(r"controlnet_down_blocks\.(\d+)", name):
+            new = f"zero_convs.{m[1]}.0.{param}"
+        elif name == "controlnet_mid_block":
+            new = f"middle_block_out.0.{param}"
+        else:
+            new = _unet_key(key, weights, layers)
+        checkpoint["control_model." + new] = value.contiguous()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(checkpoint, str(dest))
     return dest
 
 

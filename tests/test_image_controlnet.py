@@ -24,11 +24,6 @@ GEN = DiffusersImageGenerator()
 BASE = {"prompt": "a red fox", "steps": 3, "width": 64, "height": 64}
 
 
-@pytest.fixture(scope="module")
-def sd(tiny_sd):
-    options = {"dtype": "auto", "attention_slicing": False, "vae_tiling": False, "cpu_offload": False}
-    return GEN.load(tiny_sd, "cpu", LoadOptions(options))
-
 
 @pytest.fixture(scope="module")
 def nets(tmp_path_factory):
@@ -159,7 +154,7 @@ def test_a_pickled_controlnet_is_refused_unless_pickles_are_allowed(sd, nets, tm
     ("m|i.png|3", "weight must be between 0 and 2"),
     ("m|i.png|1|0.7|0.2", "0 <= start < end <= 1"),
     ("m|i.png|1|0|1|2", "too many fields"),
-    ("m|i.png|preprocess=depth", "preprocess must be one of none, canny"),
+    ("m|i.png|preprocess=lineart", "preprocess must be one of none, canny, depth"),
     ("m|i.png|colour=red", "unknown field 'colour'"),
 ])
 def test_a_badly_written_unit_is_refused_naming_the_unit(text, message):

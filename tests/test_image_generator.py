@@ -456,15 +456,27 @@ def test_the_generator_provides_its_own_panel(qtbot, studiolo_home):
     engine.shutdown()
 
 
-def test_one_job_through_the_real_engine(tiny_sd, qtbot):
+def test_one_job_through_the_real_engine_after_bad_input_it_refused(tiny_sd, qtbot, tmp_path):
+    """In the generator's worker process: a ControlNet of another family, a control image that is not an image and
+    an add-on model that is not downloaded each fail their job with a clear message; the worker keeps serving."""
     from desktop.engine.cache import ModelCache
     from desktop.engine.engine import Engine
     from desktop.plugins import PluginManager
     from desktop.settings import Settings
+    from plugins.image.demo import build_tiny_controlnet
 
+    xl = build_tiny_controlnet(tmp_path / "xl", sdxl=True)
+    Image.new("RGB", (64, 64), "white").save(tmp_path / "map.png")
+    (tmp_path / "notes.png").write_text("not a picture", encoding="utf-8")
     engine = Engine(PluginManager(Settings()).load(), Settings(idle_unload_minutes=0), store=None, library=None,
                     cache=ModelCache())
     try:
+        for unit, said in ((f"{xl}|{tmp_path / 'map.png'}", "made for another model family"),
+                           (f"demo|{tmp_path / 'notes.png'}", "is not an image that can be read"),
+                           (f"acme/absent-cn|{tmp_path / 'map.png'}", "Models page")):
+            with qtbot.waitSignal(engine.job_failed, timeout=WAIT) as failed:
+                engine.submit("image.diffusers", {**BASE, "steps": 1, "controlnets": [unit]}, model=str(tiny_sd))
+            assert said in str(failed.args[1]), failed.args[1]
         with qtbot.waitSignal(engine.job_finished, timeout=WAIT) as finished:
             job = engine.submit("image.diffusers", {**BASE, "steps": 2, "batch_size": 2}, model=str(tiny_sd),
                                 seed=21)

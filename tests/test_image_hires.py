@@ -11,7 +11,7 @@ import torch
 from helpers import run_cli
 from PIL import Image
 
-from desktop.api import ImageOutput, LoadOptions, ParamError, to_json
+from desktop.api import ImageOutput, ParamError, to_json
 from desktop.testing import run_generator
 from plugins.image.generator import DiffusersImageGenerator
 from plugins.image.metadata import a1111_parameters, encode_png, read_reuse
@@ -24,11 +24,6 @@ BASE = {"prompt": "a red fox", "negative_prompt": "blurry", "steps": 2, "width":
         "guidance_scale": 5.0, "hires_scale": 2.0, "hires_steps": 2, "hires_denoise": 0.5}
 # per run: 2 txt2img steps + int(2 × 0.5) = 1 img2img step
 
-
-@pytest.fixture(scope="module")
-def sd(tiny_sd):
-    values = {"dtype": "auto", "attention_slicing": False, "vae_tiling": False, "cpu_offload": False}
-    return GEN.load(tiny_sd, "cpu", LoadOptions(values, allow_pickle=False))
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +101,35 @@ def test_model_upscaler_hires_fix_is_the_direct_chain_with_the_upscaler_between(
     assert not np.array_equal(pixels(output.image), pixels(latent.image))
 
 
+def test_with_a_controlnet_both_passes_are_guided_as_the_direct_chain_of_controlnet_calls(sd, direct, tmp_path):
+    """sd-webui-controlnet's hires pass: the control image brought to the final size guides the img2img pass too."""
+    from diffusers import ControlNetModel, StableDiffusionControlNetImg2ImgPipeline, StableDiffusionControlNetPipeline
+
+    from plugins.image.demo import build_tiny_controlnet
+
+    folder = build_tiny_controlnet(tmp_path / "cn", seed=2)
+    yy, xx = np.mgrid[0:64, 0:64]
+    board = Image.fromarray(((xx // 8 + yy // 8) % 2 * 255).astype(np.uint8)).convert("RGB")
+    board.save(tmp_path / "board.png")
+    (output,) = run(sd, seed=9, controlnets=[f"{folder}|{tmp_path / 'board.png'}|0.8"]).outputs
+    assert output.image.size == (128, 128)
+    controlnet = ControlNetModel.from_pretrained(str(folder), local_files_only=True)
+    first = StableDiffusionControlNetPipeline.from_pipe(direct[0], controlnet=controlnet)
+    second = StableDiffusionControlNetImg2ImgPipeline.from_pipe(direct[0], controlnet=controlnet)
+    for pipe in (first, second):
+        pipe.set_progress_bar_config(disable=True)
+    args = {"prompt": "a red fox", "negative_prompt": "blurry", "guidance_scale": 5.0,
+            "controlnet_conditioning_scale": 0.8}
+    latents = first(**args, image=board, num_inference_steps=2, width=64, height=64, output_type="latent",
+                    generator=torch.Generator().manual_seed(9)).images
+    larger = torch.nn.functional.interpolate(latents, size=(16, 16), mode="bilinear")
+    expected = second(**args, image=larger, control_image=board.resize((128, 128), Image.Resampling.LANCZOS),
+                      strength=0.5, num_inference_steps=2, generator=torch.Generator().manual_seed(9)).images[0]
+    assert np.array_equal(pixels(output.image), pixels(expected))
+    (unguided,) = run(sd, seed=9).outputs
+    assert not np.array_equal(pixels(output.image), pixels(unguided.image))
+
+
 def test_one_progress_bar_over_both_passes_and_previews_in_both(sd, counts):
     result = run(sd, batch_count=2, preview_every=1)
     assert [p[:2] for p in result.progress] == [(k, 6) for k in range(1, 7)]  # 2 runs × (2 + 1 steps)
@@ -131,7 +155,6 @@ def test_cancel_within_a_step_of_the_second_pass_never_decodes_it(sd, counts, up
 
 @pytest.mark.parametrize("params, field", [
     ({"mode": "img2img"}, "hires_scale"),
-    ({"controlnets": ["demo|x.png"]}, "hires_scale"),
     ({"hires_scale": 1.3}, "hires_scale"),  # 83×83: not a multiple of 8
     ({"width": 1024, "height": 1024, "hires_scale": 2.5}, "hires_scale"),  # 2560 > 2048
     ({"hires_denoise": 0.2}, "hires_denoise"),  # int(2 × 0.2) = 0 steps

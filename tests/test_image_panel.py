@@ -208,6 +208,30 @@ def test_memory_savers_fold_and_unfold(qtbot, panel):
     assert panel.memory.is_expanded() and panel.cpu_offload.isChecked()
 
 
+def test_hires_fix_and_ip_adapter_are_set_in_their_sections_and_reused(qtbot, panel, host):
+    assert not panel.hires_form.isVisibleTo(panel) and not panel.ip_adapter_form.isVisibleTo(panel)  # folded
+    qtbot.mouseClick(panel.hires.toggle, Qt.MouseButton.LeftButton)
+    set_spin(qtbot, panel.hires_form.field_widget("hires_scale"), "2")
+    set_spin(qtbot, panel.hires_form.field_widget("hires_denoise"), "0.4")
+    qtbot.mouseClick(panel.ip_adapter.toggle, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(panel.ip_adapter_form.field_widget("ip_adapter"), "demo|/pictures/style.png")
+    qtbot.keyClicks(panel.prompt, "a fox")
+    qtbot.mouseClick(panel.generate_button, Qt.MouseButton.LeftButton)
+    (sent,) = host.submitted
+    assert (sent.hires_scale, sent.hires_denoise, sent.hires_upscaler) == (2.0, 0.4, "latent")
+    assert sent.ip_adapter == "demo|/pictures/style.png" and sent.ip_adapter_scale == 0.6
+    qtbot.mouseClick(panel.mode_group.button(1), Qt.MouseButton.LeftButton)  # hires fix is txt2img's
+    assert not panel.hires.isVisibleTo(panel) and panel.ip_adapter.isVisibleTo(panel)
+    fresh = ImageParams(hires_scale=1.5, ip_adapter_scale=0.3)
+    panel.apply_params(ImageParams())
+    assert panel.params().hires_scale == 1.0
+    panel.hires.set_expanded(False)
+    panel.ip_adapter.set_expanded(False)
+    panel.apply_params(fresh)  # reuse: non-default sections unfold
+    assert panel.hires.is_expanded() and panel.ip_adapter.is_expanded()
+    assert (panel.params().hires_scale, panel.params().ip_adapter_scale) == (1.5, 0.3)
+
+
 # ------------------------------------------------------------------------------------ init image, drops
 
 

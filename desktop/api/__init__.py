@@ -64,7 +64,7 @@ from desktop.api.errors import (
 from desktop.api.files import atomic_path, atomic_write_bytes, atomic_write_json
 from desktop.api.generator import Generator
 from desktop.api.model_files import check_json_files, read_json_object, read_model_text
-from desktop.api.models import LoadOptions, ModelSource, RecommendedModel
+from desktop.api.models import AddonKind, LoadOptions, ModelSource, RecommendedModel
 from desktop.api.outputs import AudioOutput, EncodedOutput, ImageOutput, Output, TextOutput
 from desktop.api.panel import PanelHost, PanelStorage
 from desktop.api.params import (
@@ -110,6 +110,7 @@ __all__ = [
     "PanelStorage",
     "ModelSource",
     "RecommendedModel",
+    "AddonKind",
     "LoadOptions",
     "ParamSpec",
     "ParamField",

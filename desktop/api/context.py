@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desktop.api.errors import JobCancelled
@@ -64,6 +65,20 @@ class RunContext(ABC):
         NumPy's legacy global RNG and torch's (CPU and CUDA) are seeded on entry — import torch *before* entering.
         Keep the block as short as the library call: other jobs that need it wait.
         """
+
+    def addon_model(self, kind: str, ref: str, *, allow_pickle: bool = False) -> Path:
+        """(API 0.2.2) The local file or folder of the add-on model ``ref`` of this generator's add-on kind ``kind``
+        (an :class:`~desktop.api.AddonKind` id): a path on this machine, an imported model's name, a hub repo id
+        (``org/name``, ``org/name@revision``) or one file of a repo (``org/name/file.safetensors``) already
+        downloaded, or ``demo`` (the kind's demo model, built on first use). Nothing is downloaded during a job: a
+        model not on this machine raises :class:`~desktop.api.ModelNotFoundError` saying where to download it. The
+        weight files are checked like a main model's (pickles refused unless ``allow_pickle``, which a generator
+        passes on from its ``LoadOptions``). Records the use, so the model manager lists it as used.
+        """
+        from desktop.api.errors import ModelNotFoundError
+
+        raise ModelNotFoundError(f"This host cannot find {kind} models for a job.",
+                                 hint="Run the job in Studiolo (the app, the CLI or desktop.testing).")
 
     def warn(self, message: str) -> None:  # noqa: B027 - optional for hosts: one that shows no notes drops them
         """Tell the user something about this job that is not an error (e.g. "prompt truncated to 2048 tokens")."""

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from desktop.api.models import LoadOptions, ModelSource, RecommendedModel
+from desktop.api.models import AddonKind, LoadOptions, ModelSource, RecommendedModel
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
@@ -66,6 +66,9 @@ class Generator:
             gallery offers "Use as input" with each on every item of that kind, and calls :meth:`params_for_input`;
             :meth:`input_file` tells the host which file a job starts from, so that its outputs record their parent
             (the gallery's "Derived from").
+        addon_kinds: (API 0.2.2) the kinds of extra model its jobs use beside the loaded one (ControlNets,
+            upscalers…), each an :class:`AddonKind` with its own list in the model manager; a job finds their files
+            with :meth:`RunContext.addon_model`. Empty (the default): none.
 
     Processes and threads: :meth:`load`, :meth:`generate`, :meth:`handle_size`, :meth:`unload` and
     :meth:`build_demo_model` run in the generator's worker process (see ``runs_in_process``), one job at a time;
@@ -91,6 +94,7 @@ class Generator:
     preload_modules: ClassVar[tuple[str, ...]] = ()
     runs_in_process: ClassVar[bool] = False
     input_modes: ClassVar[Mapping[str, str]] = {}
+    addon_kinds: ClassVar[tuple[AddonKind, ...]] = ()
 
     # -- models ------------------------------------------------------------------------------------------
 
@@ -107,6 +111,13 @@ class Generator:
     def has_demo_model(self) -> bool:
         """True when the subclass implements :meth:`build_demo_model`."""
         return type(self).build_demo_model is not Generator.build_demo_model
+
+    def build_addon_demo(self, kind: str, dest: Path) -> None:
+        """Optional (API 0.2.2): write a tiny demo model of the add-on kind ``kind`` (one whose
+        :attr:`AddonKind.has_demo` is true) into the empty folder ``dest``, offline, in seconds, as
+        :meth:`build_demo_model` does for the main model. For a kind whose models are single files
+        (``model_file_patterns``) write one matching file into ``dest``. Runs in the worker process."""
+        raise NotImplementedError
 
     def describe_model(self, path: Path) -> dict[str, str]:
         """Optional (API 0.2.1): a few short facts about the installed model at ``path`` for the model manager and

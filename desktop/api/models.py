@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ModelSource", "RecommendedModel", "LoadOptions"]
+__all__ = ["ModelSource", "RecommendedModel", "AddonKind", "LoadOptions"]
 
 DEMO_MODEL = "demo"
 """The model reference that names a generator's demo model (built by ``build_demo_model``)."""
@@ -36,6 +36,36 @@ class RecommendedModel:
     size_bytes: int | None = None
     size_checked: str | None = None
     license: str | None = None
+
+
+@dataclass(frozen=True)
+class AddonKind:
+    """(API 0.2.2) A kind of extra model a generator's jobs use beside the one they load: ControlNets, upscalers,
+    IP-Adapters, the depth estimator a preprocessor runs… A generator lists its kinds in ``Generator.addon_kinds``.
+
+    Each kind gets the host's whole model handling, as a model list of its own: the model manager shows it ("Image
+    (Stable Diffusion) · ControlNets") with its recommended models, downloads (resumable, cancellable), imports,
+    removal and what is installed; ``studiolo models`` takes it as ``--for GENERATOR_ID+KIND_ID``. In a job,
+    :meth:`~desktop.api.RunContext.addon_model` turns a reference the user gave (a local file or folder, an imported
+    model's name, a hub repo id or file that was downloaded, or ``demo``) into local files — without downloading.
+
+    Attributes:
+        id: a short lowercase word naming the kind within its generator (``"controlnet"``); never change it.
+        name: the human name of the models, plural (``"ControlNets"``).
+        description: one sentence for the model manager.
+        recommended_models: as ``Generator.recommended_models``, small and fast first.
+        model_file_patterns: as ``Generator.model_file_patterns``: empty, a model is a folder or a whole hub repo;
+            otherwise one file matching a pattern (``("*.safetensors",)``).
+        has_demo: the generator builds a tiny demo model of this kind (``Generator.build_addon_demo``), which
+            ``demo`` names.
+    """
+
+    id: str
+    name: str
+    description: str = ""
+    recommended_models: tuple[RecommendedModel, ...] = ()
+    model_file_patterns: tuple[str, ...] = ()
+    has_demo: bool = False
 
 
 class LoadOptions(Mapping[str, Any]):

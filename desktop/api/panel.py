@@ -90,3 +90,22 @@ class PanelHost:
         with a note when that model is not installed here. A ``seed`` or ``model`` of None leaves the host's as it
         is. The next ``submit`` with no explicit seed or model then makes the same output again. (New in 0.2.1.)"""
         raise NotImplementedError
+
+    def addon_models(self, kind: str) -> list[tuple[str, str]]:
+        """(API 0.2.2) ``(label, reference)`` of the models of this generator's add-on kind ``kind`` (an
+        :class:`~desktop.api.AddonKind` id) that a job can use now without a download: the demo model first (when
+        the kind has one), then imported and downloaded ones; a reference goes in a param that the job hands to
+        ``ctx.addon_model``. It reads a few small files per model (no sizes are measured): fill a chooser with it
+        when it is shown or opened, not on every keystroke. Empty for a kind the generator does not have."""
+        from desktop.api.errors import StudioloError
+
+        generator = getattr(self, "generator", None)
+        if generator is None:
+            return []
+        from desktop.models.addons import addon_list
+        from desktop.models.inventory import installed_refs
+
+        try:
+            return installed_refs(addon_list(generator, kind))
+        except StudioloError:
+            return []

@@ -1,9 +1,11 @@
-"""``studiolo models list [--json] | files REPO [--json] | pull REF | import PATH [--name NAME] [--for GENERATOR_ID] |
-remove REF | demo [GENERATOR_ID …]``.
+"""``studiolo models list [--json] | files REPO [--json] | pull REF [--for GENERATOR_ID] |
+import PATH [--name NAME] [--for GENERATOR_ID] | remove REF | demo [GENERATOR_ID …]``.
 
 A hub reference may name one file of a repo (``org/name/model-Q4_K_M.gguf``): ``pull`` then downloads only that
 file, ``files`` lists a repo's files with their sizes to choose from, and ``list`` shows each such file as its own
-model with the facts its generator gives (``Generator.describe_model``: architecture, quantisation…)."""
+model with the facts its generator gives (``Generator.describe_model``: architecture, quantisation…). ``--for``
+also takes a generator's add-on list, ``GENERATOR_ID+KIND`` (``image.diffusers+controlnet``:
+:mod:`desktop.models.addons`)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pull", help="download a model from the Hugging Face hub (resumes an interrupted one)")
     p.add_argument("ref", metavar="REF", help="repo id, e.g. stabilityai/sd-turbo (or org/name@revision), or one "
                                               "file of a repo: org/name/path/in/repo.gguf")
+    p.add_argument("--for", dest="generator_id", metavar="GENERATOR_ID",
+                   help="list it under this generator (or add-on list, GENERATOR_ID+KIND: "
+                        "image.diffusers+controlnet) in the model manager before its first use")
     p.set_defaults(handler=pull)
     p = sub.add_parser("import", help="copy a local model file or folder into Studiolo's model folder")
     p.add_argument("path", metavar="PATH", type=Path)
@@ -44,7 +49,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser("remove", help="delete an installed model (as `models list` names it)")
     p.add_argument("ref", metavar="REF")
     p.set_defaults(handler=remove)
-    p = sub.add_parser("demo", help="build the tiny offline demo models (all generators, or those named)")
+    p = sub.add_parser("demo", help="build the tiny offline demo models (all generators and their add-on kinds, or "
+                                     "those named: GENERATOR_ID or GENERATOR_ID+KIND)")
     p.add_argument("generator_ids", metavar="GENERATOR_ID", nargs="*")
     p.set_defaults(handler=demo)
 
@@ -151,6 +157,10 @@ def pull(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         bar.finish()  # an error message then starts on a line of its own
+    if args.generator_id:
+        from desktop.models import usage
+
+        usage.tag(args.generator_id, args.ref.strip())
     print(path)
     return 0
 
@@ -175,11 +185,13 @@ def remove(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
+    from desktop.models.addons import model_lists
     from desktop.models.store import build_demo_models
     from desktop.plugins import PluginManager
 
     plugins = PluginManager().load()
-    generators = [plugins.generator(g) for g in args.generator_ids] or list(plugins.generators.values())
+    lists = {g.id: g for g in model_lists(plugins.generators.values())}  # generators and their add-on lists
+    generators = [lists[g] if g in lists else plugins.generator(g) for g in args.generator_ids] or list(lists.values())
     without = [g.id for g in generators if not g.has_demo_model]
     for generator, path in build_demo_models(generators):
         print(f"{generator.id}: {path}")

@@ -170,7 +170,8 @@ class GeneratorWorker(QObject):
                 self.mail.emit(job.id)
 
         return CallbackRunContext(job_id=job.id, seed=job.seed, cancel_event=job.cancel_event,
-                                  on_progress=on_progress, on_preview=on_preview, on_warning=on_warning)
+                                  on_progress=on_progress, on_preview=on_preview, on_warning=on_warning,
+                                  generator=self.generator)
 
     def _load_and_generate(self, job: Job, ctx: CallbackRunContext, started: float) -> list[Output]:
         generator, services = self.generator, self.services

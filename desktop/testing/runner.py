@@ -73,7 +73,7 @@ def run_generator(
 
     ctx = CallbackRunContext(job_id="test", seed=seed, device=device, cancel_event=cancel,
                              on_progress=on_progress, on_preview=result.previews.append,
-                             on_warning=result.warnings.append)
+                             on_warning=result.warnings.append, generator=generator)
     if handle is None:
         ref = generator.default_model if model == "default" else model
         check_model_choice(generator, ref)  # as the engine does: a model-less generator takes no model

@@ -14,6 +14,9 @@
 * **Loaded now**: the engine's model cache (generator, model, device, memory) with an *Unload* button per model.
 * The disk use of every model, and a message line for what happened (also sent as ``message(text, is_error)``).
 
+A generator's add-on kinds (``Generator.addon_kinds``: ControlNets, upscalers…) follow it in the list of generators,
+each a model list of its own (:mod:`desktop.models.addons`) with its recommended, installed and imported models.
+
 Generators that use no model (:func:`desktop.models.modelless.uses_model`) are not in its list of generators: they
 have nothing to install, recommend or import; what one holds in memory is listed under *Loaded now* as "(no model)".
 
@@ -57,6 +60,7 @@ from desktop.api import JobCancelled, ModelSource, StudioloError
 from desktop.engine.cache import CacheKey, LoadedModel
 from desktop.engine.memory import human_bytes
 from desktop.models import hub, inventory
+from desktop.models.addons import model_lists
 from desktop.models.inventory import GeneratorModels, RecommendedStatus, details_text
 from desktop.models.modelless import uses_model
 from desktop.models.resolver import matches_patterns, split_hub_file
@@ -143,6 +147,9 @@ class ModelsView(QWidget):
         self.generator_combo = QComboBox(self)
         self.generator_combo.setObjectName("models_generator")
         self.generator_combo.setAccessibleName(self.tr("Generator"))
+        # long names ("Image (Stable Diffusion) · Depth estimators") are elided rather than widening the page
+        self.generator_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.generator_combo.setMinimumContentsLength(18)
         self._fill_generators()
         self.generator_combo.currentIndexChanged.connect(lambda _index: self.refresh())
         self.refresh_button = self._button("refresh", self.tr("Refresh"), self.tr("Scan the models on disk again"),
@@ -307,8 +314,7 @@ class ModelsView(QWidget):
         """List the plugins' generators that use a model in the combo box (kept as they are when unchanged); True if
         it changed."""
         combo = self.generator_combo
-        generators = sorted((g for g in self.plugins.generators.values() if uses_model(g)),
-                            key=lambda g: (g.kind, g.name.lower()))
+        generators = list(self._model_lists().values())
         if [g.id for g in generators] == [combo.itemData(i) for i in range(combo.count())]:
             return False
         current = combo.currentData()
@@ -327,9 +333,15 @@ class ModelsView(QWidget):
         if self._fill_generators():
             self.refresh()
 
+    def _model_lists(self) -> dict[str, Any]:
+        """id → model list: the generators that use a model, each followed by its add-on kinds' lists
+        (:mod:`desktop.models.addons`: ControlNets, upscalers… each listed, downloaded and imported on its own)."""
+        generators = sorted(self.plugins.generators.values(), key=lambda g: (g.kind, g.name.lower()))
+        return {g.id: g for g in model_lists(generators) if uses_model(g)}
+
     def _generator(self) -> Any:
         generator_id = self.generator_id()
-        return self.plugins.generators.get(generator_id) if generator_id else None
+        return self._model_lists().get(generator_id) if generator_id else None
 
     # -- tasks -----------------------------------------------------------------------------------------------
 

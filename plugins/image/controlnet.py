@@ -2,12 +2,14 @@
 
 A unit is one text (so the CLI's ``--param`` and the panel's list carry it as they carry LoRAs)::
 
-    MODEL|IMAGE[|WEIGHT[|START[|END]]][|preprocess=canny][|low=100][|high=200]
+    MODEL|IMAGE[|WEIGHT[|START[|END]]][|preprocess=canny|depth][|low=100][|high=200][|annotator=REF]
 
 ``MODEL`` is a local diffusers ControlNet folder (``config.json`` and ``diffusion_pytorch_model.safetensors``, as
 ``save_pretrained`` writes it), ``IMAGE`` the control image (a map, or a photo with ``preprocess=canny`` to use
 its edges), ``WEIGHT`` the conditioning scale (0–2, 1 by default), ``START``/``END`` the fraction of the steps
 the unit acts over (0 and 1 by default). The numbers may also be written ``weight=``, ``start=``, ``end=``.
+``preprocess=depth`` makes a depth map of the photo with a transformers depth model; ``annotator=`` names it (a
+local folder, ``demo``, or a downloaded hub id; Depth Anything V2 Small by default: :mod:`plugins.image.control_map`).
 At most three units; a unit of weight 0 is skipped (the job is the one without it, pixel for pixel).
 
 The ControlNet pipeline of the job's mode (txt2img, img2img, inpaint; SD 1.x/2.x or SDXL, as the base is) is built
@@ -36,7 +38,8 @@ __all__ = ["ControlUnit", "ControlJob", "parse_unit", "format_unit", "prepare_co
 
 FIELD = "controlnets"
 MAX_UNITS = 3
-_FORMAT = "MODEL|IMAGE[|WEIGHT[|START[|END]]][|preprocess=canny][|low=N][|high=N]"
+_FORMAT = "MODEL|IMAGE[|WEIGHT[|START[|END]]][|preprocess=canny|depth][|low=N][|high=N][|annotator=REF]"
+_A1111_MODULES = {"depth": "depth_anything_v2"}  # sd-webui-controlnet's module names where they differ from ours
 _A1111_UNIT_KEY = re.compile(r"ControlNet (\d+)$")
 _A1111_HASH = re.compile(r"\s*\[[0-9a-fA-F]{6,}\]$")
 
@@ -53,6 +56,7 @@ class ControlUnit:
     preprocess: str = "none"
     low: int = 100
     high: int = 200
+    annotator: str = ""  # the depth model of preprocess=depth; empty: the recommended one
 
     @property
     def model_name(self) -> str:
@@ -74,7 +78,7 @@ def parse_unit(text: str, number: int = 1) -> ControlUnit:
                 raise _error(number, text, f"too many fields: write it as {_FORMAT}")
             key, value = positional[index], part
         key = key.strip().lower()
-        if key not in (*positional, "preprocess", "low", "high"):
+        if key not in (*positional, "preprocess", "low", "high", "annotator"):
             raise _error(number, text, f"unknown field {key!r}: write it as {_FORMAT}")
         values[key] = value.strip()
     unit = ControlUnit(model=parts[0], image=Path(parts[1]).expanduser() if parts[1] else None,
@@ -83,7 +87,8 @@ def parse_unit(text: str, number: int = 1) -> ControlUnit:
                        end=_number(values, "end", 1.0, number, text),
                        preprocess=values.get("preprocess", "none").lower() or "none",
                        low=int(_number(values, "low", 100, number, text)),
-                       high=int(_number(values, "high", 200, number, text)))
+                       high=int(_number(values, "high", 200, number, text)),
+                       annotator=values.get("annotator", ""))
     _check(unit, number, text)
     return unit
 
@@ -94,6 +99,8 @@ def format_unit(unit: ControlUnit) -> str:
               _num(unit.end)]
     if unit.preprocess != "none":
         fields += [f"preprocess={unit.preprocess}", f"low={unit.low}", f"high={unit.high}"]
+    if unit.annotator:
+        fields.append(f"annotator={unit.annotator}")
     return "|".join(fields)
 
 
@@ -154,7 +161,7 @@ def prepare_control(handle: Any, params: Any, mode: str, ctx: Any) -> ControlJob
         return None
     size = (params.width, params.height)
     images = [_control_image(unit, number, size, ctx) for number, unit in active]
-    models = [load_controlnet(handle, unit, number) for number, unit in active]
+    models = [load_controlnet(handle, unit, number, ctx) for number, unit in active]
     pipe = _pipeline(handle, mode, models)
     several = len(active) > 1
     kwargs: dict[str, Any] = {
@@ -186,17 +193,37 @@ def _control_image(unit: ControlUnit, number: int, size: tuple[int, int], ctx: A
         image = image.resize(size, Image.Resampling.LANCZOS)
     from plugins.image.preprocess import preprocess
 
-    return preprocess(unit.preprocess, image, low=unit.low, high=unit.high)
+    annotator = unit.annotator
+    if unit.preprocess == "depth":  # the depth model's files, through the model store (plugins/image/addons.py)
+        from plugins.image.addons import DEPTH, local_ref
+        from plugins.image.control_map import DEFAULT_ANNOTATOR
+
+        try:
+            annotator = local_ref(ctx, DEPTH, unit.annotator or DEFAULT_ANNOTATOR)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(f"ControlNet unit {number}: {exc.message}", hint=exc.hint) from None
+    return preprocess(unit.preprocess, image, low=unit.low, high=unit.high, annotator=annotator)
 
 
 # ------------------------------------------------------------------------------------------------- models
 
 
-def load_controlnet(handle: Any, unit: ControlUnit, number: int = 1) -> Any:
+def controlnet_path(unit: ControlUnit, number: int, ctx: Any, allow_pickle: bool) -> Path:
+    """The local files of ``unit``'s model: through ``ctx.addon_model`` (a path, an imported name, a downloaded hub
+    id, ``demo``: see plugins/image/addons.py), else (no job context) the path as written."""
+    from plugins.image.addons import CONTROLNET, local_ref
+
+    try:
+        return Path(local_ref(ctx, CONTROLNET, unit.model, allow_pickle=allow_pickle)).expanduser()
+    except ModelNotFoundError as exc:
+        raise ModelNotFoundError(f"ControlNet unit {number}: {exc.message}", hint=exc.hint) from None
+
+
+def load_controlnet(handle: Any, unit: ControlUnit, number: int = 1, ctx: Any = None) -> Any:
     """The ControlNetModel of ``unit`` for the loaded base ``handle`` (cached on the handle by folder)."""
     from desktop.api import check_model_files
 
-    path = Path(unit.model).expanduser()
+    path = controlnet_path(unit, number, ctx, handle.allow_pickle)
     key = ("model", str(path.resolve()))
     cache = handle.controlnets
     if key in cache:
@@ -204,32 +231,40 @@ def load_controlnet(handle: Any, unit: ControlUnit, number: int = 1) -> Any:
     if not path.exists():
         raise ModelNotFoundError(f"ControlNet unit {number}: no ControlNet model at {path}.",
                                  hint="Give the folder of a diffusers ControlNet (config.json and "
-                                      "diffusion_pytorch_model.safetensors).")
-    if not (path / "config.json").is_file():
-        raise ModelFormatError(f"ControlNet unit {number}: {path.name} is not a diffusers ControlNet folder "
-                               "(it has no config.json).",
-                               hint="Use a ControlNet in diffusers format (a folder with config.json and "
-                                    "diffusion_pytorch_model.safetensors); single-file ControlNets are not "
-                                    "supported yet.")
+                                      "diffusion_pytorch_model.safetensors), a downloaded hub id, or 'demo'.")
     check_model_files(path, allow_pickle=handle.allow_pickle)
-    _check_family(path, _read_config(path, number), handle.pipe.unet.config, number)
-    from diffusers import ControlNetModel
+    if path.is_file():  # one .safetensors file (plugins/image/controlnet_file.py)
+        from plugins.image.controlnet_file import load_single_file
 
-    from plugins.image.pipelines import _dtype_kwarg
-
-    unet = handle.pipe.unet
-    try:
-        model = ControlNetModel.from_pretrained(str(path), local_files_only=True,
-                                                use_safetensors=None if handle.allow_pickle else True,
-                                                **_dtype_kwarg(unet.dtype))
-    except Exception as exc:  # diffusers raises OSError, ValueError, RuntimeError… for broken folders
-        raise ModelFormatError(f"ControlNet unit {number}: {path.name} could not be loaded: {_first_line(exc)}",
-                               hint="Download or export the ControlNet again.") from exc
+        model = load_single_file(path, handle, number)
+    else:
+        model = _load_folder(path, handle, number)
     if not handle.cpu_offload:
         model.to(handle.device)
     model.eval()
     cache[key] = model
     return model
+
+
+def _load_folder(path: Path, handle: Any, number: int) -> Any:
+    """The ControlNetModel in the diffusers folder ``path`` (``save_pretrained``'s layout)."""
+    if not (path / "config.json").is_file():
+        raise ModelFormatError(f"ControlNet unit {number}: {path.name} is not a diffusers ControlNet folder "
+                               "(it has no config.json).",
+                               hint="Use a ControlNet in diffusers format (a folder with config.json and "
+                                    "diffusion_pytorch_model.safetensors), or a single .safetensors file.")
+    _check_family(path, _read_config(path, number), handle.pipe.unet.config, number)
+    from diffusers import ControlNetModel
+
+    from plugins.image.pipelines import _dtype_kwarg
+
+    try:
+        return ControlNetModel.from_pretrained(str(path), local_files_only=True,
+                                               use_safetensors=None if handle.allow_pickle else True,
+                                               **_dtype_kwarg(handle.pipe.unet.dtype))
+    except Exception as exc:  # diffusers raises OSError, ValueError, RuntimeError… for broken folders
+        raise ModelFormatError(f"ControlNet unit {number}: {path.name} could not be loaded: {_first_line(exc)}",
+                               hint="Download or export the ControlNet again.") from exc
 
 
 def _read_config(path: Path, number: int) -> dict[str, Any]:
@@ -308,7 +343,8 @@ def a1111_fields(texts: Iterable[str]) -> list[tuple[str, str]]:
             unit = parse_unit(text)
         except ParamError:
             continue
-        values = [("Module", unit.preprocess), ("Model", unit.model_name), ("Weight", _num(unit.weight)),
+        values = [("Module", _A1111_MODULES.get(unit.preprocess, unit.preprocess)), ("Model", unit.model_name),
+                  ("Weight", _num(unit.weight)),
                   ("Resize Mode", "Just Resize")]
         if unit.preprocess == "canny":
             values += [("Threshold A", str(unit.low)), ("Threshold B", str(unit.high))]
@@ -332,6 +368,9 @@ def units_from_a1111(settings: Mapping[str, str]) -> list[str]:
         if not model or model.lower() == "none":
             continue
         module = pairs.get("Module", "none").lower()
+        if module.startswith("ip-adapter"):  # an IP-Adapter unit: plugins.image.ip_adapter reads it
+            continue
+        module = "depth" if module.startswith("depth") else module  # depth_anything_v2, depth_midas, depth_zoe…
         try:
             unit = ControlUnit(model=model, image=None, weight=float(pairs.get("Weight", 1)),
                                start=float(pairs.get("Guidance Start", 0)), end=float(pairs.get("Guidance End", 1)),

@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_tiny_controlnet", "build_tiny_sd", "build_tiny_sdxl", "build_tiny_upscaler"]
+__all__ = ["build_tiny_controlnet", "build_tiny_depth", "build_tiny_ip_adapter", "build_tiny_sd", "build_tiny_sdxl",
+           "build_tiny_upscaler"]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 _SPECIALS = ("<|startoftext|>", "<|endoftext|>")
@@ -212,4 +213,91 @@ def build_tiny_upscaler(dest: Path, *, seed: int = 0) -> Path:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(dest))
+    return dest
+
+
+def build_tiny_depth(dest: Path, *, seed: int = 0) -> Path:
+    """Write a tiny Depth Anything depth-estimation model (``DepthAnythingForDepthEstimation`` over a 4-layer,
+    32-wide DINOv2 backbone, 56×56 input; about 500 KB) and its image processor into the folder ``dest``; return
+    it. Random weights: the "depth" it predicts is noise shaped by the picture, but it loads and runs through
+    transformers' ``AutoModelForDepthEstimation`` like Depth Anything V2 Small."""
+    import transformers
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    # the PIL processor where transformers has one (its plain name wants torchvision, which this stack lacks)
+    processor_class = getattr(transformers, "DPTImageProcessorPil", None) or transformers.DPTImageProcessor
+
+    backbone = Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, mlp_ratio=2, image_size=56,
+                            patch_size=14, out_indices=[1, 2, 3, 4], reshape_hidden_states=False)
+    config = DepthAnythingConfig(backbone_config=backbone, patch_size=14, reassemble_hidden_size=32,
+                                 neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8)
+    with _meta():
+        model = DepthAnythingForDepthEstimation(config)
+    _materialise({"model": model}, seed)
+    import torch
+
+    with torch.no_grad():  # a positive depth with a visible spread, rather than mostly 0 after the last ReLU
+        model.head.conv3.weight.mul_(10)
+        model.head.conv3.bias.fill_(1.0)
+    processor = processor_class(do_resize=True, size={"height": 56, "width": 56}, keep_aspect_ratio=True,
+                                  ensure_multiple_of=14, resample=3, do_rescale=True, do_normalize=True,
+                                  image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], do_pad=False)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(dest), safe_serialization=True)
+    processor.save_pretrained(str(dest))
+    return dest
+
+
+_IP_IMAGE_SIZE = 32
+_IP_EMBED_DIM = 32
+
+
+def build_tiny_ip_adapter(dest: Path, *, sdxl: bool = False, seed: int = 0) -> Path:
+    """Write a tiny IP-Adapter laid out like h94/IP-Adapter into the folder ``dest``; return ``dest``.
+
+    ``models/ip-adapter_sd15.safetensors`` (``sdxl``: ``sdxl_models/ip-adapter_sdxl.safetensors``) holds the
+    ``image_proj.*`` projection and one ``ip_adapter.N.to_k_ip``/``to_v_ip`` pair per cross-attention layer of
+    :func:`build_tiny_sd`'s UNet (:func:`build_tiny_sdxl`'s), numbered as diffusers' loader reads them;
+    ``image_encoder/`` beside it is a tiny ``CLIPVisionModelWithProjection`` with its ``CLIPImageProcessor``
+    (32×32 input). Random weights: it changes the picture, not in any meaningful way."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    cross = 2 * _TEXT_HIDDEN if sdxl else _TEXT_HIDDEN
+    with _meta():
+        unet = UNet2DConditionModel(cross_attention_dim=cross, **_UNET)
+        encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+            hidden_size=32, intermediate_size=37, projection_dim=_IP_EMBED_DIM, num_hidden_layers=2,
+            num_attention_heads=4, image_size=_IP_IMAGE_SIZE, patch_size=8))
+    _materialise({"encoder": encoder}, seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    state = {"image_proj.proj.weight": _init("proj.weight", (4 * cross, _IP_EMBED_DIM), generator),
+             "image_proj.proj.bias": torch.zeros(4 * cross),
+             "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross)}
+    key_id = 1  # diffusers numbers the cross-attention layers 1, 3, 5… (the self-attention ones take the evens)
+    blocks = list(_UNET["block_out_channels"])
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = blocks[-1]
+        elif name.startswith("up_blocks"):
+            hidden = blocks[::-1][int(name.split(".")[1])]
+        else:
+            hidden = blocks[int(name.split(".")[1])]
+        for part in ("to_k_ip", "to_v_ip"):
+            state[f"ip_adapter.{key_id}.{part}.weight"] = _init("w", (hidden, cross), generator) * 4
+        key_id += 2
+    dest = Path(dest)
+    weights = dest / ("sdxl_models" if sdxl else "models")
+    (weights / "image_encoder").mkdir(parents=True, exist_ok=True)
+    save_file({key: value.contiguous() for key, value in state.items()},
+              str(weights / ("ip-adapter_sdxl.safetensors" if sdxl else "ip-adapter_sd15.safetensors")))
+    encoder.save_pretrained(str(weights / "image_encoder"), safe_serialization=True)
+    size = {"shortest_edge": _IP_IMAGE_SIZE}
+    CLIPImageProcessor(size=size, crop_size={"height": _IP_IMAGE_SIZE, "width": _IP_IMAGE_SIZE}).save_pretrained(
+        str(weights / "image_encoder"))
     return dest

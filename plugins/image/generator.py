@@ -22,6 +22,9 @@ an upscaler model), then an img2img pass at that size; one progress bar, cancel 
 ControlNet: up to three units (``controlnets``) run the ControlNet pipeline of the mode, built from the loaded model
 with ``from_pipe`` (:mod:`plugins.image.controlnet`; the canny preprocessor: :mod:`plugins.image.preprocess`).
 
+IP-Adapter (``ip_adapter``, an image prompt): put on the shared UNet for the job and taken off after it, kept
+loaded on the handle in between (:mod:`plugins.image.ip_adapter`).
+
 Reproducibility: image ``k`` of a job (counting across the whole batch) is drawn from its own CPU
 ``torch.Generator`` seeded with ``ctx.seed + k``. The same model, parameters, seed and batch shape give
 bit-identical pixels, run after run, and the same as calling the diffusers pipeline directly with those generators
@@ -49,6 +52,7 @@ from desktop.api import (
     RecommendedModel,
     RunContext,
 )
+from plugins.image.addons import ADDON_KINDS
 from plugins.image.params import ImageParams
 
 __all__ = ["DiffusersImageGenerator", "SCHEDULERS"]
@@ -79,6 +83,7 @@ class DiffusersImageGenerator(Generator):
     preload_modules = ("torch", "diffusers")
     input_modes = {"img2img": "Image-to-image", "inpaint": "Inpaint",  # "Use as input" (the refinement loop)
                    "upscale": "Upscale"}
+    addon_kinds = ADDON_KINDS  # ControlNets, upscalers, IP-Adapters, depth estimators (plugins/image/addons.py)
     # Sizes: the diffusers-format float32 weights, written by hand (the hub was not reachable); approximate.
     recommended_models = (
         RecommendedModel("stabilityai/sd-turbo", "SD-Turbo",
@@ -104,6 +109,12 @@ class DiffusersImageGenerator(Generator):
         from plugins.image.demo import build_tiny_sd
 
         build_tiny_sd(dest)
+
+    def build_addon_demo(self, kind: str, dest: Path) -> None:
+        """The tiny demo ControlNet, upscaler, IP-Adapter or depth estimator (seconds, offline)."""
+        from plugins.image.addons import build_addon_demo
+
+        build_addon_demo(kind, dest)
 
     def load(self, model_path: Path | None, device: str, options: LoadOptions) -> Any:
         """Load a diffusers folder or a single ``.safetensors`` checkpoint (see :mod:`plugins.image.pipelines`)."""
@@ -133,6 +144,10 @@ class DiffusersImageGenerator(Generator):
 
             image = _open_image(params.init_image, "init_image", params.mode, None, "RGB")
             return run_upscale(params, image, ctx, allow_pickle=handle.allow_pickle, device=handle.device)
+        if params.mode == "control_map":  # the first ControlNet unit's map alone (plugins/image/control_map.py)
+            from plugins.image.control_map import run_control_map
+
+            return run_control_map(params, ctx)
         if handle.inpainting_only and params.mode not in ("inpaint", "outpaint"):
             raise ParamError("mode", params.mode, "this is an inpainting model: use inpaint, with an init image and "
                                                   "a mask")
@@ -152,6 +167,7 @@ class DiffusersImageGenerator(Generator):
             kwargs = _mixed_prompt_kwargs(pipe, params, kwargs)
         if control is not None:
             kwargs.update(control.kwargs)  # control images, weights, start/end of each ControlNet unit
+        kwargs.update(_ip_adapter(handle, params, pipe, ctx))  # the IP-Adapter's reference picture (none: adapter off)
         outputs: list[ImageOutput] = []
         size = params.batch_size
         for run in range(params.batch_count):
@@ -182,6 +198,7 @@ class DiffusersImageGenerator(Generator):
                 if varies:
                     metadata["variation_seed"] = variation_seeds[k]
                 outputs.append(ImageOutput(image=image, metadata=metadata))
+        _ip_adapter_off(handle)  # (a job that stopped early leaves it on: the next job takes it off first)
         return outputs
 
     # -- metadata (plugins/image/metadata.py, when present) -----------------------------------------------
@@ -302,6 +319,23 @@ def _control(handle: Any, params: ImageParams, mode: str, ctx: RunContext) -> An
     from plugins.image.controlnet import prepare_control
 
     return prepare_control(handle, params, mode, ctx)
+
+
+def _ip_adapter(handle: Any, params: ImageParams, pipe: Any, ctx: Any = None) -> dict[str, Any]:
+    """The IP-Adapter put on for this job and its call arguments (:mod:`plugins.image.ip_adapter`); {} without
+    one, after taking off any left on by an earlier job."""
+    if not params.ip_adapter and getattr(handle, "ip_adapter", None) is None:
+        return {}
+    from plugins.image.ip_adapter import use_ip_adapter
+
+    return use_ip_adapter(handle, params, pipe, ctx)
+
+
+def _ip_adapter_off(handle: Any) -> None:
+    if getattr(handle, "ip_adapter", None) is not None:
+        from plugins.image.ip_adapter import remove_ip_adapter
+
+        remove_ip_adapter(handle)
 
 
 def _hires(params: ImageParams) -> Any:

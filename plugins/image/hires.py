@@ -59,7 +59,7 @@ class HiresPlan:
 
 def hires_plan(params: Any) -> HiresPlan | None:
     """The hires-fix plan of ``params``, or None when ``hires_scale`` is 1 (off). :class:`ParamError` naming the
-    field when hires fix cannot run: another mode than txt2img, ControlNet units, a final size that is not a
+    field when hires fix cannot run: another mode than txt2img, a final size that is not a
     multiple of 8 or over :data:`MAX_SIDE`, a denoise too low for any step, no upscaler."""
     scale = float(params.hires_scale)
     if scale <= 1:
@@ -67,9 +67,6 @@ def hires_plan(params: Any) -> HiresPlan | None:
     if params.mode != "txt2img":
         raise ParamError("hires_scale", scale, f"hires fix works in txt2img only, not in {params.mode}",
                          hint=_OFF_HINT + " Or use txt2img.")
-    if params.controlnets:
-        raise ParamError("hires_scale", scale, "hires fix does not run with ControlNet units yet",
-                         hint=_OFF_HINT + " Or remove the ControlNet units.")
     width, height = int(params.width * scale), int(params.height * scale)
     if width % 8 or height % 8 or max(width, height) > MAX_SIDE:
         raise ParamError("hires_scale", scale, f"the final size {width}x{height} must be a multiple of 8 and at "
@@ -101,7 +98,13 @@ def run_hires(handle: Any, pipe: Any, plan: HiresPlan, params: Any, kwargs: dict
         generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
         return generators[0] if len(generators) == 1 else generators
 
-    upscaler = None if plan.upscaler == LATENT else _load_upscaler(plan.upscaler, handle)  # before any step
+    upscaler = None if plan.upscaler == LATENT else _load_upscaler(plan.upscaler, handle, ctx)  # before any step
+    if upscaler is not None:  # an upscale that cannot fit memory is refused before the first pass
+        from plugins.image.upscale_memory import check_upscale_memory
+        from plugins.image.upscale_mode import tile_overlap
+
+        check_upscale_memory(upscaler, int(params.width), int(params.height), tile=int(params.upscale_tile),
+                             overlap=tile_overlap, final_size=plan.size)
     first = copy.copy(reporter)
     first.per_run = int(params.steps) + plan.steps_run
     second = copy.copy(first)
@@ -113,10 +116,40 @@ def run_hires(handle: Any, pipe: Any, plan: HiresPlan, params: Any, kwargs: dict
         larger = upscale_latents(images, plan.size, pipe.vae_scale_factor)
     else:
         larger = _model_upscaled(upscaler, images, plan, params, ctx, list(reporter.finished))
-    refine = handle.pipeline("img2img")
+    refine, control = _refine_pipeline(handle, params, plan, ctx)
     refine.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
-    return refine(**second_pass_kwargs(refine, kwargs, plan, larger), generator=generator(),
+    return refine(**second_pass_kwargs(refine, kwargs, plan, larger, control), generator=generator(),
                   callback_on_step_end=second)
+
+
+def _refine_pipeline(handle: Any, params: Any, plan: HiresPlan, ctx: RunContext) -> tuple[Any, dict[str, Any]]:
+    """The second pass's pipeline and its ControlNet arguments: plain img2img, or with ControlNet units the
+    ControlNet img2img pipeline with each control image brought to the final size (as sd-webui-controlnet does
+    in the hires pass; the resize note was given for the first pass already)."""
+    if not params.controlnets:
+        return handle.pipeline("img2img"), {}
+    import dataclasses
+
+    from plugins.image.controlnet import prepare_control
+
+    larger = dataclasses.replace(params, width=plan.width, height=plan.height)
+    control = prepare_control(handle, larger, "img2img", _WithoutNotes(ctx))
+    if control is None:  # every unit of weight 0
+        return handle.pipeline("img2img"), {}
+    return control.pipe, control.kwargs
+
+
+class _WithoutNotes:
+    """``ctx`` without ``warn``: the control images' resize notes, already given for the first pass."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self._ctx = ctx
+
+    def warn(self, message: str) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
 
 
 def upscale_latents(latents: Any, size: tuple[int, int], vae_scale_factor: int) -> Any:
@@ -128,21 +161,24 @@ def upscale_latents(latents: Any, size: tuple[int, int], vae_scale_factor: int) 
                                            mode="bilinear", antialias=False)
 
 
-def second_pass_kwargs(refine: Any, kwargs: dict[str, Any], plan: HiresPlan, image: Any) -> dict[str, Any]:
+def second_pass_kwargs(refine: Any, kwargs: dict[str, Any], plan: HiresPlan, image: Any,
+                       control: dict[str, Any] | None = None) -> dict[str, Any]:
     """The img2img pass's arguments: the txt2img call's prompts and guidance, the larger ``image``, the hires steps
-    and denoise (only those the pipeline takes)."""
+    and denoise, and ``control`` (the ControlNet units' arguments at the final size), only those the pipeline
+    takes. (A ControlNet txt2img call's ``image`` is its control image: replaced here by the larger picture.)"""
     wanted = {key: value for key, value in kwargs.items() if key not in ("width", "height", "num_inference_steps")}
     wanted.update(image=image, strength=plan.denoise, num_inference_steps=plan.steps)
+    wanted.update(control or {})
     accepted = inspect.signature(type(refine).__call__).parameters
     return {key: value for key, value in wanted.items() if key in accepted}
 
 
-def _load_upscaler(ref: str, handle: Any) -> Any:
+def _load_upscaler(ref: str, handle: Any, ctx: Any = None) -> Any:
     """The upscaler model ``ref`` names, loaded as the upscale mode loads it (the last one stays loaded)."""
     from plugins.image.upscale_mode import _upscaler
 
     try:
-        return _upscaler(ref, allow_pickle=handle.allow_pickle, device=handle.device)
+        return _upscaler(ref, allow_pickle=handle.allow_pickle, device=handle.device, ctx=ctx)
     except ParamError as exc:  # the upscale mode's field is "upscaler": name this one
         raise ParamError("hires_upscaler", ref, exc.allowed, hint=exc.hint) from None
 

@@ -45,6 +45,21 @@ def _pixel_bytes(image: QImage) -> bytes:
     return b"".join(data[y * stride: y * stride + width] for y in range(image.height()))
 
 
+def draw_stroke(image: QImage, start: QPointF, end: QPointF, color: Any, width: int,
+                mode: QPainter.CompositionMode = QPainter.CompositionMode.CompositionMode_SourceOver) -> None:
+    """A round-capped stroke from ``start`` to ``end`` (a dot when they are equal) on ``image``, not antialiased:
+    a mask or a control map stays strictly two-coloured."""
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+    painter.setCompositionMode(mode)
+    painter.setPen(QPen(color, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+    if start == end:
+        painter.drawPoint(start)
+    else:
+        painter.drawLine(start, end)
+    painter.end()
+
+
 class MaskPainter(QWidget):
     """The init image and its mask. Paint with the left button; ``mask_changed`` is emitted after every stroke
     and on clear. The mask always has the init image's size."""
@@ -184,20 +199,9 @@ class MaskPainter(QWidget):
     # -- painting --------------------------------------------------------------------------------------------
 
     def _stroke(self, start: QPointF, end: QPointF) -> None:
-        painter = QPainter(self._overlay)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)  # the mask stays strictly black/white
-        if self._erase:
-            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
-        else:
-            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
-        pen = QPen(MASK_COLOR, self._brush, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-                   Qt.PenJoinStyle.RoundJoin)
-        painter.setPen(pen)
-        if start == end:
-            painter.drawPoint(start)
-        else:
-            painter.drawLine(start, end)
-        painter.end()
+        mode = (QPainter.CompositionMode.CompositionMode_Clear if self._erase
+                else QPainter.CompositionMode.CompositionMode_Source)
+        draw_stroke(self._overlay, start, end, MASK_COLOR, self._brush, mode)
         self.update()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt)

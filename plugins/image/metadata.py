@@ -41,6 +41,15 @@ from desktop.api import EncodedOutput, ImageOutput, fit_params, loose_number, pn
 from plugins.image.controlnet import a1111_fields as a1111_controlnet_fields
 from plugins.image.controlnet import units_from_a1111 as controlnet_units_from_a1111
 from plugins.image.hires import a1111_hires, hires_values
+from plugins.image.ip_adapter import a1111_fields as a1111_ip_adapter_fields
+from plugins.image.ip_adapter import values_from_a1111 as ip_adapter_values
+from plugins.image.metadata_extra import (
+    comfy_conditioning,
+    comfy_units,
+    invokeai_units,
+    postprocess_text,
+    postprocess_values,
+)
 from plugins.image.outpaint import a1111_outpaint, outpaint_values
 from plugins.image.params import ImageParams
 
@@ -50,7 +59,7 @@ MAX_SEED = 2**63 - 1
 SOURCES = ("studiolo", "a1111", "comfyui", "invokeai")
 
 _PNG_MODES = {"1", "L", "LA", "I;16", "I;16B", "P", "RGB", "RGBA"}
-_KEYWORDS = ("studiolo", "parameters", "prompt", "workflow", "invokeai_metadata")
+_KEYWORDS = ("studiolo", "parameters", "prompt", "workflow", "invokeai_metadata", "postprocessing")
 _SAMPLER_NAMES = {"default": "Default", "euler": "Euler", "euler_a": "Euler a", "dpmpp_2m": "DPM++ 2M",
                   "ddim": "DDIM", "unipc": "UniPC"}
 _A1111_SAMPLERS = {name.lower(): scheduler for scheduler, name in _SAMPLER_NAMES.items()} | {
@@ -85,6 +94,9 @@ def encode_png(output: ImageOutput, metadata: dict[str, Any]) -> EncodedOutput:
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", "Studiolo")
     _add_text(info, "parameters", a1111_parameters(metadata))
+    if _mode(metadata) == "upscale":  # A1111's Extras tab writes its text in these two (metadata_extra.py)
+        _add_text(info, "postprocessing", a1111_parameters(metadata))
+        _add_text(info, "extras", a1111_parameters(metadata))
     prompt = metadata.get("prompt")
     if isinstance(prompt, str) and prompt:
         info.add_itxt("Description", prompt)
@@ -100,6 +112,8 @@ def a1111_parameters(metadata: Mapping[str, Any]) -> str:
     raw = metadata.get("params")
     params = fit_params(ImageParams, raw if isinstance(raw, Mapping) else {})
     output = metadata.get("output")
+    if params.mode == "upscale":  # no generation: A1111's Extras text, "Postprocess upscale by: 4, …"
+        return postprocess_text(params, output)
     seed = _seed(output.get("seed")) if isinstance(output, Mapping) else None
     if seed is None:
         seed = _seed(metadata.get("seed"))
@@ -125,9 +139,16 @@ def a1111_parameters(metadata: Mapping[str, Any]) -> str:
             settings.append(("Lora hashes", ", ".join(f"{k}: {v}" for k, v in hashes.items())))
         settings.append(("Loras", ", ".join(_lora_label(spec) for spec in params.loras)))
     settings.extend(a1111_controlnet_fields(params.controlnets))  # "ControlNet 0": "Module: canny, Model: …"
+    # the IP-Adapter as sd-webui-controlnet writes it: one more "ControlNet N" unit, after the ControlNets
+    settings.extend(a1111_ip_adapter_fields(params, sum(key.startswith("ControlNet ") for key, _ in settings)))
     line = ", ".join(f"{key}: {_quote(value)}" for key, value in settings if value)
     negative = f"\nNegative prompt: {params.negative_prompt.strip()}" if params.negative_prompt.strip() else ""
     return f"{params.prompt.strip()}{negative}\n{line}".strip()
+
+
+def _mode(metadata: Mapping[str, Any]) -> Any:
+    raw = metadata.get("params")
+    return raw.get("mode") if isinstance(raw, Mapping) else None
 
 
 def _add_text(info: Any, key: str, text: str) -> None:
@@ -211,7 +232,8 @@ def read_reuse(source: str | os.PathLike[str] | bytes) -> Reuse | None:
         return None
     readers: list[tuple[str, Callable[[str], Reuse | None]]] = [
         ("studiolo", _from_studiolo), ("invokeai_metadata", _from_invokeai),
-        ("prompt", _from_comfy_prompt), ("workflow", _from_comfy_workflow), ("parameters", _from_a1111)]
+        ("prompt", _from_comfy_prompt), ("workflow", _from_comfy_workflow), ("parameters", _from_a1111),
+        ("postprocessing", _from_a1111)]  # A1111's Extras text alone (a picture made without parameters)
     for keyword, reader in readers:
         text = texts.get(keyword)
         if text is None:
@@ -255,8 +277,9 @@ def _from_a1111(text: str) -> Reuse | None:
     ``key: value`` pairs; the lines before are the prompt, then from ``Negative prompt:`` on the negative."""
     *lines, last = text.strip().split("\n")
     pairs = _A1111_PAIR.findall(last) if len(last) <= _MAX_SETTINGS_LINE else []
-    if len(pairs) < 3:
-        return None
+    if len(pairs) < 3:  # A1111's Extras text has two: "Postprocess upscale by: 2, Postprocess upscaler: …"
+        upscale = postprocess_values(text.strip()) if not lines else None
+        return Reuse(fit_params(ImageParams, upscale), None, None, "a1111") if upscale else None
     prompt: list[str] = []
     negative: list[str] = []
     for line in lines:
@@ -281,6 +304,7 @@ def _from_a1111(text: str) -> Reuse | None:
     controlnets = controlnet_units_from_a1111(settings)  # sd-webui-controlnet's "ControlNet N" settings
     if controlnets:
         values["controlnets"] = controlnets
+    values.update(ip_adapter_values(settings))  # an IP-Adapter "ControlNet N" unit: the model, no image
     if "Outpaint" in settings:  # Studiolo's own setting (A1111 has none for outpainting)
         values.update(outpaint_values(settings["Outpaint"]))
     hires = hires_values(settings)  # with "Hires upscale", "Denoising strength" is the hires pass's
@@ -317,6 +341,9 @@ def _from_invokeai(text: str) -> Reuse | None:
         values["scheduler"] = name if name in _SAMPLER_NAMES else "default"
     if not values and "seed" not in data:
         return None
+    controlnets = invokeai_units(data)  # "controlnets", "control_layers", "canvas_v2_metadata"
+    if controlnets:
+        values["controlnets"] = controlnets
     model = data.get("model")
     if isinstance(model, dict):
         model = model.get("name", model.get("model_name"))
@@ -400,7 +427,7 @@ def _from_comfy_nodes(nodes: dict[str, dict[str, Any]]) -> Reuse | None:
     if sampler is not None:
         values["scheduler"] = _COMFY_SAMPLERS.get(sampler, "default") if isinstance(sampler, str) else "default"
     for key, name in (("positive", "prompt"), ("negative", "negative_prompt")):
-        found = _search(nodes, inputs.get(key), lambda i: next(
+        found = _search(nodes, comfy_conditioning(nodes, inputs.get(key), key), lambda i: next(
             (i[k] for k in ("text", "text_g", "string", "value", "prompt") if isinstance(i.get(k), str)), None))
         if found is not None:
             values[name] = found
@@ -411,6 +438,9 @@ def _from_comfy_nodes(nodes: dict[str, dict[str, Any]]) -> Reuse | None:
     model = _search(nodes, inputs.get("model"), lambda i: next(
         (i[k] for k in ("ckpt_name", "unet_name", "model_name") if isinstance(i.get(k), str)), None))
     seed = _resolve(nodes, inputs.get("seed", inputs.get("noise_seed")), ("seed", "noise_seed", "value"))
+    controlnets = comfy_units(nodes)  # ControlNetLoader → ControlNetApply(Advanced) ← LoadImage
+    if controlnets:
+        values["controlnets"] = controlnets
     return Reuse(fit_params(ImageParams, values), _seed(seed), _text(model), "comfyui")
 
 

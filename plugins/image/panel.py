@@ -46,6 +46,8 @@ from PySide6.QtWidgets import (
 
 from desktop.api import ImageOutput, PanelHost, ParamError, StudioloError, from_json, schema, to_json, validate
 from desktop.api.widgets import FileDropMixin, JobFollower, ParamsForm
+from plugins.image.addon_choosers import offer_upscalers
+from plugins.image.control_editor import ControlNetEditor
 from plugins.image.image_view import is_pil_image, png_bytes, save_png
 from plugins.image.mask_painter import MaskEditor
 from plugins.image.outpaint import check_extents
@@ -71,10 +73,17 @@ SETTINGS = ("width", "height", "steps", "guidance_scale", "scheduler", "batch_si
 LOAD_OPTIONS = ("dtype", "attention_slicing", "vae_tiling", "cpu_offload")
 """The fields in the memory savers' form."""
 VARIATION = ("variation_seed", "variation_strength", "prompt_to", "prompt_mix")
-OUTPAINT = ("outpaint_left", "outpaint_right", "outpaint_top", "outpaint_bottom", "outpaint_feather", "outpaint_fill")
-UPSCALE = ("upscaler", "upscale_tile")
-"""The fields in the outpaint form (shown in outpaint mode only, where width and height are not used)."""
 """The fields in the variation form (folded away until used: Vary and interpolation frames set them)."""
+OUTPAINT = ("outpaint_left", "outpaint_right", "outpaint_top", "outpaint_bottom", "outpaint_feather", "outpaint_fill")
+"""The fields in the outpaint form (shown in outpaint mode only, where width and height are not used)."""
+UPSCALE = ("upscaler", "upscale_tile", "upscale_by")
+"""The fields in the upscale form (shown in upscale mode only)."""
+HIRES = ("hires_scale", "hires_upscaler", "hires_steps", "hires_denoise")
+"""The fields in the hires fix form (txt2img only; folded away until used)."""
+IP_ADAPTER = ("ip_adapter", "ip_adapter_scale")
+"""The fields in the IP-Adapter form (folded away until used)."""
+FORM_FIELDS = VARIATION + OUTPAINT + UPSCALE + HIRES + IP_ADAPTER
+"""The fields of the forms beside the settings and the memory savers (each form marks its own invalid fields)."""
 INVALID_STYLE = "#%s { border: 2px solid #e53935; }"  # the params form's colour: 3:1 or more in both themes
 
 ReuseFromFile = Callable[[Path], "object | None"]
@@ -197,6 +206,10 @@ class ImagePanel(FileDropMixin, QWidget):
         self.form.addRow(tr("Init image"), self.init_row)
         # LoRAs and memory savers
         self.loras = LoraEditor(self._fields["loras"].spec.max_items or 8, self)
+        self.controls = ControlNetEditor(self.host, self.params, self, canvas=self.canvas_image,
+                                         has_canvas=self.has_canvas_image)  # plugins/image/control_editor.py
+        self.controlnet = Collapsible(tr("ControlNet"), self.controls, self)
+        self.controlnet.toggle.setObjectName("controlnet_toggle")
         self.memory_form = ParamsForm(self.params_type, self, fields=LOAD_OPTIONS, scrollable=False)
         self.memory_form.setObjectName("memory")
         field = self.memory_form.field_widget
@@ -213,6 +226,16 @@ class ImagePanel(FileDropMixin, QWidget):
         self.outpaint_form.setObjectName("outpaint")
         self.upscale_form = ParamsForm(self.params_type, self, fields=UPSCALE, scrollable=False)
         self.upscale_form.setObjectName("upscale")
+        self.hires_form = ParamsForm(self.params_type, self, fields=HIRES, scrollable=False)
+        self.hires_form.setObjectName("hires")
+        self.hires = Collapsible(tr("Hires fix"), self.hires_form, self)
+        self.hires.toggle.setObjectName("hires_toggle")
+        self.ip_adapter_form = ParamsForm(self.params_type, self, fields=IP_ADAPTER, scrollable=False)
+        self.ip_adapter_form.setObjectName("ip_adapter")
+        self.ip_adapter = Collapsible(tr("IP-Adapter (image prompt)"), self.ip_adapter_form, self)
+        self.ip_adapter.toggle.setObjectName("ip_adapter_toggle")
+        self._forms = (self.variation_form, self.outpaint_form, self.upscale_form, self.hires_form,
+                       self.ip_adapter_form)  # the forms of FORM_FIELDS
         # the left column
         settings = QWidget(self)
         left = QVBoxLayout(settings)
@@ -227,6 +250,9 @@ class ImagePanel(FileDropMixin, QWidget):
         left.addWidget(self.settings_form)
         left.addWidget(QLabel(tr("LoRAs"), self))
         left.addWidget(self.loras)
+        left.addWidget(self.controlnet)
+        left.addWidget(self.ip_adapter)
+        left.addWidget(self.hires)
         left.addWidget(self.variation)
         left.addWidget(self.memory)
         left.addStretch(1)
@@ -324,7 +350,10 @@ class ImagePanel(FileDropMixin, QWidget):
         self.clear_init_button.clicked.connect(self.clear_init_image)
         self.generate_button.clicked.connect(self._on_generate_clicked)
         self.cancel_button.clicked.connect(self.cancel)
+        self.controls.changed.connect(lambda: self._unmark(self.controls))  # edited: marked again on Generate
         self.viewer.current_changed.connect(self._on_current_result)
+        self.viewer.current_changed.connect(self.controls.update_canvas)  # "From canvas": the selected result
+        self.addon_choosers = offer_upscalers(self.findChildren(ParamsForm), self.host)  # installed upscalers
         self.send_action.triggered.connect(self.send_to_img2img)
         self.img2img_action.triggered.connect(self.send_to_img2img)
         self.inpaint_action.triggered.connect(lambda: self.use_as_input("inpaint"))
@@ -355,10 +384,9 @@ class ImagePanel(FileDropMixin, QWidget):
             "init_image": self._init_path if mode != "txt2img" else None,
             "mask_image": self._save_mask() if mode == "inpaint" else None,
             "loras": self.loras.loras(),
+            "controlnets": self.controls.units(),  # ParamError for an invalid unit
             **self.memory_form.values(),
-            **self.variation_form.values(),
-            **self.outpaint_form.values(),
-            **self.upscale_form.values(),
+            **self._form_values(),
         }
         return self.params_type(**{name: value for name, value in values.items() if name in self._fields})
 
@@ -370,9 +398,8 @@ class ImagePanel(FileDropMixin, QWidget):
             p = self._coerce(params)
             self.settings_form.set_params(p)  # validates p first: nothing changes if it is refused
             self.memory_form.set_params(p)
-            self.variation_form.set_params(p)
-            self.outpaint_form.set_params(p)
-            self.upscale_form.set_params(p)
+            for form in self._forms:
+                form.set_params(p)
         except (StudioloError, TypeError, ValueError) as exc:
             self._show_error(self.tr("These parameters cannot be used here: %1").replace("%1", str(exc)))
             return
@@ -381,11 +408,15 @@ class ImagePanel(FileDropMixin, QWidget):
         self.negative_prompt.setPlainText(p.negative_prompt)
         self.set_mode(p.mode)
         self.loras.set_loras(list(p.loras))
+        self.controls.set_units(list(getattr(p, "controlnets", ())))
+        if getattr(p, "controlnets", None):
+            self.controlnet.set_expanded(True)
         defaults = self.params_type()
         if any(getattr(p, name) != getattr(defaults, name) for name in LOAD_OPTIONS):
             self.memory.set_expanded(True)
-        if any(getattr(p, name) != getattr(defaults, name) for name in VARIATION):
-            self.variation.set_expanded(True)
+        for fields, section in ((VARIATION, self.variation), (HIRES, self.hires), (IP_ADAPTER, self.ip_adapter)):
+            if any(getattr(p, name) != getattr(defaults, name) for name in fields):
+                section.set_expanded(True)
         if p.init_image is not None and Path(p.init_image) != self._init_path:
             self.set_init_image(Path(p.init_image))
         if p.mask_image is not None and self._init_path is not None:
@@ -432,6 +463,7 @@ class ImagePanel(FileDropMixin, QWidget):
         self.init_label.setText(self._init_path.name)
         self.init_label.setToolTip(str(self._init_path))
         self._unmark(self.init_row)
+        self.controls.update_canvas()
         return True
 
     @Slot()
@@ -441,6 +473,7 @@ class ImagePanel(FileDropMixin, QWidget):
         self.mask_editor.painter.set_image(QImage())
         self.init_label.setText(self.tr("None — drop an image here"))
         self.init_label.setToolTip("")
+        self.controls.update_canvas()
 
     def load_init_image(self, path: Path) -> bool:
         """Take a file as the init image and switch text-to-image to image-to-image."""
@@ -545,6 +578,21 @@ class ImagePanel(FileDropMixin, QWidget):
         self.tabs.setCurrentWidget(self.mask_editor)
         self._show_status(self.tr("The result is now the init image."))
         return True
+
+    def has_canvas_image(self) -> bool:
+        """Whether the panel has a current picture: a selected result, or an init image."""
+        return self.strip.output(self.strip.currentRow()) is not None or self._init_path is not None
+
+    def canvas_image(self) -> Path | None:
+        """The current picture's file ("From canvas" in a ControlNet unit): the selected result's saved file (one
+        the host did not save is kept as a PNG in storage first), else the init image; None when there is none."""
+        output = self.strip.output(self.strip.currentRow())
+        if output is None:
+            return self._init_path
+        saved = getattr(output, "saved_path", None)
+        if saved is not None and Path(saved).is_file():
+            return Path(saved)
+        return save_png(png_bytes(output.image), self.host.storage.directory, "canvas")
 
     def results(self) -> list[ImageOutput]:
         """This session's results, oldest first (the strip's order)."""
@@ -679,6 +727,7 @@ class ImagePanel(FileDropMixin, QWidget):
             self.settings_form.set_field_visible(name, mode not in ("outpaint", "upscale"))
         self.outpaint_form.setVisible(mode == "outpaint")
         self.upscale_form.setVisible(mode == "upscale")
+        self.hires.setVisible(mode == "txt2img")
         self.form.setRowVisible(self.init_row, uses_init)
         self.tabs.setTabVisible(1, uses_init)
         self.tabs.tabBar().setVisible(uses_init)  # one tab: no tab bar, the result gets its room
@@ -687,17 +736,20 @@ class ImagePanel(FileDropMixin, QWidget):
         if mode == "inpaint":
             self.tabs.setCurrentIndex(1)
 
+    def _form_values(self) -> dict[str, Any]:
+        """The values of the forms of :data:`FORM_FIELDS`."""
+        return {name: value for form in self._forms for name, value in form.values().items()}
+
     def _field_widgets(self) -> dict[str, QWidget]:
         return {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "mode": self.mode_box,
                 "width": self.width_spin, "height": self.height_spin, "steps": self.steps,
                 "guidance_scale": self.guidance_scale, "scheduler": self.scheduler, "batch_size": self.batch_size,
                 "batch_count": self.batch_count, "strength": self.strength, "init_image": self.init_row,
-                "mask_image": self.mask_editor.painter, "loras": self.loras, "preview_every": self.preview_every,
+                "mask_image": self.mask_editor.painter, "loras": self.loras, "controlnets": self.controls,
+                "preview_every": self.preview_every,
                 "dtype": self.dtype, "attention_slicing": self.attention_slicing, "vae_tiling": self.vae_tiling,
                 "cpu_offload": self.cpu_offload,
-                **{name: self.variation_form.field_widget(name) for name in VARIATION},
-                **{name: self.outpaint_form.field_widget(name) for name in OUTPAINT},
-                **{name: self.upscale_form.field_widget(name) for name in UPSCALE}}
+                **{name: form.field_widget(name) for form in self._forms for name in form.field_names()}}
 
     def _mark(self, exc: ParamError) -> None:
         widget = self._field_widgets().get(exc.field)
@@ -706,15 +758,18 @@ class ImagePanel(FileDropMixin, QWidget):
         self._show_error(text)
         if widget is None:
             return
-        if exc.field not in SETTINGS + LOAD_OPTIONS + VARIATION + OUTPAINT + UPSCALE:  # the forms mark their own fields
+        if exc.field not in SETTINGS + LOAD_OPTIONS + FORM_FIELDS:  # the forms mark their own fields
             widget.setProperty("invalid", True)
             widget.setStyleSheet(INVALID_STYLE % widget.objectName())
             widget.setAccessibleDescription(text)
             self._marked.append(widget)
         if exc.field in LOAD_OPTIONS:
             self.memory.set_expanded(True)
-        if exc.field in VARIATION:
-            self.variation.set_expanded(True)
+        for fields, section in ((VARIATION, self.variation), (HIRES, self.hires), (IP_ADAPTER, self.ip_adapter)):
+            if exc.field in fields:
+                section.set_expanded(True)
+        if exc.field == "controlnets":
+            self.controlnet.set_expanded(True)
         if exc.field == "mask_image":
             self.tabs.setCurrentWidget(self.mask_editor)
         widget.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -745,14 +800,14 @@ class ImagePanel(FileDropMixin, QWidget):
         layout only."""
         width = self.splitter.sizes()[0] if self.settings_visible() else self._settings_width
         workspace = {"settings_visible": self.settings_visible(), "settings_width": width or self._settings_width}
-        if not (self.settings_form.is_valid() and self.memory_form.is_valid() and self.variation_form.is_valid()
-                and self.outpaint_form.is_valid() and self.upscale_form.is_valid()):
+        if not (self.settings_form.is_valid() and self.memory_form.is_valid()
+                and all(form.is_valid() for form in self._forms)):
             return {WORKSPACE_KEY: workspace}
         values: dict[str, Any] = {
             "prompt": self.prompt.toPlainText(), "negative_prompt": self.negative_prompt.toPlainText(),
             "mode": self.mode(), **self.settings_form.values(), "init_image": self._init_path,
-            "loras": self.loras.loras(), **self.memory_form.values(), **self.variation_form.values(),
-            **self.outpaint_form.values(), **self.upscale_form.values(),
+            "loras": self.loras.loras(), "controlnets": self.controls.texts(), **self.memory_form.values(),
+            **self._form_values(),
         }
         params = to_json(self.params_type(**{name: value for name, value in values.items() if name in self._fields}))
         return {**params, WORKSPACE_KEY: workspace}

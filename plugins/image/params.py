@@ -7,7 +7,7 @@ from pathlib import Path
 
 from desktop.api import param
 
-MODES = ("txt2img", "img2img", "inpaint", "outpaint", "upscale")
+MODES = ("txt2img", "img2img", "inpaint", "outpaint", "upscale", "control_map")
 SCHEDULERS = ("default", "euler", "euler_a", "dpmpp_2m", "ddim", "unipc")
 OUTPAINT_FILLS = ("edge", "noise")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
@@ -20,7 +20,8 @@ class ImageParams:
     mode: str = param("txt2img", choices=MODES,
                       help="txt2img: from the prompt alone; img2img: change an init image; inpaint: repaint the "
                            "masked part of an init image; outpaint: extend an init image on its sides; "
-                           "upscale: make an init image larger with an upscaler model.")
+                           "upscale: make an init image larger with an upscaler model; "
+                           "control_map: only the first ControlNet unit's preprocessed map.")
     width: int = param(512, min=64, max=2048, step=8, multiple_of=8, help="Width in pixels (a multiple of 8).")
     height: int = param(512, min=64, max=2048, step=8, multiple_of=8, help="Height in pixels (a multiple of 8).")
     steps: int = param(20, min=1, max=150, help="Denoising steps: more is slower and usually finer.")
@@ -54,6 +55,9 @@ class ImageParams:
     upscale_tile: int = param(512, min=0, max=4096, step=64, label="Upscale tile",
                               help="upscale: the picture is run in tiles of this many pixels (overlapping, blended); "
                                    "smaller uses less memory; 0: all at once.")
+    upscale_by: float = param(0.0, min=0.0, max=8.0, step=0.5, label="Upscale by",
+                              help="upscale: the final size as a multiple of the init image's (the upscaler's output "
+                                   "resized, Lanczos, as A1111's Extras does); 0: the upscaler's own scale.")
     hires_scale: float = param(1.0, min=1.0, max=4.0, step=0.25, label="Hires upscale",
                                help="txt2img: hires fix — make the picture this many times larger, then refine it with "
                                     "an image-to-image pass at that size (1: off).")
@@ -80,6 +84,12 @@ class ImageParams:
     controlnets: list[str] = param(default_factory=list, max_items=3, label="ControlNets",
                                    help="ControlNet units, each MODEL|IMAGE|WEIGHT|START|END (weight 1, start 0, "
                                         "end 1 by default; add |preprocess=canny to use a photo's edges).")
+    ip_adapter: str = param("", label="IP-Adapter",
+                            help="An image prompt: MODEL|IMAGE — an IP-Adapter folder laid out like h94/IP-Adapter "
+                                 "(or 'demo': a tiny random one) and the reference picture; empty: off.")
+    ip_adapter_scale: float = param(0.6, min=0.0, max=2.0, step=0.05, label="IP-Adapter scale",
+                                    help="How strongly the picture follows the IP-Adapter's reference picture "
+                                         "(0: not at all).")
     preview_every: int = param(1, min=0, max=100, help="Show a preview every N steps (0: none).")
     dtype: str = param("auto", choices=DTYPES, load_option=True, label="Number format",
                        help="Number format of the weights: auto is float16 on a GPU, float32 on the CPU.")

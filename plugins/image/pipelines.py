@@ -61,6 +61,7 @@ class ImageModel:
     original_scheduler: Any = None
     _derived: dict[str, Any] = field(default_factory=dict)
     controlnets: dict[Any, Any] = field(default_factory=dict)  # plugins.image.controlnet's models, pipelines
+    ip_adapter: Any = None  # plugins.image.ip_adapter's loaded adapter (kept off the UNet between jobs)
 
     def __post_init__(self) -> None:
         if self.original_scheduler is None:
@@ -100,6 +101,7 @@ class ImageModel:
         """Drop the derived pipelines (the host drops the handle itself and frees the device memory)."""
         self._derived.clear()
         self.controlnets.clear()
+        self.ip_adapter = None
 
     def size_bytes(self) -> int:
         """Bytes held by the model's parameters and buffers (shared between the pipelines, counted once)."""

@@ -1,7 +1,8 @@
 """Control-image preprocessors run locally: a photo in, the map a ControlNet reads out.
 
-Only canny for now (OpenCV's ``cv2.Canny``); depth and lineart preprocessors come later. OpenCV is imported
-only inside the functions the worker calls.
+canny is OpenCV's ``cv2.Canny``; depth is a transformers depth-estimation model (Depth Anything V2 Small by
+default; :func:`plugins.image.control_map.estimate_depth`). OpenCV, torch and transformers are imported only
+inside the functions the worker calls.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 __all__ = ["PREPROCESSORS", "canny", "preprocess"]
 
-PREPROCESSORS = ("none", "canny")
+PREPROCESSORS = ("none", "canny", "depth")
 """Names a ControlNet unit's ``preprocess=`` takes: ``none`` uses the control image as it is."""
 
 
@@ -26,8 +27,13 @@ def canny(image: Any, low: int = 100, high: int = 200) -> Any:
     return Image.fromarray(edges).convert("RGB")
 
 
-def preprocess(name: str, image: Any, *, low: int = 100, high: int = 200) -> Any:
-    """``image`` run through the preprocessor ``name`` (one of :data:`PREPROCESSORS`)."""
+def preprocess(name: str, image: Any, *, low: int = 100, high: int = 200, annotator: str = "") -> Any:
+    """``image`` run through the preprocessor ``name`` (one of :data:`PREPROCESSORS`); ``annotator``: depth's
+    model (a folder, ``demo`` or a hub id; empty: Depth Anything V2 Small)."""
     if name == "canny":
         return canny(image, low, high)
+    if name == "depth":
+        from plugins.image.control_map import estimate_depth
+
+        return estimate_depth(image, annotator)
     return image.convert("RGB")
