@@ -4,6 +4,7 @@ loading at 10,000 items."""
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 import threading
@@ -587,6 +588,25 @@ def test_export_selected_writes_the_file(make_view, library, files, tmp_path, qt
         view.export_selected(dest)  # refused: it exists; a message, not an exception
     assert message.args[1] is True and "already exists" in message.args[0]
     assert view.status_label.text().startswith("Could not save")
+
+
+def test_export_as_dataset_writes_the_selection_as_a_dataset_folder(make_view, library, files, tmp_path, qtbot):
+    ids = [add_png(library, files, f"d{n}.png", created=float(n)) for n in range(2)]
+    view = make_view()
+    view.select_rows([0, 1])
+    assert view.actions_by_name["export_dataset"].isEnabled()
+    out = tmp_path / "dataset"
+    with qtbot.waitSignal(view.exported, timeout=5000) as signal:
+        view.export_dataset_selected(out)
+    assert signal.args == [[out]]
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert sorted(row["id"] for row in rows) == sorted(f"item-{i}" for i in ids)
+    assert sorted((out / row["file_name"]).read_bytes() for row in rows) == sorted(
+        (files / f"d{n}.png").read_bytes() for n in range(2))
+    assert (out / "SHA256SUMS").is_file() and (out / "README.md").is_file()
+    with qtbot.waitSignal(view.message, timeout=5000) as message:
+        view.export_dataset_selected(out)  # refused: not empty; a message, not an exception
+    assert message.args[1] is True and "not empty" in message.args[0]
 
 
 def test_copy_puts_the_image_or_the_text_on_the_clipboard(make_view, library, files, qtbot):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from desktop import __version__
 from desktop.api.errors import StudioloError
-from desktop.cli import explore_cmd, gallery_cmd, generate_cmd, models_cmd, plugins_cmd
+from desktop.cli import batch_cmd, explore_cmd, gallery_cmd, generate_cmd, models_cmd, plugins_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins_cmd.add_parser(commands)
     gallery_cmd.add_parser(commands)
     explore_cmd.add_parser(commands)
+    batch_cmd.add_parser(commands)
     return parser
 
 

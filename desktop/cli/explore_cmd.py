@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from desktop.cli.generate_cmd import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, _checked_utf8, _error
-from desktop.cli.interrupt import CtrlC
+from desktop.cli.interrupt import RunCtrlC
 
 _app = None  # the QCoreApplication lives as long as the process
 _SUFFIX = {"image": ".png", "text": ".md", "audio": ".md"}
@@ -164,9 +164,9 @@ def run_cells(plugins, generator, what: str, make_run, cell_name, finish) -> int
     bar = ProgressBar(f"{generator.id} {what}")
     code = EXIT_FAILED
     try:
-        with _GridCtrlC(engine, before_message=bar.finish) as ctrl_c:
+        with RunCtrlC(engine, "the grid", before_message=bar.finish) as ctrl_c:
             run = make_run(engine)
-            ctrl_c.follow_grid(run)
+            ctrl_c.follow_run(run, generator.id)
             run.progressed.connect(lambda done, total: bar.update(done, total))
             run.cell_failed.connect(lambda index, _id, message: (bar.finish(), print(
                 f"\n{cell_name(index)}: failed: {message}", file=sys.stderr)))
@@ -224,26 +224,3 @@ def _grid_bytes(run, generator, spec) -> bytes:
     else:
         contents = {index: paths_text(paths) for index, paths in run.saved.items()}
     return grid_markdown(spec, run.cells, contents).encode("utf-8")
-
-
-class _GridCtrlC(CtrlC):
-    """Ctrl+C while a grid runs: the first cancels the cells not ended yet, a second stops them at once
-    (``hard``), a third ends the process (see :mod:`desktop.cli.interrupt`)."""
-
-    grid_run = None
-
-    def follow_grid(self, run) -> None:
-        self.grid_run = run
-        self.follow(run.job_ids[0], run.spec.generator_id)
-
-    def _cancel(self) -> None:
-        if self.grid_run is not None:
-            self.grid_run.cancel()
-        self.before_message()
-        print("Cancelling the grid… (press Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
-
-    def _hard_cancel(self) -> None:
-        if self.grid_run is not None:
-            self.grid_run.cancel(hard=True)
-        self.before_message()
-        print("Stopping the generator now…", file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""``studiolo gallery list | show ID | export ID PATH | delete ID… | restore ID… | empty-trash``.
+"""``studiolo gallery list | show ID | export ID PATH | export ID… --out DIR | delete ID… | restore ID… | empty-trash``.
 
 Everything goes through :class:`desktop.library.Gallery`, the service the window's gallery uses. No Qt, no torch.
 """
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from desktop.library import Gallery, Item, ItemDetails
 
 _PROMPT_WIDTH = 60
+_DATASET_FORMATS = ("imagefolder", "audiofolder", "jsonl", "parquet")  # desktop.batch.dataset.FORMATS (not imported)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -40,11 +41,21 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=show)
 
-    p = sub.add_parser("export", help="copy an item's file (and its metadata sidecar) to a file or folder")
+    p = sub.add_parser("export", help="copy an item's file (and its metadata sidecar) to a file or folder, or "
+                       "export items as a dataset (--out)",
+                       usage="%(prog)s ID PATH [--overwrite]\n       %(prog)s ID [ID ...] --out DIR "
+                             "[--format FORMAT] [--force]")
     p.add_argument("item_id", metavar="ID", type=int)
-    p.add_argument("dest", metavar="PATH", type=Path, help="a folder (same file name inside it) or a file path")
+    p.add_argument("dest", metavar="PATH", nargs="*",
+                   help="a folder (same file name inside it) or a file path; with --out, more item IDs")
     p.add_argument("--overwrite", action="store_true", help="replace a file already there")
-    p.set_defaults(handler=export)
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="export the items as a dataset into this folder (new or empty), for Hugging Face datasets")
+    p.add_argument("--format", choices=_DATASET_FORMATS, default=None,
+                   help="with --out: the dataset's layout (default: imagefolder, audiofolder or jsonl by the "
+                        "items' kind)")
+    p.add_argument("--force", action="store_true", help="with --out: replace what the folder holds")
+    p.set_defaults(handler=lambda args, parser=p: export(args, parser))
 
     p = sub.add_parser("delete", help="move items to the trash (or, with --now, delete them and their files)")
     p.add_argument("item_ids", metavar="ID", type=int, nargs="+")
@@ -141,12 +152,52 @@ def show(args: argparse.Namespace) -> int:
     return _run(action)
 
 
-def export(args: argparse.Namespace) -> int:
+def export(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
+    error = parser.error if parser is not None else _usage_error
+    if args.out is not None:
+        return export_dataset(args, error)
+    if args.format is not None or args.force:
+        error("--format and --force go with --out DIR (a dataset export)")
+    if len(args.dest) != 1:
+        error("give one PATH to copy the item to, or --out DIR to export items as a dataset")
+
     def action(gallery: Gallery) -> int:
-        print(gallery.export(args.item_id, args.dest, overwrite=args.overwrite))
+        print(gallery.export(args.item_id, Path(args.dest[0]), overwrite=args.overwrite))
         return 0
 
     return _run(action)
+
+
+def export_dataset(args: argparse.Namespace, error: Any) -> int:
+    """``gallery export ID... --out DIR [--format F] [--force]``: the items as a dataset
+    (:func:`desktop.batch.dataset.export_items`)."""
+    ids = [args.item_id]
+    for text in args.dest:
+        try:
+            ids.append(int(text))
+        except ValueError:
+            error(f"not an item ID: {text!r} (with --out, every argument is an item ID)")
+    if args.overwrite:
+        error("--overwrite copies one file; with --out use --force")
+
+    def action(gallery: Gallery) -> int:
+        from desktop.batch.dataset import default_format, export_items
+
+        items = [gallery.details(item_id).item for item_id in _known(gallery, ids)]
+        command = "studiolo gallery export " + " ".join(str(i) for i in ids) + f" --out {args.out}" + (
+            f" --format {args.format}" if args.format else "")
+        writer = export_items(items, args.out, args.format, force=args.force, card={"command": command})
+        fmt = args.format or default_format(items[0].kind)
+        print(f"exported {len(items)} item(s) to {writer.out} as {fmt} (a dataset card in README.md; "
+              "`sha256sum -c SHA256SUMS` there checks the files)")
+        return 0
+
+    return _run(action)
+
+
+def _usage_error(message: str) -> None:
+    print(f"studiolo gallery export: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def delete(args: argparse.Namespace) -> int:

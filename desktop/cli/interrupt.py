@@ -101,6 +101,35 @@ class CtrlC:
               flush=True)
 
 
+class RunCtrlC(CtrlC):
+    """Ctrl+C while a run of many jobs goes on (a grid, an interpolation, a batch: anything with ``cancel(hard=)``):
+    the first cancels the run (what is done stays), a second stops its jobs at once (``hard``), a third ends the
+    process. ``what`` names the run in the messages ("the grid", "the batch")."""
+
+    def __init__(self, engine: Any, what: str, before_message: Callable[[], None] = lambda: None) -> None:
+        super().__init__(engine, before_message)
+        self.what = what
+        self.run: Any = None
+
+    def follow_run(self, run: Any, generator_id: str) -> None:
+        """The run a Ctrl+C cancels, and where its generator runs (which decides what a second Ctrl+C does)."""
+        runner = self.engine.runner(generator_id)
+        self.process = None if runner.in_process else runner.process
+        self.run = run
+
+    def _cancel(self) -> None:
+        if self.run is not None:
+            self.run.cancel()
+        self.before_message()
+        print(f"Cancelling {self.what}… (press Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
+
+    def _hard_cancel(self) -> None:
+        if self.run is not None:
+            self.run.cancel(hard=True)
+        self.before_message()
+        print("Stopping the generator now…", file=sys.stderr, flush=True)
+
+
 def _kill(pid: int | None) -> None:
     if pid is not None:
         try:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from PySide6.QtCore import QModelIndex, QRect
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect
 from PySide6.QtGui import QFontMetrics, Qt, QTextCursor, QTextDocument  # (QtGui's Qt has mightBeRichText)
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -408,7 +408,8 @@ def _indexes(view: QAbstractItemView) -> Iterator[QModelIndex]:
     while pending:
         parent = pending.pop()
         for row in range(model.rowCount(parent)):
-            for column in range(model.columnCount(parent)):
+            columns = 1 if isinstance(model, QAbstractListModel) else model.columnCount(parent)  # (private there)
+            for column in range(columns):
                 index = model.index(row, column, parent)
                 if isinstance(view, QTableView) and (view.isRowHidden(row) or view.isColumnHidden(column)):
                     continue

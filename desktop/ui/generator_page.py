@@ -223,6 +223,7 @@ class GeneratorPage(QWidget):
         self.grid_button.setToolTip(self.tr("Run a grid over up to three parameters, seed or model (Ctrl+Shift+G)"))
         self.grid_button.clicked.connect(lambda _checked=False: self.open_grid())
         self.interpolate_window = None  # the "Interpolate…" window, made on first use (desktop.ui.explore)
+        self.batch_window = None  # the "Batch…" window, made on first use (desktop.ui.batch)
         self.interpolate_button = QToolButton(self)
         self.interpolate_button.setObjectName("explore_interpolate")
         self.interpolate_button.setText(self.tr("Interpolate…"))
@@ -420,6 +421,18 @@ class GeneratorPage(QWidget):
         self.interpolate_window.raise_()
         self.interpolate_window.activateWindow()
         return self.interpolate_window
+
+    def open_batch(self) -> Any:
+        """Show this generator's Batch window (made on first use; its shared params, model and seed are the
+        page's). Returns the window."""
+        if self.batch_window is None:
+            from desktop.ui.batch import BatchWindow
+
+            self.batch_window = BatchWindow(self.engine, self.generator, self.grid_base, self)
+        self.batch_window.show()
+        self.batch_window.raise_()
+        self.batch_window.activateWindow()
+        return self.batch_window
 
     def grid_base(self) -> tuple[dict[str, Any], str | None, int | None]:
         """What a grid's cells share unless an axis sets it: the params the page shows (the form's, or a custom

@@ -169,6 +169,10 @@ class MainWindow(QMainWindow):
         self.interpolate_action.setShortcut(QKeySequence("Ctrl+Shift+I"))
         self.interpolate_action.triggered.connect(self.open_interpolation_current)
         view_menu.addAction(self.interpolate_action)
+        self.batch_action = QAction(self.tr("&Batch…"), self)  # the generator page's Batch window
+        self.batch_action.setShortcut(QKeySequence("Ctrl+Shift+B"))
+        self.batch_action.triggered.connect(self.open_batch_current)
+        view_menu.addAction(self.batch_action)
         self.stack.currentChanged.connect(lambda _index: self._update_interpolate_action())
         self._update_interpolate_action()
         self.page_actions: list[QAction] = []  # off while the welcome page is up (it ends the first run)
@@ -391,6 +395,15 @@ class MainWindow(QMainWindow):
         if isinstance(page, GeneratorPage):
             return page.open_grid()
         self.show_message(self.tr("Open a generator's page first: a grid explores that generator."))
+        return None
+
+    @Slot()
+    def open_batch_current(self) -> Any:
+        """The Batch window of the generator on screen (Ctrl+Shift+B); None, and a note, on another page."""
+        page = self.current_page()
+        if isinstance(page, GeneratorPage):
+            return page.open_batch()
+        self.show_message(self.tr("Open a generator's page first: a batch runs that generator."))
         return None
 
     @Slot()
@@ -765,6 +778,10 @@ class MainWindow(QMainWindow):
             if interpolate_window is not None:
                 interpolate_window.shutdown()
                 interpolate_window.close()
+            batch_window = getattr(page, "batch_window", None)
+            if batch_window is not None:  # a batch running is cancelled (its finished items stay, resumable)
+                batch_window.shutdown()
+                batch_window.close()
         plugins_page = self.pages.get(PLUGINS_PAGE)
         if plugins_page is not None:
             plugins_page.shutdown(timeout_ms=10_000)  # a dry run is cancelled; a running pip install finishes

@@ -171,6 +171,10 @@ class GalleryView(QWidget):
              self.copy_selected, [QKeySequence(QKeySequence.StandardKey.Copy)]),
             ("export", self.tr("Save as…"), self.tr("Save a copy of the selected files elsewhere"),
              self.export_dialog, []),
+            ("export_dataset", self.tr("Export as dataset…"),
+             self.tr("Write the selected items as a dataset the Hugging Face datasets library loads (a folder "
+                     "with their files, metadata.jsonl, a dataset card and checksums)"),
+             self.export_dataset_dialog, []),
             ("favourite", self.tr("★ Favourite"), self.tr("Mark or unmark the selected items as favourites"),
              self.toggle_favourite_selected, []),
             ("reuse", self.tr("Reuse parameters"),
@@ -198,7 +202,7 @@ class GalleryView(QWidget):
                 self.list.addAction(action)
             action.triggered.connect(lambda _checked=False, run=slot: run())
             self.actions_by_name[name] = action
-            if name not in ("delete_now", "vary_subtle", "vary_strong"):  # those: in the context menu
+            if name not in ("delete_now", "vary_subtle", "vary_strong", "export_dataset"):  # the context menu's
                 self.toolbar.addAction(action)
         self.input_menu = QMenu(self.tr("Use as input"), self)
         self.input_menu.setObjectName("gallery_use_as_input_menu")
@@ -451,8 +455,8 @@ class GalleryView(QWidget):
             self.select_rows([index.row()])
         menu = QMenu(self)
         menu.setObjectName("gallery_menu")
-        for name in ("open", "play", "reveal", "copy", "export", None, "favourite", "reuse", "vary_subtle",
-                     "vary_strong", "use_as_input", None,
+        for name in ("open", "play", "reveal", "copy", "export", "export_dataset", None, "favourite", "reuse",
+                     "vary_subtle", "vary_strong", "use_as_input", None,
                      "trash",
                      "restore", "delete_now", "empty_trash"):
             if name is None:
@@ -592,6 +596,39 @@ class GalleryView(QWidget):
             self.exported.emit(written)
 
         return self.loader.submit(work, done, self._failed(self.tr("Could not save the copy: %1")))
+
+    def export_dataset_dialog(self) -> None:
+        """Ask for a new or empty folder to export the selected items into as a dataset, without blocking."""
+        if not [row for row in self._rows_or_say() if row.exists]:
+            return
+        dialog = QFileDialog(self, self.tr("Export as dataset into a new or empty folder"))
+        dialog.setObjectName("gallery_dataset_dialog")
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.fileSelected.connect(lambda name: self.export_dataset_selected(Path(name)))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._dialog = dialog
+        dialog.open()
+
+    def export_dataset_selected(self, folder: Path) -> int:
+        """Write the selected items as a dataset into ``folder`` (new or empty; :func:`desktop.batch.dataset.
+        export_items`: one kind, its default format) on the loader thread; ``exported([folder])`` and a message
+        follow, or the error as a message. Returns the loader ticket (-1 when nothing is selected)."""
+        rows = [row for row in self._rows_or_say() if row.exists]
+        if not rows:
+            return -1
+        items = [row.item for row in rows]
+
+        def work() -> list[Path]:
+            from desktop.batch.dataset import export_items
+
+            return [export_items(items, folder).out]
+
+        def done(written: list[Path]) -> None:
+            self._say(self.tr("Exported %n item(s) as a dataset to %1.", "", len(items)).replace("%1", str(folder)))
+            self.exported.emit(written)
+
+        return self.loader.submit(work, done, self._failed(self.tr("Could not export the dataset: %1")))
 
     # -- actions: the library -----------------------------------------------------------------------------------
 
