@@ -13,7 +13,16 @@ from collections.abc import Sequence
 
 from desktop import __version__
 from desktop.api.errors import StudioloError
-from desktop.cli import batch_cmd, explore_cmd, gallery_cmd, generate_cmd, models_cmd, plugins_cmd
+from desktop.cli import (
+    batch_cmd,
+    explore_cmd,
+    gallery_cmd,
+    generate_cmd,
+    models_cmd,
+    plugins_cmd,
+    reproduce_cmd,
+    verify_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     gallery_cmd.add_parser(commands)
     explore_cmd.add_parser(commands)
     batch_cmd.add_parser(commands)
+    reproduce_cmd.add_parser(commands)
+    verify_cmd.add_parser(commands)
     return parser
 
 

@@ -78,6 +78,7 @@ class GeneratorWorker(QObject):
         self.mailboxes = mailboxes
         self._in_plugin = False  # the plugin's own code is running (see _plugin): its exceptions are the plugin's
         self._step = "loading the model"  # what the host was doing, for a failure of the host's own
+        self._model_path: Any = None  # the current job's resolved model (for the ``reproduce`` record)
 
     @Slot()
     def run(self) -> None:
@@ -179,6 +180,7 @@ class GeneratorWorker(QObject):
             generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event, token=services.hf_token,
             on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"),
             check=False, build_demo=self.runner.build_demo)
+        self._model_path = path
         ctx.raise_if_cancelled()
         device = self.runner.device(services.device_preference)
         job.device = ctx.device = device
@@ -247,7 +249,14 @@ class GeneratorWorker(QObject):
             "timings": {k: round(v, 4) for k, v in job.timings.items()},
             "partial": output.partial,
             "output": output.metadata,
+            "reproduce": self._reproduce_record(job),
         }
+
+    def _reproduce_record(self, job: Job) -> dict[str, Any]:
+        """What a re-run needs besides the params (:mod:`desktop.provenance.reproduce`); never fails the save."""
+        from desktop.provenance.reproduce import reproduce_facts
+
+        return reproduce_facts(self.generator, job.device, self._model_path)
 
     def _save(self, job: Job, outputs: list[Output]) -> None:
         """Save and index ``outputs``: all of them or, when one fails, none (see the comment below)."""

@@ -39,6 +39,7 @@ torch and diffusers are imported only inside the methods the worker thread calls
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,8 @@ class DiffusersImageGenerator(Generator):
         control = _control(handle, params, "inpaint" if outpaint is not None else params.mode, ctx)
         pipe = control.pipe if control is not None else pipe
         _use_scheduler(pipe, handle.original_scheduler, params.scheduler)
+        recorded = {"dtype": str(pipe.dtype).removeprefix("torch."), "scheduler": type(pipe.scheduler).__name__,
+                    "scheduler_config": json.loads(json.dumps(dict(pipe.scheduler.config), default=str))}  # reproduce
         handle.loras.apply(handle.pipe, list(params.loras), allow_pickle=handle.allow_pickle)
         _warn_long_prompts(pipe, params, ctx)
         kwargs = _call_kwargs(pipe, params, inputs)
@@ -194,7 +197,7 @@ class DiffusersImageGenerator(Generator):
             for k, image in enumerate(result.images):
                 if outpaint is not None:
                     image = outpaint.finish(image)  # the original area laid back over the canvas
-                metadata = {"seed": seeds[k], "batch_index": run * size + k, "mode": params.mode}
+                metadata = {"seed": seeds[k], "batch_index": run * size + k, "mode": params.mode, **recorded}
                 if varies:
                     metadata["variation_seed"] = variation_seeds[k]
                 outputs.append(ImageOutput(image=image, metadata=metadata))

@@ -1,0 +1,1 @@
+"""Provenance: Content Credentials (C2PA) signing and verifying, and "reproduce exactly"."""
