@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.api import ParamError, StudioloError, atomic_path, atomic_write_bytes
+from desktop.batch.journal import file_sha256
 
 __all__ = [
     "CARD",
@@ -279,7 +280,7 @@ class DatasetWriter:
             for name in sorted(set(names)):
                 digest = self._hashes.get(name) if name not in (metadata.name, PARQUET, CARD) else None
                 if digest is None:
-                    digest = _file_sha256(self.out / name)
+                    digest = file_sha256(self.out / name)
                     self._hashes[name] = digest
                 lines.append(f"{digest}  {name}\n")
             atomic_write_bytes(self.out / MANIFEST, "".join(lines).encode("utf-8"))
@@ -496,14 +497,6 @@ def _copy(source: Path, dest: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # -- model weights ---------------------------------------------------------------------------------------------
 
 WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".gguf", ".onnx", ".msgpack", ".h5",
@@ -554,7 +547,7 @@ def _weight_file_hash(path: Path) -> str:
         target = Path(os.path.realpath(path))
         if target.parent.name == "blobs" and _LFS_BLOB.match(target.name):
             return target.name
-    return _file_sha256(path)
+    return file_sha256(path)
 
 
 # -- gallery export --------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.api.errors import StudioloError
 from desktop.batch.journal import Journal
+from desktop.library.lineage import file_sha256  # None for a file that cannot be read
 
 __all__ = ["BatchRun", "OpenedBatch", "OutputFolderError", "WINDOW", "open_batch", "plan_card"]
 
@@ -430,7 +431,7 @@ class BatchRun(QObject):
             "generator_version": self.plan.generator_version,
             "license": license_,
             "source_file": source,
-            "source_sha256": _sha256_or_empty(source),
+            "source_sha256": (file_sha256(source) or "") if source else "",
             "batch_row": item.row,
         }
 
@@ -470,15 +471,6 @@ def _license_of(path: Path) -> str:
     return ""
 
 
-def _sha256_or_empty(source: str) -> str:
-    if not source:
-        return ""
-    from desktop.batch.journal import file_sha256
-
-    try:
-        return file_sha256(Path(source))
-    except OSError:
-        return ""
 
 
 def _describe_write_error(exc: BaseException, out: Path) -> str:
@@ -489,4 +481,3 @@ def _describe_write_error(exc: BaseException, out: Path) -> str:
     if isinstance(exc, StudioloError):
         return exc.message
     return f"Writing into {out} failed: {exc}"
-
