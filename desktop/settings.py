@@ -36,6 +36,10 @@ class Settings:
     ``cancel_grace_seconds``: how long a cancelled job's generator is given to stop on its own before its worker
     process is ended (the job then ends cancelled with what it had made).
     ``theme``: ``system`` (light or dark as the system's colour scheme says), ``light`` or ``dark``.
+    Provenance (docs/provenance.md): ``sign_outputs``: add Content Credentials (C2PA) to every image and audio
+    output; ``sign_include_prompt``: record the prompts in them; ``signing_certificate``/``signing_key``: PEM files
+    of the user's own certificate chain and key (None: Studiolo's own, made on first use); ``watermark``: ask
+    generators to mark their outputs with an invisible watermark (off by default).
     """
 
     disabled_plugins: list[str] = field(default_factory=list)
@@ -48,6 +52,11 @@ class Settings:
     first_run_done: bool = False
     cancel_grace_seconds: float = 5.0
     theme: str = "system"
+    sign_outputs: bool = True
+    sign_include_prompt: bool = True
+    signing_certificate: str | None = None
+    signing_key: str | None = None
+    watermark: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list, repr=False)
 
@@ -108,7 +117,9 @@ class Settings:
 
 
 _TYPED = {f: None for f in ("disabled_plugins", "device", "memory_budget_mb", "idle_unload_minutes", "allow_pickle",
-                            "output_dir", "hf_token", "first_run_done", "cancel_grace_seconds", "theme")}
+                            "output_dir", "hf_token", "first_run_done", "cancel_grace_seconds", "theme",
+                            "sign_outputs", "sign_include_prompt", "signing_certificate", "signing_key",
+                            "watermark")}
 
 
 def _valid(name: str, value: Any) -> bool:
@@ -122,7 +133,7 @@ def _valid(name: str, value: Any) -> bool:
         return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
     if name in ("idle_unload_minutes", "cancel_grace_seconds"):
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    if name in ("allow_pickle", "first_run_done"):
+    if name in ("allow_pickle", "first_run_done", "sign_outputs", "sign_include_prompt", "watermark"):
         return isinstance(value, bool)
     if name == "theme":
         return value in THEMES

@@ -29,6 +29,11 @@ if ! command -v c++ >/dev/null 2>&1; then
     fi
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e ".[all,test]"
+# The image generator's invisible watermark (plugins/image/watermark.py). --no-deps: invisible-watermark's own
+# requirements name opencv-python, a second OpenCV beside our opencv-python-headless (both own the cv2 package);
+# what it really uses (numpy, PyWavelets, opencv-python-headless, Pillow, torch) is installed above.
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" --no-deps \
+    "invisible-watermark==0.2.0"
 touch "$VENV/.studiolo-installed"  # the Python packages are in; the system libraries are checked on every run
 "$VENV/bin/python" scripts/system_deps.py
 echo "studiolo: environment ready in $VENV" >&2

@@ -169,3 +169,46 @@ def test_the_grace_period_of_a_cancel_applies_to_the_running_engine(make_dialog,
     assert engine.services.cancel_grace == 42.0 and runner.grace() == 42.0
     assert Settings.load().cancel_grace_seconds == 42.0
     assert engine.shutdown(timeout=10)
+
+
+def test_the_provenance_section_round_trips_and_refuses_a_certificate_it_cannot_use(make_dialog, tmp_path):
+    from desktop.provenance.keys import KEY_FILE, create_signing_keys
+
+    settings = Settings()
+    dialog = make_dialog(settings)
+    section = dialog.provenance
+    assert section.sign_check.isChecked() and section.prompt_check.isChecked()  # on by default
+    assert not section.watermark_check.isChecked() and "PSNR" in section.watermark_cost.text()
+    section.sign_check.setChecked(False)
+    assert not section.prompt_check.isEnabled() and not section.certificate_edit.isEnabled()
+    section.sign_check.setChecked(True)
+    section.prompt_check.setChecked(False)
+    section.watermark_check.setChecked(True)
+    section.certificate_edit.setText(str(tmp_path / "missing.pem"))
+    section.key_edit.setText(str(tmp_path / "missing-key.pem"))
+    assert not dialog.apply()
+    assert "missing.pem" in dialog.error_label.text() and not Settings.path().exists()  # nothing saved
+    create_signing_keys(tmp_path / "mine")
+    section.certificate_edit.setText(str(tmp_path / "mine" / "signing-chain.pem"))
+    section.key_edit.setText(str(tmp_path / "mine" / KEY_FILE))
+    assert dialog.apply()
+    saved = json.loads(Settings.path().read_text())
+    assert (saved["sign_outputs"], saved["sign_include_prompt"], saved["watermark"]) == (True, False, True)
+    assert saved["signing_certificate"] == str(tmp_path / "mine" / "signing-chain.pem")
+    again = make_dialog(Settings.load()).provenance
+    assert again.values() == section.values()
+
+
+def test_turning_signing_off_applies_to_the_running_engine(make_dialog, studiolo_site):
+    install_markov(studiolo_site)
+    plugins = PluginManager(Settings(idle_unload_minutes=0)).load()
+    engine = Engine(plugins, plugins.settings, cache=ModelCache(), in_process=True)
+    try:
+        assert engine.services.signer is not None and engine.services.signer.include_prompt
+        dialog = make_dialog(plugins.settings)
+        dialog.settings_changed.connect(engine.apply_settings)
+        dialog.provenance.sign_check.setChecked(False)
+        assert dialog.apply()
+        assert engine.services.signer is None
+    finally:
+        assert engine.shutdown(timeout=30)

@@ -82,6 +82,7 @@ from desktop.api.params import (
 from desktop.api.png import png_text_chunks
 from desktop.api.system import available_ram
 from desktop.api.variations import VARY_STRONG, VARY_SUBTLE, supports_variations, vary_params
+from desktop.api.watermarks import WatermarkCheck
 from desktop.api.weights import (
     PICKLE_SUFFIXES,
     check_model_files,
@@ -127,6 +128,7 @@ __all__ = [
     "TextOutput",
     "AudioOutput",
     "EncodedOutput",
+    "WatermarkCheck",
     "StudioloError",
     "ParamError",
     "ModelNotFoundError",

@@ -24,11 +24,16 @@ class RunContext(ABC):
         seed: the job's seed, already chosen by the host (a random one when the user gave none) and recorded in
             the output's metadata. Seed every random draw from it.
         device: where to run: ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"cpu"``.
+        watermark: (API 0.2.3) True when the user turned on invisible watermarks (Settings → Provenance, off by
+            default). A generator that can mark its outputs does so while making them (the image generator with
+            ``invisible-watermark``, the text generator with transformers' ``WatermarkingConfig``), says how in the
+            output's metadata (``watermark``), and finds its mark again in :meth:`Generator.detect_watermark`.
     """
 
     job_id: str
     seed: int
     device: str
+    watermark: bool = False
 
     @abstractmethod
     def progress(self, done: int, total: int | None = None, message: str = "") -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from desktop.api.context import RunContext
     from desktop.api.outputs import EncodedOutput, Output
     from desktop.api.panel import PanelHost
+    from desktop.api.watermarks import WatermarkCheck
 
 __all__ = ["Generator"]
 
@@ -191,6 +192,21 @@ class Generator:
     def params_from_file(self, path: Path) -> Any | None:
         """Optional: read the params back from a file this generator (or another tool) made, for "reuse
         parameters". Return None when the file holds none. Must never raise, whatever the file holds."""
+        return None
+
+    def detect_watermark(self, path: Path, metadata: Mapping[str, Any] | None,
+                         model_path: Path | None = None) -> WatermarkCheck | None:
+        """Optional (API 0.2.3): look for the invisible watermark this generator puts into its outputs when
+        :attr:`RunContext.watermark` is on, in the file at ``path`` (an output of this generator's :attr:`kind`,
+        perhaps re-encoded, cropped or stripped of its metadata). ``metadata``: the Studiolo metadata the file still
+        carries (``metadata["output"]["watermark"]``, your output's own record, says how it was marked), or None when
+        it carries none. ``model_path``: the
+        local files of the model the metadata names, when they are on this machine (a text watermark needs the
+        model's tokenizer). Return None (the default) when this generator marks nothing of that kind, or cannot
+        tell without what is missing.
+
+        Called by ``studiolo verify`` in its own process, not the GUI's: import what you need (torch) inside. Never
+        raise for a bad file: return a check with ``detected=False`` and the reason in ``detail``."""
         return None
 
     # -- optional exploration --------------------------------------------------------------------------------

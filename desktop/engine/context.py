@@ -33,8 +33,10 @@ class CallbackRunContext(RunContext):
         on_preview: Callable[[Any], None] = _ignore,
         on_warning: Callable[[str], None] = _ignore,
         generator: Generator | None = None,
+        watermark: bool = False,
     ) -> None:
         self.job_id = job_id
+        self.watermark = watermark
         self.seed = seed
         self.device = device
         self.cancel_event = cancel_event or threading.Event()

@@ -49,6 +49,7 @@ from desktop.engine.worker import GeneratorWorker, Runner, Services
 from desktop.models.modelless import check_model_choice
 from desktop.models.resolver import ModelResolver
 from desktop.plugins import PluginManager
+from desktop.provenance.output_signer import OutputSigner
 from desktop.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class Engine(QObject):
         self.services = Services(resolver=resolver or ModelResolver(), cache=self.cache, store=store,
                                  library=library, device_preference=self.settings.device,
                                  allow_pickle=self.settings.allow_pickle, hf_token=self.settings.hf_token,
-                                 cancel_grace=self.settings.cancel_grace_seconds)
+                                 cancel_grace=self.settings.cancel_grace_seconds,
+                                 signer=OutputSigner.from_settings(self.settings))
         self.in_process = runs_in_process_by_default() if in_process is None else in_process
         self._runners: dict[str, Runner] = {}
         self._runners_lock = threading.Lock()  # runner() is called from task threads too (preload, demo builds)
@@ -143,13 +145,14 @@ class Engine(QObject):
         memory budget (models over a lowered budget are unloaded, off the GUI thread), the device for the next
         model load, the pickle switch and the Hugging Face token for the next model resolved, the idle unload
         interval (the timer restarts, or stops at 0), and the output folder for the next save. Jobs under way
-        keep the settings they started with."""
+        keep the settings they started with; the Content Credentials settings apply from the next save."""
         settings = self.settings
         self.cache.budget = settings.memory_budget_bytes()
         self.services.device_preference = settings.device
         self.services.allow_pickle = settings.allow_pickle
         self.services.hf_token = settings.hf_token
         self.services.cancel_grace = settings.cancel_grace_seconds
+        self.services.signer = OutputSigner.from_settings(settings)
         from desktop.library import OutputStore
 
         if isinstance(self.services.store, OutputStore):  # a store given by the caller (tests) is theirs
@@ -161,9 +164,11 @@ class Engine(QObject):
     # -- submitting ------------------------------------------------------------------------------------------
 
     def submit(self, generator_id: str, params: Any = None, *, model: str | None = None,
-               seed: int | None = None) -> Job:
+               seed: int | None = None, watermark: bool | None = None, save: bool = True) -> Job:
         """Validate and queue a job. ``params``: a ``Params`` instance, a dict of values, or None (defaults);
-        ``model``: a reference (None: the generator's default model); ``seed``: None or -1 for a random one.
+        ``model``: a reference (None: the generator's default model); ``seed``: None or -1 for a random one;
+        ``watermark``: ask the generator to mark its outputs invisibly (None: as the ``watermark`` setting says);
+        ``save``: False to have the outputs only delivered (with ``job_finished``), not saved to the library.
         Raises ``PluginError`` (unknown generator) or ``ParamError`` at once, before anything is queued (a model
         given for a generator that uses no model is a ``ParamError`` too: :func:`check_model_choice`)."""
         if self._closed:
@@ -177,7 +182,8 @@ class Engine(QObject):
         elif not isinstance(params, generator.Params):
             raise ParamError("params", params, f"expected {generator.Params.__qualname__} for {generator_id}")
         job = Job(generator_id=generator_id, params=validate(params, generator.Params),
-                  model=model or generator.default_model, seed=choose_seed(seed))
+                  model=model or generator.default_model, seed=choose_seed(seed),
+                  watermark=self.settings.watermark if watermark is None else watermark, save=save)
         self._jobs[job.id] = job
         self._mailboxes[job.id] = Mailbox()
         self._queue_for(generator_id).put(job)

@@ -64,6 +64,8 @@ class Job:
     error: str | None = None
     error_detail: str | None = None
     device: str | None = None
+    watermark: bool = False  # the generator is asked to mark its outputs invisibly (RunContext.watermark)
+    save: bool = True  # False: the outputs are only delivered (a reproduce re-run), never saved nor indexed
     steps_after_cancel: int = 0
     created: float = field(default_factory=time.time)
     timings: dict[str, float] = field(default_factory=dict)

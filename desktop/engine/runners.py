@@ -189,7 +189,7 @@ class ProcessRunner:
                                   hint="Run the job again: the model is loaded in a fresh process.")
         with self.process.session():
             payload = {"token": handle.token, "job_id": job.id, "params": job.params, "seed": job.seed,
-                       "device": ctx.device}
+                       "device": ctx.device, "watermark": ctx.watermark}
             answer = self._wait(self.process.call(handle.incarnation, "generate", payload), job, ctx)
         ctx.progress_after_cancel += answer.get("after_cancel", 0)  # counted in the worker process (see _wait)
         return answer["outputs"]

@@ -46,36 +46,56 @@ def reader_settings(anchor_pem: str | None = None) -> dict[str, Any]:
     return settings
 
 
-def sign_file(path: str | Path, *, claims: dict[str, Any], include_prompt: bool, keys: SigningKeys) -> None:
-    """Embed a signed C2PA manifest into the file at ``path``, replacing it atomically (signed into a temporary file
-    beside it, which then replaces it; on any error the file is left as it was and :class:`ProvenanceError` says
-    why). ``claims``: ``generator`` (a generator id), ``model``, ``weights_sha256``, ``prompt`` and any other JSON
-    values to record; the prompts are left out when ``include_prompt`` is False."""
+def sign_bytes(data: bytes, suffix: str, *, claims: dict[str, Any], include_prompt: bool, keys: SigningKeys,
+               title: str = "") -> bytes:
+    """``data`` (a whole file of the format ``suffix``, e.g. ``".png"``) with a signed C2PA manifest embedded:
+    what the host's saving path writes (so the file's hash and the library's row match what is on disk). Raises
+    :class:`ProvenanceError` for a format c2pa cannot embed into, a key c2pa refuses or bytes it cannot parse.
+    ``title``: the manifest's title (the file's name)."""
+    import io
+
     import c2pa
 
-    path = Path(path)
-    mime = SIGNABLE.get(path.suffix.lower())
-    if mime is None:
-        raise ProvenanceError(f"Content Credentials cannot be added to {path.name}: the {path.suffix or 'suffix-less'} "
-                              "format is not one c2pa embeds into here.",
-                              hint="Signed formats: " + ", ".join(sorted({s.lstrip('.') for s in SIGNABLE})) + ".")
+    mime = _mime(suffix, title)
     recorded = {k: v for k, v in claims.items() if v is not None and (include_prompt or k not in _PROMPT_KEYS)}
-    manifest = _manifest(path.name, recorded)
     try:
-        mode = os.stat(path).st_mode & 0o777
         signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(keys.alg.encode(), keys.chain_pem, keys.key_pem, None))
         context = c2pa.Context(settings=c2pa.Settings.from_dict(reader_settings()))
-        with c2pa.Builder(manifest, context=context) as builder, atomic_path(path, mode=mode) as tmp:
-            with open(path, "rb") as source, open(tmp, "w+b") as dest:
-                builder.sign(signer, mime, source, dest)
+        dest = io.BytesIO()
+        with c2pa.Builder(_manifest(title or f"output{suffix}", recorded), context=context) as builder:
+            builder.sign(signer, mime, io.BytesIO(data), dest)
     except c2pa.C2paError as exc:
-        raise ProvenanceError(f"Content Credentials could not be added to {path.name}: {exc}",
-                              hint="The file was kept unsigned. Check the signing certificate and key in Settings, "
-                                   "or that the file is a complete image or audio file.") from exc
+        raise ProvenanceError(f"Content Credentials could not be added to {title or 'the output'}: {exc}",
+                              hint="Check the signing certificate and key in Settings → Provenance, or that the "
+                                   "file is a complete image or audio file.") from exc
+    return dest.getvalue()
+
+
+def sign_file(path: str | Path, *, claims: dict[str, Any], include_prompt: bool, keys: SigningKeys) -> None:
+    """Embed a signed C2PA manifest into the file at ``path`` (see :func:`sign_bytes`), replacing it atomically: on
+    any error the file is left as it was and :class:`ProvenanceError` says why."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode & 0o777
+        signed = sign_bytes(path.read_bytes(), path.suffix, claims=claims, include_prompt=include_prompt, keys=keys,
+                            title=path.name)
+        with atomic_path(path, mode=mode) as tmp:
+            Path(tmp).write_bytes(signed)
+    except ProvenanceError as exc:
+        raise ProvenanceError(exc.message, hint="The file was kept unsigned. " + (exc.hint or "")) from exc
     except OSError as exc:
         raise ProvenanceError(f"Content Credentials could not be added to {path}: {exc.strerror or exc}",
                               hint="The file was kept as it was. Check that its folder is writable and not full.") \
             from exc
+
+
+def _mime(suffix: str, title: str) -> str:
+    mime = SIGNABLE.get(suffix.lower())
+    if mime is None:
+        raise ProvenanceError(f"Content Credentials cannot be added to {title or 'a ' + suffix + ' file'}: the "
+                              f"{suffix or 'suffix-less'} format is not one c2pa embeds into here.",
+                              hint="Signed formats: " + ", ".join(sorted({s.lstrip('.') for s in SIGNABLE})) + ".")
+    return mime
 
 
 def _manifest(title: str, claims: dict[str, Any]) -> dict[str, Any]:

@@ -153,12 +153,33 @@ class _Original:
     metadata: dict[str, Any]
 
 
-def reproduce(source: int | str | Path, engine: Any, library: Any = None, *, follow: Any = None) -> Report:
-    """Re-run the job that made ``source`` (a library item id, or the path of a file with Studiolo's metadata or
-    its JSON sidecar) through ``engine`` and compare. ``library``: where item ids are looked up (default: the
-    engine's); ``follow(job)``: called once the job is queued (a Ctrl+C handler). Raises :class:`ReproduceError`
-    when it cannot be re-run, another :class:`StudioloError` when the job fails or is cancelled. Runs a Qt event
-    loop until the job ends: call it from the thread the engine lives on."""
+@dataclass(frozen=True)
+class Prepared:
+    """What a re-run needs, read back from the original (:func:`prepare`): the job to submit again
+    (``generator_id``, ``params``, ``model``, ``seed``) and what :func:`compare` compares with."""
+
+    original: _Original
+    generator_id: str
+    generator: Any = field(repr=False)
+    params: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    seed: int | None = None
+    watermark: bool = False  # the original was marked invisibly: so is the re-run (the mark changes the output)
+
+    @property
+    def label(self) -> str:
+        return self.original.label
+
+    def submit(self, engine: Any) -> Any:
+        """Queue the re-run on ``engine`` (its outputs delivered, not saved) and return the job."""
+        return engine.submit(self.generator_id, dict(self.params), model=self.model, seed=self.seed,
+                             watermark=self.watermark, save=False)
+
+
+def prepare(source: int | str | Path, engine: Any, library: Any = None) -> Prepared:
+    """Read what re-running ``source`` (a library item id, or the path of a file with Studiolo's metadata or its
+    JSON sidecar) needs. ``library``: where item ids are looked up (default: the engine's). Reads the library and
+    the file: call it off the GUI thread there. Raises :class:`ReproduceError` when it cannot be re-run."""
     original = _original(source, library if library is not None else getattr(engine, "library", None))
     metadata = original.metadata
     generator_id = str(metadata["generator"])
@@ -167,8 +188,17 @@ def reproduce(source: int | str | Path, engine: Any, library: Any = None, *, fol
     except StudioloError as exc:
         raise ReproduceError(f"{original.label} was made by {generator_id}, which is not installed.",
                              hint="Install the plugin that provides it (`studiolo plugins list`).") from exc
-    job, outputs = run_job(engine, generator_id, dict(metadata.get("params") or {}), model=metadata.get("model"),
-                           seed=metadata.get("seed"), follow=follow)
+    output = metadata.get("output") if isinstance(metadata.get("output"), dict) else {}
+    return Prepared(original, generator_id, generator, dict(metadata.get("params") or {}),
+                    model=metadata.get("model"), seed=metadata.get("seed"), watermark=bool(output.get("watermark")))
+
+
+def compare(prepared: Prepared, job: Any, outputs: Any, engine: Any) -> Report:
+    """The :class:`Report` of the re-run ``job`` (its ``outputs``, as its end signal delivered them) against the
+    original. Reads and encodes files and hashes the model: call it off the GUI thread. Raises a
+    :class:`StudioloError` when the job was cancelled or gave no output."""
+    original, generator, metadata = prepared.original, prepared.generator, prepared.original.metadata
+    outputs = list(outputs or [])
     if job.state.value == "cancelled":
         raise StudioloError(f"The re-run of {original.label} was cancelled.", hint="Run it again to compare.")
     if not outputs:
@@ -190,6 +220,18 @@ def reproduce(source: int | str | Path, engine: Any, library: Any = None, *, fol
         changes = _changes(recorded, now, metadata.get("output") or {}, _as_saved(getattr(output, "metadata", None)))
     return Report(source=original.label, kind=kind, identical=identical, difference=difference, detail=detail,
                   changes=changes, unrecorded=not isinstance(recorded, dict), job_id=job.id, output=output)
+
+
+def reproduce(source: int | str | Path, engine: Any, library: Any = None, *, follow: Any = None) -> Report:
+    """Re-run the job that made ``source`` (a library item id, or the path of a file with Studiolo's metadata or
+    its JSON sidecar) through ``engine`` and compare. ``library``: where item ids are looked up (default: the
+    engine's); ``follow(job)``: called once the job is queued (a Ctrl+C handler). Raises :class:`ReproduceError`
+    when it cannot be re-run, another :class:`StudioloError` when the job fails or is cancelled. Runs a Qt event
+    loop until the job ends: call it from the thread the engine lives on, never from a GUI (there: :func:`prepare`,
+    submit, then :func:`compare` off the GUI thread)."""
+    prepared = prepare(source, engine, library)
+    job, outputs = run_job(engine, prepared.submit, follow=follow)
+    return compare(prepared, job, outputs, engine)
 
 
 def _original(source: int | str | Path, library: Any) -> _Original:
@@ -227,10 +269,10 @@ def _original(source: int | str | Path, library: Any) -> _Original:
     return _Original(label, path, metadata)
 
 
-def run_job(engine: Any, generator_id: str, params: Any, *, model: str | None, seed: int | None,
-            follow: Any = None) -> tuple[Any, list[Any]]:
-    """Submit a job to ``engine`` and run a Qt event loop until it ends; ``(job, outputs)`` (outputs: those its
-    last signal delivered, partial ones for a cancelled job). ``follow(job)``: called once it is queued."""
+def run_job(engine: Any, submit: Any, *, follow: Any = None) -> tuple[Any, list[Any]]:
+    """Submit a job to ``engine`` with ``submit(engine) -> job`` and run a Qt event loop until it ends;
+    ``(job, outputs)`` (outputs: those its last signal delivered, partial ones for a cancelled job).
+    ``follow(job)``: called once it is queued."""
     from PySide6.QtCore import QEventLoop
 
     loop = QEventLoop()
@@ -247,7 +289,7 @@ def run_job(engine: Any, generator_id: str, params: Any, *, model: str | None, s
     for signal, slot in connections:
         signal.connect(slot)
     try:
-        job = holder["job"] = engine.submit(generator_id, params, model=model, seed=seed)
+        job = holder["job"] = submit(engine)
         if follow is not None:
             follow(job)
         if "outputs" not in delivered:  # the end is signalled from the event loop, never before it runs

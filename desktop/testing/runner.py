@@ -50,6 +50,7 @@ def run_generator(
     cancel_after: int | None = None,
     allow_pickle: bool = False,
     handle: Any = None,
+    watermark: bool = False,
 ) -> RunResult:
     """Validate ``params`` (a ``Params`` instance, a dict of values, or None for the defaults), load the model
     (``"default"`` means the generator's ``default_model``), run ``generate`` and collect what it reports.
@@ -57,6 +58,7 @@ def run_generator(
     ``cancel_after=N`` cancels the job right after its N-th progress report, as a user pressing Cancel would;
     ``progress_after_cancel`` then counts the reports the generator still tried to make. Errors raise; a
     cancelled job returns with ``cancelled=True`` and its partial outputs. Pass ``handle`` to reuse a loaded model.
+    ``watermark``: what ``ctx.watermark`` says (the user's invisible-watermark setting).
     """
     if params is None:
         params = generator.Params()
@@ -73,7 +75,7 @@ def run_generator(
 
     ctx = CallbackRunContext(job_id="test", seed=seed, device=device, cancel_event=cancel,
                              on_progress=on_progress, on_preview=result.previews.append,
-                             on_warning=result.warnings.append, generator=generator)
+                             on_warning=result.warnings.append, generator=generator, watermark=watermark)
     if handle is None:
         ref = generator.default_model if model == "default" else model
         check_model_choice(generator, ref)  # as the engine does: a model-less generator takes no model

@@ -247,7 +247,7 @@ class MainWindow(QMainWindow):
                 from desktop.library import Gallery
                 from desktop.ui.gallery import GalleryView
 
-                widget = GalleryView(Gallery(self.engine.library), self)
+                widget = GalleryView(Gallery(self.engine.library), self, engine=self.engine)
                 widget.reuse_requested.connect(self.apply_params)
                 widget.can_vary = self._can_vary
                 widget.vary_requested.connect(self.vary)

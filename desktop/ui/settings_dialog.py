@@ -1,5 +1,6 @@
 """The Settings dialog: theme, device, memory budget, idle unloading, the grace period of a cancel, output folder,
-Hugging Face token, pickle weights.
+Hugging Face token, pickle weights, and provenance (Content Credentials, invisible watermarks:
+:mod:`desktop.ui.provenance_settings`).
 
 Nothing is written until OK: :meth:`SettingsDialog.apply` checks the values (a problem is shown in the dialog,
 which stays open), copies them into the :class:`Settings`, saves it, applies the theme to the application at once
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
 from desktop import paths
 from desktop.engine.memory import human_bytes, total_ram
 from desktop.settings import Settings
+from desktop.ui.provenance_settings import ProvenanceSettings
 from desktop.ui.theme import apply_theme, current_theme, mark_error
 
 CUDA_INDEX = re.compile(r"cuda:(\d+)")
@@ -160,6 +162,8 @@ class SettingsDialog(QDialog):
         form.addRow(self.pickle_check)
         form.addRow(self.pickle_warning)
 
+        self.provenance = ProvenanceSettings(self)
+
         self.error_label = QLabel(self)
         self.error_label.setObjectName("settings_error")
         self.error_label.setWordWrap(True)
@@ -174,6 +178,7 @@ class SettingsDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.provenance)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
 
@@ -198,6 +203,7 @@ class SettingsDialog(QDialog):
         self.token_edit.setText(s.hf_token or "")
         self.pickle_check.setChecked(s.allow_pickle)
         self.pickle_warning.setVisible(s.allow_pickle)
+        self.provenance.fill(s)
 
     # -- slots -----------------------------------------------------------------------------------------------
 
@@ -245,6 +251,7 @@ class SettingsDialog(QDialog):
         Returns False (with the reason shown in the dialog, nothing saved) when a value cannot be used."""
         self.error_label.hide()
         output_dir, problem = self._check_output_dir(self.output_edit.text().strip())
+        problem = problem or self.provenance.check()
         if problem:
             self.show_error(problem)
             return False
@@ -257,6 +264,7 @@ class SettingsDialog(QDialog):
             "output_dir": output_dir,
             "hf_token": self.token_edit.text().strip() or None,
             "allow_pickle": self.pickle_check.isChecked(),
+            **self.provenance.values(),
         }
         candidate = copy.copy(self.settings)
         for name, value in values.items():

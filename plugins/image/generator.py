@@ -200,6 +200,10 @@ class DiffusersImageGenerator(Generator):
                 metadata = {"seed": seeds[k], "batch_index": run * size + k, "mode": params.mode, **recorded}
                 if varies:
                     metadata["variation_seed"] = variation_seeds[k]
+                if getattr(ctx, "watermark", False):  # the invisible watermark, when on (plugins/image/watermark.py)
+                    from plugins.image.watermark import mark_output
+
+                    image = mark_output(image, metadata, ctx, first=not outputs)
                 outputs.append(ImageOutput(image=image, metadata=metadata))
         _ip_adapter_off(handle)  # (a job that stopped early leaves it on: the next job takes it off first)
         return outputs
@@ -239,6 +243,14 @@ class DiffusersImageGenerator(Generator):
             return read_params(path)
         except Exception:  # read_params never raises; this guard keeps the contract if it ever did
             return None
+
+    def detect_watermark(self, path: Path, metadata: Any, model_path: Path | None = None) -> Any:
+        """Studiolo's invisible watermark (dwtDct, 48 bits) looked for in the picture at ``path`` (PNG, JPEG,
+        WebP…), whatever its metadata says: a ``WatermarkCheck`` whose score is the share of bits read back
+        (:mod:`plugins.image.watermark`). Never raises: a file that is not a picture is ``detected=False``."""
+        from plugins.image.watermark import detect_file
+
+        return detect_file(path)
 
     def interpolation_frames(self, start: ImageParams, end: ImageParams, start_seed: int, end_seed: int,
                              frames: int) -> list[tuple[ImageParams, int]]:

@@ -56,6 +56,10 @@ def run_upscale(params: Any, image: Any, ctx: RunContext, *, allow_pickle: bool,
         result = result.resize(final, Image.Resampling.LANCZOS)
     metadata = {"seed": ctx.seed, "batch_index": 0, "mode": "upscale", "upscaler": upscaler.source.name,
                 "upscale_scale": upscaler.scale}
+    if getattr(ctx, "watermark", False):  # the invisible watermark, when on (plugins/image/watermark.py)
+        from plugins.image.watermark import mark_output
+
+        result = mark_output(result, metadata, ctx)
     return [ImageOutput(image=result, metadata=metadata)]
 
 

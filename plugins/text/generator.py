@@ -18,6 +18,7 @@ torch and transformers are imported only inside the methods the worker thread ca
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from desktop.api import (
     RecommendedModel,
     RunContext,
     TextOutput,
+    WatermarkCheck,
     check_model_files,
 )
 from plugins.text.model_folder import check_config_files, tokenizer_problem
@@ -130,6 +132,17 @@ class TransformersTextGenerator(Generator):
 
         return typed_params_from_export(TextParams, path)
 
+    def detect_watermark(self, path: Path, metadata: Mapping[str, Any] | None,
+                         model_path: Path | None = None) -> WatermarkCheck | None:
+        """Look for the mark ``ctx.watermark`` puts in (:mod:`plugins.text.watermark`) in the UTF-8 text at
+        ``path``, with the model's tokenizer and config only (no weights). None without ``model_path``: the
+        tokens cannot be read back without the model's tokenizer. Never raises."""
+        if model_path is None:
+            return None
+        from plugins.text.watermark import check_file
+
+        return check_file(Path(path), metadata, Path(model_path))
+
     # -- jobs ----------------------------------------------------------------------------------------------
 
     def generate(self, handle: TextModel, params: TextParams, ctx: RunContext) -> list[TextOutput]:
@@ -151,6 +164,10 @@ class TransformersTextGenerator(Generator):
         relay = TokenRelay(assembler, cancelled=lambda: ctx.cancelled)
         input_ids = torch.tensor([ids], device=handle.model.device)
         kwargs = _generate_kwargs(handle, params, input_ids)
+        if ctx.watermark:  # transformers' green-list watermark (plugins.text.watermark), recorded in the metadata
+            from plugins.text.watermark import config_record, watermarking_config
+
+            kwargs["watermarking_config"] = watermarking_config()
 
         def run(criterion: TokenRelay) -> None:
             handle.model.generate(**kwargs, stopping_criteria=StoppingCriteriaList([criterion]))
@@ -162,6 +179,8 @@ class TransformersTextGenerator(Generator):
                             cancelled=lambda: ctx.cancelled)
         metadata: dict[str, Any] = {"mode": params.mode, "prompt_tokens": len(ids), "new_tokens": result.new_tokens,
                                     "truncated_tokens": dropped, "seed": ctx.seed}
+        if ctx.watermark:
+            metadata["watermark"] = config_record(handle.model.device)
         if result.cancelled:
             metadata["stopped_by"] = CANCELLED
             partial = [TextOutput(text=result.delivered, metadata=metadata, partial=True)] if result.delivered else []

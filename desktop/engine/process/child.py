@@ -239,7 +239,8 @@ class ChildWorker:
             job_id=payload["job_id"], seed=payload["seed"], device=payload["device"], cancel_event=cancel,
             on_progress=lambda done, total, message: self._send_update(("progress", rid, (done, total, message))),
             on_preview=lambda obj: self._send_update(("preview", rid, obj)),
-            on_warning=lambda message: self._send_update(("warn", rid, message)), generator=self.generator)
+            on_warning=lambda message: self._send_update(("warn", rid, message)), generator=self.generator,
+            watermark=bool(payload.get("watermark", False)))
         try:
             returned = self.generator.generate(self.handles[payload["token"]], payload["params"], ctx)
             outputs = list(returned) if returned is not None else None

@@ -31,6 +31,9 @@ _HIGHLIGHT, _ALTERNATE_BASE = QPalette.ColorRole.Highlight, QPalette.ColorRole.A
 _MIDLIGHT, _MID = QPalette.ColorRole.Midlight, QPalette.ColorRole.Mid
 _TEXT, _HIGHLIGHTED_TEXT = QPalette.ColorRole.Text, QPalette.ColorRole.HighlightedText
 _GOLD, _ORANGE = QColor("#f5c518"), QColor("#ff9f1a")
+CREDENTIALS_BADGES = {"valid": ("✓", QColor("#3ccf6a")), "tampered": ("⚠", _ORANGE),
+                      "other_signer": ("✓", QColor("#6aa8ff"))}
+"""The mark of an item whose Content Credentials were checked (in the details pane), by the verdict's state."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class TileDelegate(QStyledItemDelegate):
         self._fonts_key: str | None = None
         self._fonts_cache: _Fonts | None = None
         self._captions: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self.credentials: dict[int, str] = {}
+        """Item id → the state of its Content Credentials, for the items checked so far (none checked eagerly)."""
 
     def tile_size(self, font: QFont) -> QSize:
         line = QFontMetrics(font).height()
@@ -144,6 +149,10 @@ class TileDelegate(QStyledItemDelegate):
                 self._badge(painter, QRect(box.left() + 2, box.top() + 2, 22, 22), FAVOURITE_BADGE, _GOLD)
             if not row.exists:
                 self._badge(painter, QRect(box.right() - 23, box.top() + 2, 22, 22), MISSING_BADGE, _ORANGE)
+        credentials = CREDENTIALS_BADGES.get(self.credentials.get(item.id, "")) if item is not None else None
+        if credentials is not None:
+            painter.setFont(fonts.badge)
+            self._badge(painter, QRect(box.left() + 2, box.bottom() - 23, 22, 22), *credentials)
         if row is not None:
             text_color = palette.color(_HIGHLIGHTED_TEXT if selected else _TEXT)
             line = fonts.metrics.height()

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engine.memory import human_bytes
+from desktop.ui.gallery.credentials import CredentialsPanel
 from desktop.ui.gallery.model import date_text
 from desktop.ui.gallery.thumbnails import Thumbnail, ThumbnailService
 from desktop.ui.theme import mark_error
@@ -171,6 +172,8 @@ class DetailsPane(QWidget):
         layout.addLayout(form)
         layout.addLayout(tag_row)
         layout.addWidget(self.remove_missing_button)
+        self.credentials = CredentialsPanel(self)  # Content Credentials and "Reproduce" (its own module)
+        layout.addWidget(self.credentials)
         layout.addWidget(self.metadata, 1)
 
     # -- showing -------------------------------------------------------------------------------------------------
@@ -190,6 +193,8 @@ class DetailsPane(QWidget):
         self.tags.clear()
         self.metadata.clear()
         self._preview_wanted = None
+        self.credentials.show_item(details.item if details is not None else None,
+                                   bool(details is not None and details.exists))
         if details is None:
             self.preview.clear()
             self.preview.setText(self.tr("Select an item to see its details."))

@@ -93,7 +93,7 @@ class GalleryView(QWidget):
     exported = Signal(list)
 
     def __init__(self, gallery: Gallery, parent: QWidget | None = None, *,
-                 thumbnails: ThumbnailService | None = None) -> None:
+                 thumbnails: ThumbnailService | None = None, engine: Any = None) -> None:
         super().__init__(parent)
         self.setObjectName("gallery_view")
         self.gallery = gallery
@@ -115,6 +115,8 @@ class GalleryView(QWidget):
         """Whether a generator's outputs can be varied (the window says: its params have a variation seed)."""
         self._build()
         self._connect()
+        if engine is not None:
+            self.set_engine(engine)
         self.refresh()
 
     # -- building --------------------------------------------------------------------------------------------
@@ -183,6 +185,9 @@ class GalleryView(QWidget):
              lambda: self.vary_selected(VARY_SUBTLE), []),
             ("vary_strong", self.tr("Vary strong"), self.tr("Make a strong variation of the selected item"),
              lambda: self.vary_selected(VARY_STRONG), []),
+            ("reproduce", self.tr("Reproduce"),
+             self.tr("Run the selected item's job again and say whether the result is identical"),
+             self.reproduce_selected, []),
             ("trash", self.tr("Move to trash"), self.tr("Move the selected items to the trash (Delete)"),
              self.delete_key, [QKeySequence(QKeySequence.StandardKey.Delete)]),
             ("restore", self.tr("Restore"), self.tr("Take the selected items out of the trash"),
@@ -202,7 +207,7 @@ class GalleryView(QWidget):
                 self.list.addAction(action)
             action.triggered.connect(lambda _checked=False, run=slot: run())
             self.actions_by_name[name] = action
-            if name not in ("delete_now", "vary_subtle", "vary_strong", "export_dataset"):  # the context menu's
+            if name not in ("delete_now", "vary_subtle", "vary_strong", "export_dataset", "reproduce"):  # the menu's
                 self.toolbar.addAction(action)
         self.input_menu = QMenu(self.tr("Use as input"), self)
         self.input_menu.setObjectName("gallery_use_as_input_menu")
@@ -268,6 +273,8 @@ class GalleryView(QWidget):
         self.details.remove_missing_requested.connect(self.remove_missing)
         self.details.parent_requested.connect(self.show_item)
         self.details.derivatives_requested.connect(self.show_derivatives)
+        self.details.credentials.reproduced.connect(self._on_reproduced)
+        self.details.credentials.verified.connect(self._on_verified)
         self.undo_button.clicked.connect(self.undo_stack.undo)
         self.undo_stack.canUndoChanged.connect(lambda can: self.undo_button.setVisible(can and self._trash_mode()
                                                                                         is False))
@@ -436,6 +443,8 @@ class GalleryView(QWidget):
             "vary_subtle": one and not trash and bool(rows and self.can_vary(rows[0].item.generator_id)),
             "vary_strong": one and not trash and bool(rows and self.can_vary(rows[0].item.generator_id)),
             "use_as_input": one and not trash and exists and bool(rows and self.input_targets(rows[0].item.kind)),
+            "reproduce": one and not trash and exists and self.details.credentials.engine is not None
+            and not self.details.credentials.is_reproducing(),
             "trash": any_rows,
             "restore": any_rows and trash,
             "delete_now": any_rows and trash,
@@ -456,7 +465,7 @@ class GalleryView(QWidget):
         menu = QMenu(self)
         menu.setObjectName("gallery_menu")
         for name in ("open", "play", "reveal", "copy", "export", "export_dataset", None, "favourite", "reuse",
-                     "vary_subtle", "vary_strong", "use_as_input", None,
+                     "vary_subtle", "vary_strong", "reproduce", "use_as_input", None,
                      "trash",
                      "restore", "delete_now", "empty_trash"):
             if name is None:
@@ -904,6 +913,35 @@ class GalleryView(QWidget):
         return self.loader.submit(recipe, lambda found: self.vary_requested.emit(found.generator_id, found, strength),
                                   self._failed(self.tr("Cannot vary the item: %1")))
 
+    def set_engine(self, engine: Any) -> None:
+        """Reproduce items through ``engine`` (the window's)."""
+        self.details.credentials.set_engine(engine, self.gallery.library)
+        self._update_actions()
+
+    def reproduce_selected(self) -> bool:
+        """Re-run the selected item's job and compare (the outcome shows in the details pane's Content Credentials
+        section); False when it cannot start."""
+        rows = self._rows_or_say()
+        if not rows:
+            return False
+        started = self.details.credentials.reproduce(rows[0].item.id)
+        self._update_actions()
+        return started
+
+    @Slot(int, str)
+    def _on_verified(self, item_id: int, state: str) -> None:
+        """Mark the item's tile with what its Content Credentials say (only items looked at are checked)."""
+        if self.delegate.credentials.get(item_id) != state:
+            self.delegate.credentials[item_id] = state
+            row = self.model.row_of(item_id)
+            if row is not None:
+                self.list.update(self.model.index(row))
+
+    @Slot(int, str, object, bool)
+    def _on_reproduced(self, _item_id: int, text: str, _identical: object, failed: bool) -> None:
+        self._update_actions()
+        self._say(text, error=failed)
+
     # -- life -------------------------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
@@ -911,5 +949,6 @@ class GalleryView(QWidget):
         the view must not be destroyed with work running on its pools)."""
         self.player.stop()
         self.filters.search_timer.stop()
+        self.details.credentials.shutdown()
         self.loader.shutdown()
         self.thumbnails.shutdown()
