@@ -4,4 +4,4 @@ The host knows Qt, pluggy, files and SQLite; it never imports diffusers or trans
 only through :mod:`desktop.api`.
 """
 
-__version__ = "0.2.3"
+__version__ = "0.2.5"

@@ -11,10 +11,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop import paths
 from desktop.api.files import atomic_write_json
+
+if TYPE_CHECKING:
+    from desktop.api.remote import RemoteServer
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,9 @@ class Settings:
     output; ``sign_include_prompt``: record the prompts in them; ``signing_certificate``/``signing_key``: PEM files
     of the user's own certificate chain and key (None: Studiolo's own, made on first use); ``watermark``: ask
     generators to mark their outputs with an invisible watermark (off by default).
+    ``remote_servers``: the OpenAI-compatible servers the user added (Settings → Servers, ``studiolo servers``), each
+    ``{"name", "url", "api_key", "concurrency"}`` (:class:`desktop.api.RemoteServer`); read them with
+    :meth:`servers`. The file is owner-only, so their keys are kept as the Hugging Face token is.
     """
 
     disabled_plugins: list[str] = field(default_factory=list)
@@ -57,6 +63,7 @@ class Settings:
     signing_certificate: str | None = None
     signing_key: str | None = None
     watermark: bool = False
+    remote_servers: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list, repr=False)
 
@@ -107,6 +114,24 @@ class Settings:
         except OSError as exc:
             raise write_error(exc, path, what="the settings") from exc
 
+    def servers(self) -> list[RemoteServer]:
+        """The configured remote servers (:class:`desktop.api.RemoteServer`); an entry that cannot be used is left
+        out with a warning in ``warnings``, as is a second server of the same name."""
+        from desktop.api.remote import RemoteServer
+
+        servers: list[RemoteServer] = []
+        for entry in self.remote_servers:
+            try:
+                server = RemoteServer.from_json(entry)
+            except ValueError as exc:
+                self.warnings.append(f"Ignored a remote server: {exc}.")
+                continue
+            if any(s.name == server.name for s in servers):
+                self.warnings.append(f"Ignored a second remote server named {server.name!r}.")
+                continue
+            servers.append(server)
+        return servers
+
     def memory_budget_bytes(self) -> int | None:
         if self.memory_budget_mb is not None:
             return self.memory_budget_mb * 1024 * 1024
@@ -119,7 +144,7 @@ class Settings:
 _TYPED = {f: None for f in ("disabled_plugins", "device", "memory_budget_mb", "idle_unload_minutes", "allow_pickle",
                             "output_dir", "hf_token", "first_run_done", "cancel_grace_seconds", "theme",
                             "sign_outputs", "sign_include_prompt", "signing_certificate", "signing_key",
-                            "watermark")}
+                            "watermark", "remote_servers")}
 
 
 def _valid(name: str, value: Any) -> bool:
@@ -137,4 +162,6 @@ def _valid(name: str, value: Any) -> bool:
         return isinstance(value, bool)
     if name == "theme":
         return value in THEMES
+    if name == "remote_servers":
+        return isinstance(value, list) and all(isinstance(entry, dict) for entry in value)
     return value is None or isinstance(value, str)

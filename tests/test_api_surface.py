@@ -30,7 +30,7 @@ def test_desktop_api_exports_exactly_its_all():
     exported = {name for name in vars(api) if not name.startswith("_") and name != "annotations"
                 and not isinstance(getattr(api, name), types.ModuleType)}
     assert exported == set(api.__all__)
-    assert len(api.__all__) == len(set(api.__all__)) == 56  # 0.2: 48 names; 0.2.1 added six, 0.2.2 one, 0.2.3 one
+    assert len(api.__all__) == len(set(api.__all__)) == 69  # 0.2: 48; 0.2.1 +6, 0.2.2 +1, 0.2.3 +1, 0.2.4 +6, 0.2.5 +7
 
 
 @pytest.mark.parametrize("member", ["input_modes", "params_for_input", "input_file"])

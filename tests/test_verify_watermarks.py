@@ -125,3 +125,15 @@ def test_verify_prints_the_watermark_line_and_can_skip_it(plugins, qtbot, capsys
     assert "valid" in out and "watermark (dot, image.dot): detected, score 1.000" in out
     main(["verify", "--no-watermark", str(path)])
     assert "watermark (" not in capsys.readouterr().out  # the claim (how it was marked) stays; no detector ran
+
+
+def test_a_marked_output_reproduces_identically_because_the_rerun_is_marked_too(plugins, qtbot):
+    from desktop.provenance.reproduce import reproduce
+
+    path = made(plugins, qtbot, in_process=True, watermark=True)  # the setting is off: only this job was marked
+    engine = Engine(plugins, plugins.settings, cache=ModelCache(), in_process=True)
+    try:
+        report = reproduce(path, engine)
+    finally:
+        assert engine.shutdown(timeout=30)
+    assert report.identical, report.summary()  # without the mark the dot would differ

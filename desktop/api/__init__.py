@@ -29,6 +29,9 @@ What is here:
 * atomic file writes (:func:`atomic_write_bytes`, :func:`atomic_write_json`) for drafts, presets and the like,
   and :func:`atomic_path` for a file a library writes by name (a converted model);
 * the RAM free for new allocations (:func:`available_ram`), to check a load against before it starts;
+* remote servers (:func:`remote_servers`, :class:`RemoteServer`, :class:`RemoteModel`, :class:`RemoteListing`,
+  :func:`remote_ref`, :func:`parse_remote_ref`, :class:`ServerUnavailableError`): the OpenAI-compatible servers the
+  user configured, for generators that run their jobs on them (``ModelSource.REMOTE``);
 * variations (:func:`supports_variations`, :func:`vary_params`, :data:`VARY_SUBTLE`, :data:`VARY_STRONG`): the
   ``variation_seed``/``variation_strength`` convention that gets a generator "Vary subtle / strong";
 * :data:`API_VERSION` — the plugin API's version.
@@ -80,7 +83,17 @@ from desktop.api.params import (
     validate,
 )
 from desktop.api.png import png_text_chunks
-from desktop.api.system import available_ram
+from desktop.api.remote import (
+    RemoteListing,
+    RemoteModel,
+    RemoteServer,
+    ServerUnavailableError,
+    parse_remote_ref,
+    remote_ref,
+    remote_servers,
+)
+from desktop.api.system import available_ram, resident_memory
+from desktop.api.training import TrainingContext, TrainingKind, TrainingResult, file_manifest, training_files
 from desktop.api.variations import VARY_STRONG, VARY_SUBTLE, supports_variations, vary_params
 from desktop.api.watermarks import WatermarkCheck
 from desktop.api.weights import (
@@ -129,6 +142,18 @@ __all__ = [
     "AudioOutput",
     "EncodedOutput",
     "WatermarkCheck",
+    "TrainingKind",
+    "TrainingContext",
+    "TrainingResult",
+    "training_files",
+    "file_manifest",
+    "resident_memory",
+    "RemoteServer",
+    "RemoteModel",
+    "RemoteListing",
+    "remote_servers",
+    "remote_ref",
+    "parse_remote_ref",
     "StudioloError",
     "ParamError",
     "ModelNotFoundError",
@@ -136,6 +161,7 @@ __all__ = [
     "InsufficientMemoryError",
     "GenerationError",
     "JobCancelled",
+    "ServerUnavailableError",
     "PICKLE_SUFFIXES",
     "is_pickle",
     "pickle_refused",

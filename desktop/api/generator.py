@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from desktop.api.context import RunContext
     from desktop.api.outputs import EncodedOutput, Output
     from desktop.api.panel import PanelHost
+    from desktop.api.remote import RemoteListing
+    from desktop.api.training import TrainingContext, TrainingKind, TrainingResult
     from desktop.api.watermarks import WatermarkCheck
 
 __all__ = ["Generator"]
@@ -71,6 +73,11 @@ class Generator:
             upscalers…), each an :class:`AddonKind` with its own list in the model manager; a job finds their files
             with :meth:`RunContext.addon_model`. Empty (the default): none.
 
+    Remote generators (API 0.2.5): a generator that runs its jobs on an OpenAI-compatible server declares
+    ``model_sources = frozenset({ModelSource.REMOTE})``, lists the servers' models in :meth:`remote_models`, and
+    gets ``model_path=None`` and the ``remote://SERVER/MODEL-ID`` reference in ``options.model_ref`` in ``load``
+    (see :mod:`desktop.api.remote`). Such a generator usually ``runs_in_process``: it only talks HTTP.
+
     Processes and threads: :meth:`load`, :meth:`generate`, :meth:`handle_size`, :meth:`unload` and
     :meth:`build_demo_model` run in the generator's worker process (see ``runs_in_process``), one job at a time;
     :meth:`create_panel` on the GUI thread; :meth:`encode_output` on the generator's worker thread in Studiolo's
@@ -96,6 +103,7 @@ class Generator:
     runs_in_process: ClassVar[bool] = False
     input_modes: ClassVar[Mapping[str, str]] = {}
     addon_kinds: ClassVar[tuple[AddonKind, ...]] = ()
+    training_kinds: ClassVar[tuple[TrainingKind, ...]] = ()
 
     # -- models ------------------------------------------------------------------------------------------
 
@@ -131,6 +139,17 @@ class Generator:
         """
         return {}
 
+    def remote_models(self) -> RemoteListing:
+        """Optional (API 0.2.5), for a generator whose ``model_sources`` include ``ModelSource.REMOTE``: the models
+        the configured servers (:func:`~desktop.api.remote_servers`) offer that it can run, for the model chooser,
+        the model manager and ``studiolo models list``. Called in Studiolo's own process off the GUI thread, each
+        time such a list is shown; it may ask the servers (keep timeouts short: seconds) and must not raise — a
+        server that cannot be asked is one line of :attr:`RemoteListing.problems`. With no server configured,
+        contact nothing and return an empty listing (the default)."""
+        from desktop.api.remote import RemoteListing
+
+        return RemoteListing()
+
     def load(self, model_path: Path | None, device: str, options: LoadOptions) -> Any:
         """Load the model at ``model_path`` (already resolved to local files; None when ``default_model`` is None)
         onto ``device`` and return a handle: anything ``generate`` needs. The host caches handles.
@@ -158,6 +177,20 @@ class Generator:
         libraries that use global RNG state in ``with ctx.hold_global_rng():``. Raise
         :class:`~desktop.api.StudioloError` subclasses with messages a person can act on.
         """
+        raise NotImplementedError
+
+    # -- optional training ---------------------------------------------------------------------------------
+
+    def train(self, model_path: Path | None, device: str, kind: str, params: Any,
+              ctx: TrainingContext) -> TrainingResult:
+        """Optional (API 0.2.4): fine-tune the model at ``model_path`` on ``device`` — the
+        :class:`~desktop.api.TrainingKind` ``kind`` of :attr:`training_kinds`, with its validated ``params`` — and
+        return the trained model (a file or folder in ``ctx.work_dir``). Runs in the worker process as a job: load
+        your own copy of the base model (the host unloads this generator's models first), report every step with
+        ``ctx.step_done``, write checkpoints with ``ctx.save_checkpoint`` when ``ctx.checkpoint_due``, start from
+        ``ctx.resume_from`` when it is set, call ``ctx.check_fit`` after a short warm-up, and end at
+        ``ctx.raise_if_stopping``. See :class:`~desktop.api.TrainingContext` for the loop and docs/plugins.md
+        ("Training") for what the host does with the result."""
         raise NotImplementedError
 
     # -- optional UI and metadata ----------------------------------------------------------------------------

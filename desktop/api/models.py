@@ -19,6 +19,9 @@ class ModelSource:
     FOLDER = "folder"  #: a local folder (e.g. a diffusers or transformers ``save_pretrained`` folder)
     FILE = "file"  #: a single local file (e.g. a ``.safetensors`` checkpoint)
     DEMO = "demo"  #: the generator's demo model
+    #: (API 0.2.5) a model on a configured server, ``remote://SERVER/MODEL-ID`` (:mod:`desktop.api.remote`); not in
+    #: ``ALL``: a generator that runs its jobs remotely declares it (``frozenset({ModelSource.REMOTE})``)
+    REMOTE = "remote"
     ALL = frozenset({HUB, FOLDER, FILE, DEMO})
 
 
@@ -74,14 +77,18 @@ class LoadOptions(Mapping[str, Any]):
 
     * ``allow_pickle`` — the user allowed pickle-format weights (``.ckpt``, ``.pt``, ``.bin``). When false,
       load with ``use_safetensors=True`` and refuse pickle files with :class:`~desktop.api.ModelFormatError`.
+    * ``model_ref`` — (API 0.2.5) for a model with no local files, a :data:`ModelSource.REMOTE` one (``load`` gets
+      ``model_path=None``), its reference as the job names it (``remote://gpubox/llama``); None for every other.
 
     Load options are hashable and part of the model cache's key: the same model loaded with other options is
     another handle.
     """
 
-    def __init__(self, values: Mapping[str, Any] | None = None, *, allow_pickle: bool = False) -> None:
+    def __init__(self, values: Mapping[str, Any] | None = None, *, allow_pickle: bool = False,
+                 model_ref: str | None = None) -> None:
         self._values = dict(values or {})
         self.allow_pickle = allow_pickle
+        self.model_ref = model_ref
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
@@ -94,7 +101,7 @@ class LoadOptions(Mapping[str, Any]):
 
     def key(self) -> tuple:
         """A hashable identity of these options (for caches)."""
-        return (self.allow_pickle, tuple(sorted((k, _freeze(v)) for k, v in self._values.items())))
+        return (self.allow_pickle, self.model_ref, tuple(sorted((k, _freeze(v)) for k, v in self._values.items())))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LoadOptions) and self.key() == other.key()
@@ -103,7 +110,7 @@ class LoadOptions(Mapping[str, Any]):
         return hash(self.key())
 
     def __repr__(self) -> str:
-        return f"LoadOptions({self._values!r}, allow_pickle={self.allow_pickle})"
+        return f"LoadOptions({self._values!r}, allow_pickle={self.allow_pickle}, model_ref={self.model_ref!r})"
 
 
 def _freeze(value: Any) -> Any:

@@ -148,6 +148,7 @@ class BatchRun(QObject):
     item_failed = Signal(int, str)
     progressed = Signal(int, int)
     item_progress = Signal(int, int, int)
+    item_retried = Signal(int, str, str)  # item, the server that went away under it, its message (spread batches)
     paused_changed = Signal(bool)
     stopped = Signal(str)
     finished = Signal()
@@ -155,13 +156,19 @@ class BatchRun(QObject):
     _closed = Signal()  # from the writer thread: the dataset is finished
 
     def __init__(self, engine: Any, batch: OpenedBatch, generator: Any, parent: QObject | None = None, *,
-                 window: int = WINDOW) -> None:
+                 window: int = WINDOW, spread: Any = None) -> None:
+        """``spread``: a :class:`desktop.remote.spread.Spread` to run the items on several remote servers at once
+        (the window is then their capacity), items whose server went away retried on another."""
         super().__init__(parent)
         self.engine = engine
         self.batch = batch
         self.plan = batch.plan
         self.generator = generator
-        self.window = max(1, window)
+        self.spread = spread
+        self.window = spread.capacity if spread is not None else max(1, window)
+        self._slots: dict[str, Any] = {}  # job id → its spread slot
+        self._tried: dict[int, set[str]] = {}  # item → the servers that went away while running it
+        self.retries: list[tuple[int, str, str]] = []  # (item, server that went away, its message)
         self.items = {item.index: item for item in self.plan.items}
         self.done: dict[int, list[dict[str, Any]]] = dict(batch.done)
         self.skipped = len(self.done)
@@ -254,11 +261,45 @@ class BatchRun(QObject):
                and self._writing < MAX_PENDING_WRITES):
             index = self._todo[0]
             item = self.items[index]
-            job = self.engine.submit(self.plan.generator_id, from_json(self.generator.Params, item.params),
-                                     model=item.model, seed=item.seed)
+            model, lane, slot = item.model, None, None
+            if self.spread is not None:
+                slot = self.spread.place(self._tried.get(index, set()))
+                if slot is None:
+                    if self.spread.usable(self._tried.get(index, set())):
+                        return  # every slot of the servers left to it is busy: fed again when one ends
+                    self._todo.popleft()  # every server went away under it: the item fails, the batch goes on
+                    self._fail_item(index, self._gave_up(index))
+                    continue
+                from desktop.remote.spread import model_on
+
+                model, lane = model_on(item.model, slot.server), slot.lane
+            try:
+                job = self.engine.submit(self.plan.generator_id, from_json(self.generator.Params, item.params),
+                                         model=model, seed=item.seed, lane=lane)
+            except BaseException:
+                if slot is not None:
+                    self.spread.free(slot)
+                raise
             self._todo.popleft()
             self.submitted.append(index)
             self._open[job.id] = index
+            if slot is not None:
+                self._slots[job.id] = slot
+
+    def _gave_up(self, index: int) -> str:
+        said = [message for item, _server, message in self.retries if item == index]
+        return (said[-1] if said else "no server is up") + " (every server was tried)"
+
+    def _fail_item(self, index: int, message: str) -> None:
+        self.errors[index] = message
+        self.item_failed.emit(index, message)
+        self.progressed.emit(self.ended, self.total)
+
+    def _free_slot(self, job_id: str) -> Any:
+        slot = self._slots.pop(job_id, None)
+        if slot is not None:
+            self.spread.free(slot)
+        return slot
 
     def _connect(self, on: bool) -> None:
         pairs = ((self.engine.job_finished, self._on_finished), (self.engine.job_failed, self._on_failed),
@@ -277,6 +318,7 @@ class BatchRun(QObject):
         index = self._open.pop(job_id, None)
         if index is None:
             return
+        self._free_slot(job_id)
         if self.error is not None:  # a write already failed: nothing more goes into the dataset
             self._maybe_close()
             return
@@ -290,9 +332,16 @@ class BatchRun(QObject):
         index = self._open.pop(job_id, None)
         if index is None:
             return
-        self.errors[index] = message
-        self.item_failed.emit(index, message)
-        self.progressed.emit(self.ended, self.total)
+        slot = self._free_slot(job_id)
+        if slot is not None and self.engine.job(job_id).error_type == "ServerUnavailableError":
+            # the server went away: the item runs again first, on another server
+            self.spread.went_away(slot.server)
+            self._tried.setdefault(index, set()).add(slot.server)
+            self.retries.append((index, slot.server, message))
+            self.item_retried.emit(index, slot.server, message)
+            self._todo.appendleft(index)
+        else:
+            self._fail_item(index, message)
         self._feed()
         self._maybe_close()
 
@@ -301,6 +350,7 @@ class BatchRun(QObject):
         index = self._open.pop(job_id, None)
         if index is None:
             return
+        self._free_slot(job_id)
         if not self._stopping():  # cancelled from elsewhere (the Activity view): it runs again on resume
             self.errors[index] = "cancelled"
             self.item_failed.emit(index, "cancelled")

@@ -21,6 +21,8 @@ from desktop.cli import (
     models_cmd,
     plugins_cmd,
     reproduce_cmd,
+    servers_cmd,
+    train_cmd,
     verify_cmd,
 )
 
@@ -43,12 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     batch_cmd.add_parser(commands)
     reproduce_cmd.add_parser(commands)
     verify_cmd.add_parser(commands)
+    train_cmd.add_parser(commands)
+    servers_cmd.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 a clear error, 2 a usage error)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra  # `studiolo train`'s --NAME VALUE training parameters
     handler = getattr(args, "handler", None)
     from desktop.logs import VERBOSE_ENV, setup_logging
 

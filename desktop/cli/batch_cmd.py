@@ -58,6 +58,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter every item shares (repeatable; a row's own values win)")
     p.add_argument("--model", metavar="REF", help="the model of every item (default: the generator's)")
+    p.add_argument("--spread", metavar="SERVERS",
+                   help="run the items on these remote servers at once (comma-separated names, or 'all'), each "
+                        "taking as many as its concurrency; an item whose server goes away runs on another. Needs "
+                        "a remote model: --model remote://SERVER/MODEL-ID (the server part is chosen item by item)")
     p.add_argument("--out", "-o", type=Path, metavar="DIR", required=True, help="the dataset folder to write")
     p.add_argument("--format", dest="fmt", default=None, metavar="FORMAT",
                    help="imagefolder, audiofolder, jsonl or parquet (default: by the generator's kind)")
@@ -165,11 +169,14 @@ def _run(plugins, generator, opened, args) -> int:
     code = EXIT_FAILED
     try:
         with RunCtrlC(engine, "the batch", before_message=bar.finish) as ctrl_c:
-            run = BatchRun(engine, opened, generator)
+            run = BatchRun(engine, opened, generator, spread=_spread(opened.plan, args))
             ctrl_c.follow_run(run, generator.id)
             run.progressed.connect(lambda done, total: bar.update(done, total))
             run.item_failed.connect(lambda index, message: (bar.finish(), print(
                 f"\nitem {index}: failed: {message}", file=sys.stderr)))
+            run.item_retried.connect(lambda index, server, message: (bar.finish(), print(
+                f"\nitem {index}: {server} went away ({message.splitlines()[0]}); running it on another server",
+                file=sys.stderr)))
             run.stopped.connect(lambda message: (bar.finish(), print(f"\nstudiolo: error: {message}",
                                                                      file=sys.stderr)))
             run.finished.connect(app.quit)
@@ -187,6 +194,28 @@ def _run(plugins, generator, opened, args) -> int:
 
         exit_now(code)
     return code
+
+
+def _spread(plan, args):
+    """The :class:`~desktop.remote.spread.Spread` of ``--spread`` (None without it); a ParamError (a usage error)
+    for servers that are not configured or items whose model is not remote."""
+    if not args.spread:
+        return None
+    from desktop.api import ModelNotFoundError, ParamError, parse_remote_ref, remote_servers
+    from desktop.remote.spread import Spread, spread_servers
+
+    names = [n.strip() for n in args.spread.split(",") if n.strip()]
+    model = args.model or next((item.model for item in plan.items), None)
+    try:
+        servers = spread_servers(names, remote_servers(), model)
+        for item in plan.items:
+            model = item.model
+            parse_remote_ref(item.model or "")
+    except ModelNotFoundError as exc:
+        raise ParamError("model", model, "spreading over servers needs a remote model (remote://SERVER/MODEL-ID)",
+                         hint="Give --model remote://SERVER/MODEL-ID; `studiolo models list --remote` lists them."
+                         ) from exc
+    return Spread(servers)
 
 
 def _finish(run, args, cancelled: bool) -> int:

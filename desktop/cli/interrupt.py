@@ -130,6 +130,19 @@ class RunCtrlC(CtrlC):
         print("Stopping the generator now…", file=sys.stderr, flush=True)
 
 
+class TrainCtrlC(CtrlC):
+    """Ctrl+C while ``studiolo train`` runs: the first pauses the training (a checkpoint after the current step,
+    then it stops: ``--resume`` continues it), a second stops it at once (the last checkpoint is kept), a third
+    ends the process."""
+
+    def _cancel(self) -> None:
+        if self.job_id is not None:
+            self.engine.pause(self.job_id)
+        self.before_message()
+        print("Pausing after this step's checkpoint… (press Ctrl+C again to stop at once; the last checkpoint is "
+              "kept)", file=sys.stderr, flush=True)
+
+
 def _kill(pid: int | None) -> None:
     if pid is not None:
         try:

@@ -28,6 +28,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     p = sub.add_parser("list", help="the models on this machine")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--remote", action="store_true",
+                   help="instead, the models the configured servers offer (`studiolo servers`), asked now")
     p.set_defaults(handler=list_models)
     p = sub.add_parser("files", help="list the files of a Hugging Face hub repo, with their sizes")
     p.add_argument("ref", metavar="REPO", help="repo id, e.g. Qwen/Qwen2.5-0.5B-Instruct-GGUF (or org/name@revision)")
@@ -60,6 +62,8 @@ def list_models(args: argparse.Namespace) -> int:
     from desktop.models.inventory import details_text, with_details
     from desktop.models.store import list_installed
 
+    if args.remote:
+        return _list_remote(args)
     generators = _generators_for_details()
     patterns = sorted({p for g in generators for p in g.model_file_patterns})
     models = with_details(list_installed(file_patterns=patterns), generators)
@@ -81,6 +85,31 @@ def list_models(args: argparse.Namespace) -> int:
         print("  ".join(cells + [row[-1]]))
     print(f"\n{len(models)} model(s), {human_bytes(sum(m.size_bytes for m in models))} on disk")
     return 0
+
+
+def _list_remote(args: argparse.Namespace) -> int:
+    """``models list --remote``: what each remote generator (``ModelSource.REMOTE``) finds on the servers; a server
+    that cannot be asked is named on stderr (status 1 when one could not), the others still listed."""
+    from desktop.api import ModelSource
+
+    generators = [g for g in _generators_for_details() if ModelSource.REMOTE in g.model_sources]
+    rows, problems = [], []
+    for generator in generators:
+        listing = generator.remote_models()
+        rows += [(model.ref, generator.id, model.kind or "-", model.server) for model in listing.models]
+        problems += [p for p in listing.problems if p not in problems]
+    for problem in problems:
+        print(f"studiolo: {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([{"ref": r, "generator": g, "kind": k, "server": s} for r, g, k, s in rows], indent=2))
+    elif not rows and not problems:
+        print("No remote models: no server is configured (`studiolo servers add NAME URL`), or they offer none.")
+    else:
+        header = ("REF", "GENERATOR", "KIND", "SERVER")
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+        for row in (header, *rows):
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 1 if problems else 0
 
 
 def _generators_for_details() -> list:

@@ -164,11 +164,15 @@ class Engine(QObject):
     # -- submitting ------------------------------------------------------------------------------------------
 
     def submit(self, generator_id: str, params: Any = None, *, model: str | None = None,
-               seed: int | None = None, watermark: bool | None = None, save: bool = True) -> Job:
+               seed: int | None = None, watermark: bool | None = None, save: bool = True,
+               lane: str | None = None) -> Job:
         """Validate and queue a job. ``params``: a ``Params`` instance, a dict of values, or None (defaults);
         ``model``: a reference (None: the generator's default model); ``seed``: None or -1 for a random one;
         ``watermark``: ask the generator to mark its outputs invisibly (None: as the ``watermark`` setting says);
-        ``save``: False to have the outputs only delivered (with ``job_finished``), not saved to the library.
+        ``save``: False to have the outputs only delivered (with ``job_finished``), not saved to the library;
+        ``lane``: run on a queue and worker thread of its own named so, beside the generator's (a batch spread over
+        remote servers runs several jobs at once: one lane per server slot) — only for a generator that runs in
+        this process (``runs_in_process``), whose jobs share no worker process.
         Raises ``PluginError`` (unknown generator) or ``ParamError`` at once, before anything is queued (a model
         given for a generator that uses no model is a ``ParamError`` too: :func:`check_model_choice`)."""
         if self._closed:
@@ -181,29 +185,77 @@ class Engine(QObject):
             params = from_json(generator.Params, params, strict=True)
         elif not isinstance(params, generator.Params):
             raise ParamError("params", params, f"expected {generator.Params.__qualname__} for {generator_id}")
+        if lane is not None and not (self.in_process or generator.runs_in_process):
+            raise ParamError("lane", lane, f"{generator.name} runs in a worker process of its own, one job at a time",
+                             hint="Submit its jobs without a lane.")
         job = Job(generator_id=generator_id, params=validate(params, generator.Params),
                   model=model or generator.default_model, seed=choose_seed(seed),
-                  watermark=self.settings.watermark if watermark is None else watermark, save=save)
+                  watermark=self.settings.watermark if watermark is None else watermark, save=save, lane=lane)
+        self._jobs[job.id] = job
+        self._mailboxes[job.id] = Mailbox()
+        self._queue_for(job.queue_key).put(job)
+        self.job_queued.emit(job.id)
+        return job
+
+    def submit_training(self, generator_id: str, kind: str, params: Any = None, *, name: str,
+                        model: str | None = None, seed: int | None = None, resume: bool = False,
+                        restart: bool = False) -> Job:
+        """Validate and queue a training job (issue 22): ``generator_id``'s training ``kind`` with ``params`` (its
+        ``Params``, a dict, or None), on the base ``model``, the result imported as ``name``. ``resume``: continue
+        the run of that name from its latest checkpoint (with its own params, model and seed unless given);
+        ``restart``: discard a stopped run of that name and start over. The job ends with ``job_finished`` (no
+        outputs; ``job.training.result`` is the trained model's reference), ``job_cancelled`` (cancelled, or
+        paused: ``job.training.paused``) or ``job_failed``. Raises ``PluginError``/``ParamError`` at once."""
+        from desktop.engine.train_job import TrainingRequest, plan
+
+        if self._closed:
+            raise RuntimeError("the engine is shut down")
+        generator = self.plugins.generator(generator_id)
+        check_model_choice(generator, model)
+        ready = plan(generator, kind, params, name=name, model=model, seed=seed, resume=resume, restart=restart)
+        job = Job(generator_id=generator_id, params=ready.params, model=ready.model, seed=choose_seed(ready.seed),
+                  training=TrainingRequest(kind, name, resume=resume))
         self._jobs[job.id] = job
         self._mailboxes[job.id] = Mailbox()
         self._queue_for(generator_id).put(job)
         self.job_queued.emit(job.id)
         return job
 
-    def _queue_for(self, generator_id: str) -> JobQueue:
-        if generator_id not in self._queues:
-            queue = self._queues[generator_id] = JobQueue()
+    def pause(self, job_id: str) -> bool:
+        """Pause a training job: a running one writes a checkpoint after its current step and ends
+        (``job_cancelled``, ``job.training.paused``); a queued one ends paused at once. Resume it with
+        :meth:`submit_training` (``resume=True``). False for a job that does not train or has finished."""
+        job = self._jobs.get(job_id)
+        if job is None or job.training is None or job.state.finished or job.cancelled:
+            return False
+        queue = self._queues.get(job.queue_key)
+        if queue is not None and queue.remove(job_id) is not None:
+            job.training.paused = True
+            job.pause_event.set()
+            job.state = JobState.CANCELLED
+            self._close_mail(job_id)
+            self.job_cancelled.emit(job_id, [])
+            self._settle(job)
+            return True
+        return job.request_pause()
+
+    def _queue_for(self, key: str) -> JobQueue:
+        """The queue ``key`` (a generator id, or ``GENERATOR#LANE``: :attr:`Job.queue_key`), with its worker thread
+        started on first use."""
+        if key not in self._queues:
+            generator_id = key.partition("#")[0]
+            queue = self._queues[key] = JobQueue()
             worker = GeneratorWorker(self.plugins.generator(generator_id), queue, self.services, self._mailboxes,
                                      self.runner(generator_id))
             thread = QThread(self)
-            thread.setObjectName(f"worker:{generator_id}")
+            thread.setObjectName(f"worker:{key}")
             worker.moveToThread(thread)
             thread.started.connect(worker.run)
             worker.mail.connect(self._on_mail)
             worker.ended.connect(self._on_ended)
-            self._workers[generator_id] = (worker, thread)
+            self._workers[key] = (worker, thread)
             thread.start()
-        return self._queues[generator_id]
+        return self._queues[key]
 
     def runner(self, generator_id: str) -> Runner:
         """How the generator's ``load``/``generate`` run: in its worker process (:class:`ProcessRunner`), or in
@@ -267,7 +319,7 @@ class Engine(QObject):
             return False
         job.request_cancel(hard=hard)
         self._close_mail(job_id)
-        queue = self._queues.get(job.generator_id)
+        queue = self._queues.get(job.queue_key)
         if queue is not None and queue.remove(job_id) is not None:
             job.state = JobState.CANCELLED
             self.job_cancelled.emit(job_id, [])
@@ -288,7 +340,7 @@ class Engine(QObject):
     def move(self, job_id: str, index: int) -> bool:
         """Move a waiting job to ``index`` in its generator's queue (0 runs next)."""
         job = self._jobs.get(job_id)
-        return job is not None and self._queue_for(job.generator_id).move(job_id, index)
+        return job is not None and self._queue_for(job.queue_key).move(job_id, index)
 
     def retire_generator(self, generator_id: str) -> None:
         """The generator went away (its plugin was disabled while the app runs): its jobs are cancelled, its
@@ -297,17 +349,17 @@ class Engine(QObject):
         for job in list(self._jobs.values()):
             if job.generator_id == generator_id:
                 self.cancel(job.id)
-        queue = self._queues.pop(generator_id, None)
-        if queue is not None:
-            queue.close()  # the worker's loop ends after its current job
-        pair = self._workers.pop(generator_id, None)
-        if pair is None:
+        keys = [key for key in list(self._queues) if key.partition("#")[0] == generator_id]  # with its lanes
+        for key in keys:
+            self._queues.pop(key).close()  # the worker's loop ends after its current job
+        pairs = [self._workers.pop(key) for key in keys if key in self._workers]
+        if not pairs:
             self._unload_models_of(generator_id)
             return
-        worker, thread = pair
-        self._retired[thread] = (worker, generator_id)
-        thread.finished.connect(self._on_retired)  # our slot: runs on the engine's thread
-        thread.quit()  # processed once the worker's loop has returned
+        for worker, thread in pairs:
+            self._retired[thread] = (worker, generator_id)
+            thread.finished.connect(self._on_retired)  # our slot: runs on the engine's thread
+            thread.quit()  # processed once the worker's loop has returned
 
     @Slot()
     def _on_retired(self) -> None:

@@ -63,21 +63,31 @@ class Job:
     item_ids: list[int] = field(default_factory=list)
     error: str | None = None
     error_detail: str | None = None
+    lane: str | None = None  # a job queue of its own beside the generator's (Engine.submit's ``lane``)
+    error_type: str | None = None  # the StudioloError subclass a failed job ended with ("ServerUnavailableError")
     device: str | None = None
     watermark: bool = False  # the generator is asked to mark its outputs invisibly (RunContext.watermark)
     save: bool = True  # False: the outputs are only delivered (a reproduce re-run), never saved nor indexed
+    training: Any = None  # a TrainingRequest (desktop.engine.train_job) when the job trains instead of generating
+    pause_event: threading.Event = field(default_factory=threading.Event, repr=False)
     steps_after_cancel: int = 0
     created: float = field(default_factory=time.time)
     timings: dict[str, float] = field(default_factory=dict)
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
     _cancel_listeners: list[Callable[[bool], None]] = field(default_factory=list, init=False, repr=False)
+    _pause_listeners: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
     _listeners_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     hard_cancelled: bool = False
 
     @property
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
+
+    @property
+    def queue_key(self) -> str:
+        """The queue (and worker thread) the job runs on: its generator's, or ``GENERATOR#LANE``."""
+        return self.generator_id if self.lane is None else f"{self.generator_id}#{self.lane}"
 
     def request_cancel(self, *, hard: bool = False) -> None:
         """Cancel the job: set its cancel event and tell whoever listens (the thread waiting for its worker
@@ -103,6 +113,32 @@ class Job:
         finally:
             with self._listeners_lock:
                 self._cancel_listeners.remove(listener)
+
+    def request_pause(self) -> bool:
+        """Pause a training job: it writes a checkpoint after its current step, then ends (``training.paused``);
+        resume it with a new job. False (nothing done) for a job that does not train."""
+        if self.training is None:
+            return False
+        with self._listeners_lock:
+            self.pause_event.set()
+            listeners = list(self._pause_listeners)
+        for listener in listeners:
+            listener()
+        return True
+
+    @contextmanager
+    def pause_listener(self, listener: Callable[[], None]) -> Iterator[None]:
+        """Call ``listener()`` on a pause request during the ``with`` block, and at once if one came before."""
+        with self._listeners_lock:
+            self._pause_listeners.append(listener)
+            already = self.pause_event.is_set()
+        if already:
+            listener()
+        try:
+            yield
+        finally:
+            with self._listeners_lock:
+                self._pause_listeners.remove(listener)
 
     def release_outputs(self) -> bool:
         """Drop the outputs (the heavy part of a finished job) when every one of them is saved: the library holds

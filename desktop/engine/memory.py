@@ -20,11 +20,9 @@ def total_ram() -> int | None:
 
 def process_rss(pid: int | None = None) -> int | None:
     """The resident memory in bytes of this process, or of process ``pid`` (None when unknown)."""
-    try:
-        with open(f"/proc/{pid or 'self'}/statm", encoding="ascii") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
+    from desktop.api.system import resident_bytes
+
+    return resident_bytes(str(pid) if pid else "self")
 
 
 def in_use(device: str) -> int | None:

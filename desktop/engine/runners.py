@@ -67,6 +67,23 @@ class InProcessRunner:
     def build_demo(self, dest: Path) -> None:
         self.generator.build_demo_model(dest)
 
+    def train(self, path: Path | None, device: str, job: Job, ctx: CallbackRunContext, work_dir: Path) -> dict:
+        """Run ``Generator.train`` here with a :class:`~desktop.engine.training.CallbackTrainingContext` relaying
+        to ``ctx``: ``{"result": TrainingResult, "estimate": …}``."""
+        from desktop.engine.training import CallbackTrainingContext
+
+        request = job.training
+        tctx = CallbackTrainingContext(work_dir=work_dir, resume=request.resume, pause_event=job.pause_event,
+                                       job_id=job.id, seed=job.seed, device=device, cancel_event=job.cancel_event,
+                                       on_progress=ctx.progress, on_preview=ctx.preview, on_warning=ctx.warn,
+                                       generator=self.generator)
+        try:
+            result = self.generator.train(path, device, request.kind, job.params, tctx)
+        finally:
+            tctx.close()
+            request.estimate = tctx.estimate
+        return {"result": result, "estimate": tctx.estimate}
+
     def preload(self, modules: list[str]) -> dict[str, Any]:
         return {"failures": [], "devices": []}  # a generator that runs here is light: nothing to import ahead
 
@@ -177,7 +194,7 @@ class ProcessRunner:
         token = secrets.token_hex(8)
         with self.process.session() as incarnation:
             payload = {"token": token, "path": path, "device": device, "options": dict(options),
-                       "allow_pickle": options.allow_pickle}
+                       "allow_pickle": options.allow_pickle, "model_ref": options.model_ref}
             answer = self._wait(self.process.call(incarnation, "load", payload), job, None)
             self.process.note_loaded(incarnation, token)
         return RemoteHandle(incarnation, token, int(answer["size"]))
@@ -193,6 +210,19 @@ class ProcessRunner:
             answer = self._wait(self.process.call(handle.incarnation, "generate", payload), job, ctx)
         ctx.progress_after_cancel += answer.get("after_cancel", 0)  # counted in the worker process (see _wait)
         return answer["outputs"]
+
+    def train(self, path: Path | None, device: str, job: Job, ctx: CallbackRunContext, work_dir: Path) -> dict:
+        """Run ``Generator.train`` in the worker process (see :class:`InProcessRunner`); a pause request is passed
+        on at once (the trainer checkpoints and stops), a cancel as for a generate."""
+        request = job.training
+        with self.process.session() as incarnation:
+            payload = {"path": path, "device": device, "job_id": job.id, "seed": job.seed, "kind": request.kind,
+                       "params": job.params, "work_dir": str(work_dir), "resume": request.resume}
+            call = self.process.call(incarnation, "train", payload)
+            with job.pause_listener(lambda: self.process.tell(call.incarnation, "pause", call.request)):
+                answer = self._wait(call, job, ctx)
+        request.estimate = answer.get("estimate")
+        return answer
 
     def stop_if_idle(self, idle_for: float = 0.0) -> bool:
         return self.process.stop_if_idle(idle_for)

@@ -110,13 +110,18 @@ class GeneratorWorker(QObject):
         self._in_plugin, self._step = False, "loading the model"
         try:
             self._set_state(job, JobState.LOADING)
-            job.outputs = self._load_and_generate(job, ctx, started)
+            if job.training is not None:  # a training job: a model comes out, no output to save
+                self._train(job, ctx)
+            else:
+                job.outputs = self._load_and_generate(job, ctx, started)
             if job.cancelled:  # the generator finished without noticing the cancel: what it made is partial
                 raise JobCancelled(partial=job.outputs)
             self._step = "saving the output"
             self._save(job, job.outputs)  # a disk-full error fails the job, its outputs still in memory
             job.state = JobState.DONE
         except JobCancelled as exc:
+            if job.training is not None:  # a pause ends the job the way a cancel does: told apart here
+                job.training.paused = job.pause_event.is_set() and not job.cancel_event.is_set()
             job.outputs = [_partial(o) for o in exc.partial if isinstance(o, Output)]
             job.state = JobState.CANCELLED
             try:
@@ -125,6 +130,7 @@ class GeneratorWorker(QObject):
                 log.warning("job %s: the partial output was not saved: %s", job.id, save_error)
         except StudioloError as exc:
             self._fail(job, str(exc))
+            job.error_type = type(exc).__name__  # what a batch spread over servers retries elsewhere
             job.error_detail = getattr(exc, "detail", None)  # a failure in the worker process: its traceback
             if job.error_detail:
                 log.error("job %s (%s) failed\n%s", job.id, self.generator.id, job.error_detail)
@@ -191,7 +197,8 @@ class GeneratorWorker(QObject):
         device = self.runner.device(services.device_preference)
         job.device = ctx.device = device
         options = LoadOptions({n: getattr(job.params, n) for n in load_option_names(generator.Params)},
-                              allow_pickle=services.allow_pickle)
+                              allow_pickle=services.allow_pickle,
+                              model_ref=job.model if path is None else None)  # a remote model: no files
         key = CacheKey(generator.id, str(path or ""), device, options.key())
         label = f"{job.model} for {generator.name}" if job.model else generator.name
         if path is not None and not services.cache.has(key):  # a model in memory is not re-checked on every job;
@@ -209,6 +216,57 @@ class GeneratorWorker(QObject):
             outputs = self._plugin(runner.generate, handle, job, ctx)
             job.timings["generate_s"] = time.monotonic() - run_start
         return self._checked_outputs(job, outputs)
+
+    def _train(self, job: Job, ctx: CallbackRunContext) -> None:
+        """Run a training job (:mod:`desktop.engine.train_job`): the base model resolved and checked, this
+        generator's loaded models unloaded (training loads its own copy), ``Generator.train`` run by the runner,
+        then the result's provenance recorded in it and the result imported into the model store."""
+        from pathlib import Path
+
+        from desktop.api.training import TrainingResult
+        from desktop.engine.train_job import (
+            import_result,
+            provenance,
+            training_kind,
+            write_provenance,
+            write_run_record,
+        )
+        from desktop.engine.training import run_dir
+        from desktop.provenance.reproduce import library_versions, model_hash
+
+        generator, services, request = self.generator, self.services, job.training
+        spec = training_kind(generator, request.kind)
+        path = services.resolver.resolve(
+            generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event, token=services.hf_token,
+            on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"),
+            check=True, build_demo=self.runner.build_demo)
+        self._model_path = path
+        ctx.raise_if_cancelled()
+        device = self.runner.device(services.device_preference)
+        job.device = ctx.device = device
+        for loaded in services.cache.loaded():  # the base model in memory twice would double what training needs
+            if loaded.key.generator_id == generator.id:
+                services.cache.unload(loaded.key)
+        self._set_state(job, JobState.RUNNING)
+        self._step = "training"
+        work_dir = run_dir(generator.id, request.name)
+        if not request.resume:
+            write_run_record(work_dir, job)
+        started = time.monotonic()
+        answer = self._plugin(self.runner.train, path, device, job, ctx, work_dir)
+        job.timings["train_s"] = time.monotonic() - started
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(result, TrainingResult) or not Path(result.path).exists():
+            raise GenerationError(f"{generator.name} finished training but gave no trained model ({result!r}).",
+                                  hint="This is a bug in the generator's plugin; the checkpoints are kept in "
+                                       f"{work_dir}.")
+        self._step = "recording the trained model's provenance"
+        request.record = provenance(generator=generator, kind=request.kind, job=job, model_hash=model_hash(path),
+                                    result=result, work_dir=work_dir, estimate=request.estimate,
+                                    versions=library_versions(tuple(generator.preload_modules or ())))
+        write_provenance(Path(result.path), request.record)
+        self._step = "importing the trained model"
+        request.result = import_result(generator, spec, request, Path(result.path))
 
     def _plugin(self, call: Any, *args: Any) -> Any:
         """``call(*args)``, the plugin's own code. An exception escaping it leaves the blame on the plugin (the

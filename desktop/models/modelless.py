@@ -9,12 +9,14 @@ on its page, the model manager and the welcome page leave it out, and a model gi
 
 from __future__ import annotations
 
-from desktop.api import Generator, ParamError
+from desktop.api import Generator, ModelSource, ParamError
 
 
 def uses_model(generator: Generator) -> bool:
-    """Whether ``generator`` loads a model: it has a default model, a demo model or recommended models."""
-    return generator.default_model is not None or generator.has_demo_model or bool(generator.recommended_models)
+    """Whether ``generator`` loads a model: it has a default model, a demo model or recommended models, or it runs
+    models on remote servers (``ModelSource.REMOTE``)."""
+    return (generator.default_model is not None or generator.has_demo_model or bool(generator.recommended_models)
+            or ModelSource.REMOTE in generator.model_sources)
 
 
 def check_model_choice(generator: Generator, ref: str | None) -> None:

@@ -26,6 +26,7 @@ from desktop import paths
 from desktop.api import Generator, ModelFormatError, ModelNotFoundError, ModelSource
 from desktop.api.model_files import describe_file_type
 from desktop.api.models import DEMO_MODEL
+from desktop.api.remote import REMOTE_SCHEME, parse_remote_ref, remote_servers
 from desktop.api.weights import PICKLE_SUFFIXES, check_model_files, is_pickle, pickle_refused
 from desktop.models.demo import ensure_demo_model
 
@@ -83,6 +84,9 @@ def parse_ref(ref: str) -> ModelRef:
                                       "'demo'; or give none, for the generator's default model.")
     if text == DEMO_MODEL:
         return ModelRef(ModelSource.DEMO, text)
+    if text.startswith(REMOTE_SCHEME):
+        parse_remote_ref(text)  # a clear error for a reference that names no server or no model
+        return ModelRef(ModelSource.REMOTE, text)
     try:
         path = Path(text).expanduser()
     except RuntimeError:  # ~someone who has no home folder here
@@ -106,6 +110,17 @@ def parse_ref(ref: str) -> ModelRef:
     raise ModelNotFoundError(f"No model found at {text!r}.",
                              hint="Give a model folder or file that exists, a Hugging Face repo id like "
                                   "'org/name' (or one of its files, 'org/name/file'), or 'demo'.")
+
+
+def check_remote_server(ref: str) -> None:
+    """Refuse a ``remote://SERVER/MODEL`` reference whose server is not configured (:class:`ModelNotFoundError`
+    naming the servers there are), before any generator is asked to contact it."""
+    server, _model = parse_remote_ref(ref)
+    names = [s.name for s in remote_servers()]
+    if server not in names:
+        raise ModelNotFoundError(f"No server named {server!r} is configured (for {ref}).",
+                                 hint=("The servers are: " + ", ".join(names) + ". " if names else "") +
+                                      "Add it in Settings → Servers or with `studiolo servers add NAME URL`.")
 
 
 def _local_source(path: Path) -> str | None:
@@ -147,6 +162,9 @@ class ModelResolver:
                                      hint="It accepts: " + ", ".join(sorted(generator.model_sources)) + ".")
         if parsed.source == ModelSource.DEMO:
             return ensure_demo_model(generator, build_demo)
+        if parsed.source == ModelSource.REMOTE:  # no files here: the generator gets the reference (LoadOptions)
+            check_remote_server(parsed.value)
+            return None
         if parsed.source == ModelSource.HUB:
             cancel = cancel or threading.Event()
             patterns = tuple(generator.model_file_patterns)

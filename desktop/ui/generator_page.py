@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.api import Generator, ParamError, StudioloError, fit_params, from_json, to_json
+from desktop.api import Generator, ModelSource, ParamError, StudioloError, fit_params, from_json, to_json
 from desktop.api.models import DEMO_MODEL
+from desktop.api.remote import REMOTE_SCHEME
 from desktop.api.wheel_guard import install_wheel_guard
 from desktop.engine.jobs import MAX_SEED
 from desktop.models.modelless import uses_model
@@ -39,13 +40,18 @@ from desktop.ui.theme import mark_error
 log = logging.getLogger(__name__)
 
 
-def _list_installed(generator: Generator, allow_pickle: bool, _state: TaskState) -> list[tuple[str, str]] | None:
-    """The models ``generator`` can run without a download, as (label, ref); None when they cannot be listed.
-    Reads the disk: runs on a ``scans`` task."""
+def _list_installed(generator: Generator, allow_pickle: bool,
+                    _state: TaskState) -> tuple[list[tuple[str, str]], list[str]] | None:
+    """The models ``generator`` can run without a download, as (label, ref), and the problems met listing them (a
+    remote generator's servers that could not be asked); None when they cannot be listed. Reads the disk, or asks
+    the servers (a ``ModelSource.REMOTE`` generator): runs on a ``scans`` task."""
     from desktop.models.inventory import installed_refs
 
     try:
-        return installed_refs(generator, allow_pickle=allow_pickle)
+        if ModelSource.REMOTE in generator.model_sources:
+            listing = generator.remote_models()
+            return [(f"{m.model_id} — {m.server}", m.ref) for m in listing.models], list(listing.problems)
+        return installed_refs(generator, allow_pickle=allow_pickle), []
     except Exception:  # the chooser keeps what it lists
         log.warning("could not list the installed models of %s", generator.id, exc_info=True)
         return None
@@ -74,6 +80,7 @@ class ModelChooser(QComboBox):
             self._static.append((self._label(generator, DEMO_MODEL), DEMO_MODEL))
         self._static += [(f"{model.name} — {model.ref}", model.ref) for model in generator.recommended_models]
         self._installed_refs: set[str] = set()
+        self.problems: list[str] = []  # servers a remote generator could not ask, from the last listing
         self._scans = TaskGroup("scans", owner=self)  # a chooser deleted while one runs gets nothing
         self._fill([])
 
@@ -110,9 +117,13 @@ class ModelChooser(QComboBox):
         """List the installed models again in the background (after a download, import or removal)."""
         self._scans.run(partial(_list_installed, self.generator, allow_pickle), on_done=self._on_installed)
 
-    def _on_installed(self, refs: list[tuple[str, str]] | None) -> None:
-        if refs is not None:
+    def _on_installed(self, listed: tuple[list[tuple[str, str]], list[str]] | None) -> None:
+        if listed is not None:
+            refs, self.problems = listed
             self._fill(refs)
+            if ModelSource.REMOTE in self.generator.model_sources:
+                self.setToolTip("\n".join([self.tr("A model on one of your servers (Settings → Servers)."),
+                                           *self.problems]))
         self.installed_listed.emit()
 
     def _label(self, generator: Generator, ref: str) -> str:
@@ -129,7 +140,7 @@ class ModelChooser(QComboBox):
 
     def is_installed(self, ref: str) -> bool:
         """Whether ``ref`` can run without a download: the demo, a model listed as installed, or a local path."""
-        if ref == DEMO_MODEL or ref in self._installed_refs:
+        if ref == DEMO_MODEL or ref in self._installed_refs or ref.startswith(REMOTE_SCHEME):  # remote: no download
             return True
         try:
             return Path(ref).expanduser().exists()
@@ -224,6 +235,7 @@ class GeneratorPage(QWidget):
         self.grid_button.clicked.connect(lambda _checked=False: self.open_grid())
         self.interpolate_window = None  # the "Interpolate…" window, made on first use (desktop.ui.explore)
         self.batch_window = None  # the "Batch…" window, made on first use (desktop.ui.batch)
+        self.training_window = None  # the "Train…" window, made on first use (desktop.ui.training)
         self.interpolate_button = QToolButton(self)
         self.interpolate_button.setObjectName("explore_interpolate")
         self.interpolate_button.setText(self.tr("Interpolate…"))
@@ -433,6 +445,47 @@ class GeneratorPage(QWidget):
         self.batch_window.raise_()
         self.batch_window.activateWindow()
         return self.batch_window
+
+    def open_training(self, files: Any = None, kind: str | None = None) -> Any:
+        """Show this generator's Training window (made on first use; its base model the page's), with ``files`` to
+        train on when given (the gallery's "Train a LoRA on these…"). Returns the window; None, and a message, for a
+        generator that trains nothing."""
+        if not getattr(self.generator, "training_kinds", ()):
+            self.message.emit(self.tr("%1 cannot train.").replace("%1", self.generator.name), True)
+            return None
+        if self.training_window is None:
+            from desktop.ui.training import TrainingWindow, params_using
+
+            chooser = ModelChooser(self.generator, None) if self.model_chooser is not None else None
+            if chooser is not None:
+                chooser.refresh_installed(allow_pickle=bool(getattr(self.engine.settings, "allow_pickle", False)))
+                chooser.set_ref(self.model_ref())
+            offers = params_using(self.generator.Params, {}, "x") is not None
+            self.training_window = TrainingWindow(self.engine, self.generator, chooser,
+                                                  self._use_trained if offers else None, self)
+            self.training_window.message.connect(self.message)
+        if files is not None:
+            self.training_window.set_data(files, kind)
+        self.training_window.show()
+        self.training_window.raise_()
+        self.training_window.activateWindow()
+        return self.training_window
+
+    def _use_trained(self, ref: str) -> bool:
+        """Put the trained model ``ref`` into the page's params (a LoRA added, the adapter set): the Training
+        window's "Use it now"."""
+        from desktop.ui.training import params_using
+
+        try:
+            values = self.grid_base()[0]
+        except StudioloError as exc:
+            self.message.emit(str(exc), True)
+            return False
+        changed = params_using(self.generator.Params, values, ref)
+        if changed is None:
+            return False
+        self.host.apply_params(changed)
+        return True
 
     def grid_base(self) -> tuple[dict[str, Any], str | None, int | None]:
         """What a grid's cells share unless an axis sets it: the params the page shows (the form's, or a custom

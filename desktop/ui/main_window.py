@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.api.models import ModelSource
 from desktop.api.variations import supports_variations
 from desktop.engine.engine import Engine
 from desktop.engine.memory import human_bytes, process_rss
@@ -173,6 +174,10 @@ class MainWindow(QMainWindow):
         self.batch_action.setShortcut(QKeySequence("Ctrl+Shift+B"))
         self.batch_action.triggered.connect(self.open_batch_current)
         view_menu.addAction(self.batch_action)
+        self.train_action = QAction(self.tr("&Train…"), self)  # the generator page's Training window
+        self.train_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
+        self.train_action.triggered.connect(self.open_training_current)
+        view_menu.addAction(self.train_action)
         self.stack.currentChanged.connect(lambda _index: self._update_interpolate_action())
         self._update_interpolate_action()
         self.page_actions: list[QAction] = []  # off while the welcome page is up (it ends the first run)
@@ -253,6 +258,7 @@ class MainWindow(QMainWindow):
                 widget.vary_requested.connect(self.vary)
                 widget.input_targets = self._input_targets
                 widget.use_as_input_requested.connect(self.use_as_input)
+                widget.train_requested.connect(self.train_on)
                 widget.message.connect(self.show_message)
                 self.engine.job_finished.connect(widget.refresh)
                 self.engine.job_cancelled.connect(widget.refresh)  # a cancelled job's partial output is saved too
@@ -407,6 +413,31 @@ class MainWindow(QMainWindow):
         return None
 
     @Slot()
+    def open_training_current(self) -> Any:
+        """The Training window of the generator on screen (Ctrl+Shift+T); None, and a note, on another page or for
+        a generator that trains nothing."""
+        page = self.current_page()
+        if isinstance(page, GeneratorPage) and getattr(page.generator, "training_kinds", ()):
+            return page.open_training()
+        self.show_message(self.tr("Open the page of a generator that can train (such as the image or text "
+                                  "generator) first."))
+        return None
+
+    @Slot(object)
+    def train_on(self, request: Any) -> Any:
+        """The gallery's "Train a LoRA on these…": the Training window of the generator that trains on such items
+        (a :class:`~desktop.ui.training.gallery.TrainRequest`), with their files as its data."""
+        from desktop.ui.training.gallery import trainer_for
+
+        found = trainer_for(self.plugins.generators.values(), request)
+        if found is None:
+            self.show_message(self.tr("No enabled generator trains on these items; see Plugins."), True)
+            return None
+        generator_id, kind = found
+        page = self.show_page(generator_id)
+        return page.open_training(request.paths, kind)
+
+    @Slot()
     def open_interpolation_current(self) -> Any:
         """The interpolation window of the generator on screen (Ctrl+Shift+I); None, and a note, on another page
         or for a generator that offers no interpolation."""
@@ -422,6 +453,8 @@ class MainWindow(QMainWindow):
         page = self.current_page()
         offered = isinstance(page, GeneratorPage) and bool(getattr(page.generator, "offers_interpolation", False))
         self.interpolate_action.setEnabled(offered)
+        trains = isinstance(page, GeneratorPage) and bool(getattr(page.generator, "training_kinds", ()))
+        self.train_action.setEnabled(trains)
         self.interpolate_action.setToolTip(
             self.tr("Interpolate between two seeds and/or prompts") if offered else
             self.tr("Only the page of a generator that offers interpolation (such as the image generator) can"))
@@ -579,6 +612,10 @@ class MainWindow(QMainWindow):
     def _on_settings_changed(self) -> None:
         self.engine.apply_settings()
         self.refresh_status()
+        for widget in self.pages.values():  # the servers may have changed: the remote generators ask them again
+            chooser = widget.model_chooser if isinstance(widget, GeneratorPage) else None
+            if chooser is not None and ModelSource.REMOTE in chooser.generator.model_sources:
+                chooser.refresh_installed(allow_pickle=self.engine.settings.allow_pickle)
         self.show_message(self.tr("Settings saved."))
 
     # -- third-party plugins, after the window shows ---------------------------------------------------------
@@ -782,6 +819,10 @@ class MainWindow(QMainWindow):
             if batch_window is not None:  # a batch running is cancelled (its finished items stay, resumable)
                 batch_window.shutdown()
                 batch_window.close()
+            training_window = getattr(page, "training_window", None)
+            if training_window is not None:  # a training under way is paused (its checkpoint resumes it)
+                training_window.shutdown()
+                training_window.close()
         plugins_page = self.pages.get(PLUGINS_PAGE)
         if plugins_page is not None:
             plugins_page.shutdown(timeout_ms=10_000)  # a dry run is cancelled; a running pip install finishes

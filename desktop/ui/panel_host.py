@@ -71,9 +71,11 @@ class GeneratorHost(QtPanelHost):
 
     def _mine(self, job_id: str) -> bool:
         try:
-            return self.engine.job(job_id).generator_id == self.generator.id
+            job = self.engine.job(job_id)
         except KeyError:
             return False
+        # (a training job is its Training window's, not the panel's: no outputs, no previews in the panel)
+        return job.generator_id == self.generator.id and getattr(job, "training", None) is None
 
     @Slot(str)
     def _on_queued(self, job_id: str) -> None:

@@ -1,6 +1,6 @@
 """The Settings dialog: theme, device, memory budget, idle unloading, the grace period of a cancel, output folder,
-Hugging Face token, pickle weights, and provenance (Content Credentials, invisible watermarks:
-:mod:`desktop.ui.provenance_settings`).
+Hugging Face token, pickle weights, provenance (Content Credentials, invisible watermarks:
+:mod:`desktop.ui.provenance_settings`) and the remote servers (:mod:`desktop.ui.server_settings`).
 
 Nothing is written until OK: :meth:`SettingsDialog.apply` checks the values (a problem is shown in the dialog,
 which stays open), copies them into the :class:`Settings`, saves it, applies the theme to the application at once
@@ -37,6 +37,7 @@ from desktop import paths
 from desktop.engine.memory import human_bytes, total_ram
 from desktop.settings import Settings
 from desktop.ui.provenance_settings import ProvenanceSettings
+from desktop.ui.server_settings import ServerSettings
 from desktop.ui.theme import apply_theme, current_theme, mark_error
 
 CUDA_INDEX = re.compile(r"cuda:(\d+)")
@@ -163,6 +164,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.pickle_warning)
 
         self.provenance = ProvenanceSettings(self)
+        self.servers = ServerSettings(self)
 
         self.error_label = QLabel(self)
         self.error_label.setObjectName("settings_error")
@@ -179,6 +181,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.provenance)
+        layout.addWidget(self.servers)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
 
@@ -204,6 +207,7 @@ class SettingsDialog(QDialog):
         self.pickle_check.setChecked(s.allow_pickle)
         self.pickle_warning.setVisible(s.allow_pickle)
         self.provenance.fill(s)
+        self.servers.fill(s)
 
     # -- slots -----------------------------------------------------------------------------------------------
 
@@ -251,7 +255,7 @@ class SettingsDialog(QDialog):
         Returns False (with the reason shown in the dialog, nothing saved) when a value cannot be used."""
         self.error_label.hide()
         output_dir, problem = self._check_output_dir(self.output_edit.text().strip())
-        problem = problem or self.provenance.check()
+        problem = problem or self.provenance.check() or self.servers.check()
         if problem:
             self.show_error(problem)
             return False
@@ -265,6 +269,7 @@ class SettingsDialog(QDialog):
             "hf_token": self.token_edit.text().strip() or None,
             "allow_pickle": self.pickle_check.isChecked(),
             **self.provenance.values(),
+            **self.servers.values(),
         }
         candidate = copy.copy(self.settings)
         for name, value in values.items():

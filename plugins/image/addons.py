@@ -13,12 +13,13 @@ from typing import Any
 
 from desktop.api import AddonKind, RecommendedModel
 
-__all__ = ["CONTROLNET", "UPSCALER", "IP_ADAPTER", "DEPTH", "ADDON_KINDS", "build_addon_demo", "local_ref"]
+__all__ = ["CONTROLNET", "UPSCALER", "IP_ADAPTER", "DEPTH", "LORA", "ADDON_KINDS", "build_addon_demo", "local_ref"]
 
 CONTROLNET = "controlnet"
 UPSCALER = "upscaler"
 IP_ADAPTER = "ip_adapter"
 DEPTH = "depth"
+LORA = "lora"  # LoRAs, trained here (plugins/image/training.py) or imported
 
 _MB = 1_000_000
 
@@ -62,6 +63,11 @@ ADDON_KINDS = (
                              size_checked="2026-12", license="Apache-2.0"),
         ),
         has_demo=True),
+    AddonKind(
+        LORA, "LoRAs",
+        "Small add-ons that teach a model a subject or a style (one .safetensors file each): the ones you train from "
+        "your pictures are listed here, usable by name in the LoRA list.",
+        model_file_patterns=("*.safetensors",)),
 )
 """What ``DiffusersImageGenerator.addon_kinds`` declares."""
 

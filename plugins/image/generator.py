@@ -55,6 +55,7 @@ from desktop.api import (
 )
 from plugins.image.addons import ADDON_KINDS
 from plugins.image.params import ImageParams
+from plugins.image.training import LORA_TRAINING
 
 __all__ = ["DiffusersImageGenerator", "SCHEDULERS"]
 
@@ -84,7 +85,8 @@ class DiffusersImageGenerator(Generator):
     preload_modules = ("torch", "diffusers")
     input_modes = {"img2img": "Image-to-image", "inpaint": "Inpaint",  # "Use as input" (the refinement loop)
                    "upscale": "Upscale"}
-    addon_kinds = ADDON_KINDS  # ControlNets, upscalers, IP-Adapters, depth estimators (plugins/image/addons.py)
+    addon_kinds = ADDON_KINDS  # ControlNets, upscalers, IP-Adapters, depth estimators, LoRAs (plugins/image/addons.py)
+    training_kinds = (LORA_TRAINING,)  # a LoRA from your pictures (plugins/image/training.py)
     # Sizes: the diffusers-format float32 weights, written by hand (the hub was not reachable); approximate.
     recommended_models = (
         RecommendedModel("stabilityai/sd-turbo", "SD-Turbo",
@@ -125,6 +127,15 @@ class DiffusersImageGenerator(Generator):
             raise ModelNotFoundError("No model was given.", hint="Choose a Stable Diffusion model, or 'demo'.")
         return load_model(model_path, device, options)
 
+    def train(self, model_path: Path | None, device: str, kind: str, params: Any, ctx: Any) -> Any:
+        """Train a LoRA from pictures (kind ``lora``) on the SD 1.x/2.x model at ``model_path``; its own copy of
+        the model, freed at the end (:mod:`plugins.image.training`)."""
+        from plugins.image.training import train_lora
+
+        if kind != LORA_TRAINING.id:
+            raise ParamError("kind", kind, f"the image generator trains: {LORA_TRAINING.id}")
+        return train_lora(model_path, device, params, ctx)
+
     def handle_size(self, handle: Any) -> int | None:
         return handle.size_bytes()
 
@@ -163,7 +174,10 @@ class DiffusersImageGenerator(Generator):
         _use_scheduler(pipe, handle.original_scheduler, params.scheduler)
         recorded = {"dtype": str(pipe.dtype).removeprefix("torch."), "scheduler": type(pipe.scheduler).__name__,
                     "scheduler_config": json.loads(json.dumps(dict(pipe.scheduler.config), default=str))}  # reproduce
-        handle.loras.apply(handle.pipe, list(params.loras), allow_pickle=handle.allow_pickle)
+        from plugins.image.lora_names import resolve_lora_names  # a LoRA given by its name in the model store
+
+        loras = resolve_lora_names(list(params.loras), ctx, allow_pickle=handle.allow_pickle)
+        handle.loras.apply(handle.pipe, loras, allow_pickle=handle.allow_pickle)
         _warn_long_prompts(pipe, params, ctx)
         kwargs = _call_kwargs(pipe, params, inputs)
         if params.prompt_to and params.prompt_mix > 0:

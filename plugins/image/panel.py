@@ -205,7 +205,8 @@ class ImagePanel(FileDropMixin, QWidget):
         self.form = QFormLayout()  # the init image's row, shown in the modes that use one
         self.form.addRow(tr("Init image"), self.init_row)
         # LoRAs and memory savers
-        self.loras = LoraEditor(self._fields["loras"].spec.max_items or 8, self)
+        self.loras = LoraEditor(self._fields["loras"].spec.max_items or 8, self,  # stored LoRAs offered by name
+                                stored=lambda: list(getattr(self.host, "addon_models", lambda kind: [])("lora")))
         self.controls = ControlNetEditor(self.host, self.params, self, canvas=self.canvas_image,
                                          has_canvas=self.has_canvas_image)  # plugins/image/control_editor.py
         self.controlnet = Collapsible(tr("ControlNet"), self.controls, self)

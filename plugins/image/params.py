@@ -80,7 +80,8 @@ class ImageParams:
     prompt_mix: float = param(0.0, min=0.0, max=1.0, step=0.05, label="Prompt mix",
                               help="How much of the second prompt to use: 0 the prompt alone, 1 the second alone.")
     loras: list[str] = param(default_factory=list, max_items=8,
-                             help="LoRA .safetensors files, each as PATH or PATH:WEIGHT (weight 1 by default).")
+                             help="LoRA .safetensors files, each as PATH or PATH:WEIGHT (weight 1 by default), or a "
+                                  "stored LoRA (trained or imported) as NAME or NAME:WEIGHT.")
     controlnets: list[str] = param(default_factory=list, max_items=3, label="ControlNets",
                                    help="ControlNet units, each MODEL|IMAGE|WEIGHT|START|END (weight 1, start 0, "
                                         "end 1 by default; add |preprocess=canny to use a photo's edges).")

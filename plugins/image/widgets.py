@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QMenu,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -38,11 +40,13 @@ def join_lora(path: str, weight: float) -> str:
 
 
 class LoraEditor(QWidget):
-    """The LoRA list: one row per file with its weight; add (file dialog) and remove the selected rows."""
+    """The LoRA list: one row per file with its weight; add (file dialog, or a stored LoRA by name when ``stored``
+    gives ``(label, reference)`` pairs: the host's ``addon_models("lora")``) and remove the selected rows."""
 
     changed = Signal()
 
-    def __init__(self, max_items: int = 8, parent: QWidget | None = None) -> None:
+    def __init__(self, max_items: int = 8, parent: QWidget | None = None, *,
+                 stored: Callable[[], list[tuple[str, str]]] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("loras")
         self.setAccessibleName(self.tr("LoRAs"))
@@ -67,6 +71,19 @@ class LoraEditor(QWidget):
         self.remove_button.setToolTip(self.tr("Remove the selected LoRAs"))
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
+        self._stored = stored
+        self.stored_button: QToolButton | None = None
+        if stored is not None:  # LoRAs in the model store (trained from your pictures, imported), by name
+            self.stored_button = QToolButton(self)
+            self.stored_button.setObjectName("lora_stored")
+            self.stored_button.setText(self.tr("Stored"))
+            self.stored_button.setAccessibleName(self.tr("Add a stored LoRA"))
+            self.stored_button.setToolTip(self.tr("Add a LoRA from the model store (trained or imported) by name"))
+            self.stored_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+            self.stored_menu = QMenu(self.stored_button)
+            self.stored_menu.aboutToShow.connect(self._fill_stored)
+            self.stored_button.setMenu(self.stored_menu)
+            buttons.addWidget(self.stored_button)
         buttons.addWidget(self.remove_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -132,8 +149,21 @@ class LoraEditor(QWidget):
             self.add_lora(name)
 
     @Slot()
+    def _fill_stored(self) -> None:
+        """The stored LoRAs, read again each time the menu opens."""
+        self.stored_menu.clear()
+        models = self._stored() if self._stored is not None else []
+        for label, ref in models:
+            action = self.stored_menu.addAction(label)
+            action.triggered.connect(lambda _checked=False, ref=ref: self.add_lora(ref))
+        if not models:
+            self.stored_menu.addAction(self.tr("No stored LoRAs yet (train one, or import one)")).setEnabled(False)
+
+    @Slot()
     def _update_buttons(self) -> None:
         self.add_button.setEnabled(self.table.rowCount() < self._max)
+        if self.stored_button is not None:
+            self.stored_button.setEnabled(self.table.rowCount() < self._max)
         self.remove_button.setEnabled(bool(self.table.selectedIndexes()))
 
 

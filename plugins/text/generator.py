@@ -30,15 +30,20 @@ from desktop.api import (
     LoadOptions,
     ModelFormatError,
     ModelNotFoundError,
+    ParamError,
     RecommendedModel,
     RunContext,
     TextOutput,
+    TrainingContext,
+    TrainingResult,
     WatermarkCheck,
     check_model_files,
 )
+from plugins.text.adapters import ADAPTER, ADAPTER_KIND, use_adapter
 from plugins.text.model_folder import check_config_files, tokenizer_problem
 from plugins.text.params import TextParams
 from plugins.text.prompting import build_prompt, fit_context, truncation_notice
+from plugins.text.training import LORA_TRAINING, train_lora
 
 __all__ = ["TransformersTextGenerator", "TextModel", "load_text_model", "context_length_of"]
 
@@ -85,6 +90,8 @@ class TransformersTextGenerator(Generator):
     default_model = "demo"
     devices = ("cuda", "mps", "cpu")
     preload_modules = ("torch", "transformers")
+    addon_kinds = (ADAPTER_KIND,)  # LoRA adapters (plugins/text/adapters.py), applied with the `adapter` param
+    training_kinds = (LORA_TRAINING,)  # a LoRA from your writing (plugins/text/training.py)
     # Sizes: the safetensors weights (bfloat16), written by hand (the hub was not reachable); approximate.
     recommended_models = (
         RecommendedModel("HuggingFaceTB/SmolLM2-360M-Instruct", "SmolLM2 360M Instruct",
@@ -143,6 +150,15 @@ class TransformersTextGenerator(Generator):
 
         return check_file(Path(path), metadata, Path(model_path))
 
+    # -- training ------------------------------------------------------------------------------------------
+
+    def train(self, model_path: Path | None, device: str, kind: str, params: Any,
+              ctx: TrainingContext) -> TrainingResult:
+        """Train a LoRA adapter on the user's writing (:mod:`plugins.text.training`)."""
+        if kind != LORA_TRAINING.id:
+            raise ParamError("kind", kind, f"{self.id} trains only {LORA_TRAINING.id!r}")
+        return train_lora(model_path, device, params, ctx)
+
     # -- jobs ----------------------------------------------------------------------------------------------
 
     def generate(self, handle: TextModel, params: TextParams, ctx: RunContext) -> list[TextOutput]:
@@ -155,6 +171,9 @@ class TransformersTextGenerator(Generator):
         prompt = build_prompt(handle.tokenizer, params.mode, params.prompt, params.system_prompt,
                               list(params.history))
         ids, dropped = fit_context(prompt.ids, handle.context_length, params.max_new_tokens)
+        # the adapter asked for, on; or every adapter off: the base model exactly
+        adapter_path = ctx.addon_model(ADAPTER, params.adapter) if params.adapter.strip() else None
+        adapter = use_adapter(handle.model, adapter_path, params.adapter.strip())
         if dropped:
             ctx.warn(truncation_notice(len(prompt.ids), dropped, handle.context_length, params.max_new_tokens))
         ctx.raise_if_cancelled()
@@ -179,6 +198,8 @@ class TransformersTextGenerator(Generator):
                             cancelled=lambda: ctx.cancelled)
         metadata: dict[str, Any] = {"mode": params.mode, "prompt_tokens": len(ids), "new_tokens": result.new_tokens,
                                     "truncated_tokens": dropped, "seed": ctx.seed}
+        if adapter is not None:
+            metadata["adapter"] = adapter
         if ctx.watermark:
             metadata["watermark"] = config_record(handle.model.device)
         if result.cancelled:

@@ -335,6 +335,12 @@ class TextPanel(FileDropMixin, QWidget):
         form.addRow(self.sampling_form)
         form.addRow(tr("Stop sequences"), self.stop_edit)
         form.addRow(self.load_form)
+        self.adapter_chooser = None  # text.transformers: a LoRA adapter (plugins/text/adapter_chooser.py)
+        if "adapter" in getattr(self.params_type, "__dataclass_fields__", {}):
+            from plugins.text.adapter_chooser import AdapterChooser
+
+            self.adapter_chooser = AdapterChooser(self.host, self)
+            form.addRow(tr("Adapter"), self.adapter_chooser)
         self.generate_button = self._button(tr("Generate"), "generate", tr("Generate (Ctrl+Enter)"))
         self.cancel_button = self._button(tr("Cancel"), "cancel", tr("Cancel (Esc)"))
         self.cancel_button.setEnabled(False)
@@ -422,8 +428,9 @@ class TextPanel(FileDropMixin, QWidget):
     def settings(self) -> dict[str, Any]:
         """The sampling settings and the load options the widgets hold. Raises ``ParamError`` for an invalid one
         (marked in the form)."""
+        adapter = {"adapter": self.adapter_chooser.value()} if self.adapter_chooser is not None else {}
         return {**self.sampling_form.values(), "stop": parse_stops(self.stop_edit.toPlainText()),
-                **self.load_form.values()}
+                **self.load_form.values(), **adapter}
 
     def apply_settings(self, values: Mapping[str, Any]) -> None:
         """Set the sampling settings present in ``values`` (a preset, or params as JSON); a value that does not
@@ -435,6 +442,8 @@ class TextPanel(FileDropMixin, QWidget):
                         form.set_values({name: values[name]})
                     except ParamError as exc:
                         log.info("setting %s left as it was: %s", name, exc)
+        if self.adapter_chooser is not None and isinstance(values.get("adapter"), str):
+            self.adapter_chooser.set_value(values["adapter"])
         stop = values.get("stop")
         if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
             self.stop_edit.setPlainText(format_stops(stop))

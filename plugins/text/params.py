@@ -41,10 +41,13 @@ class TextParamsBase:
 
 @dataclass(frozen=True)
 class TextParams(TextParamsBase):
-    """``text.transformers``' params: the shared fields, then the number format of the weights."""
+    """``text.transformers``' params: the shared fields, then the number format of the weights and the adapter."""
 
     dtype: str = param("auto", choices=DTYPES, load_option=True, label="Number format",
                        help="Number format of the weights: auto picks float16/bfloat16 on a GPU, float32 on the CPU.")
+    adapter: str = param("", label="Adapter",
+                         help="A LoRA adapter to write with (an imported adapter's name or its folder; made by "
+                              "training a LoRA on your writing); empty: the model as it is.")
 
 
 PRESETS: dict[str, dict[str, float | int]] = {

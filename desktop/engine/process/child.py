@@ -70,6 +70,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+PROGRESS_INTERVAL_S = 0.02
+"""A training's progress crosses the pipe at most this often (50 a second: more than the window shows)."""
+
+
 class ChildWorker:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -77,6 +81,8 @@ class ChildWorker:
         self.inbox: queue.Queue[tuple | None] = queue.Queue()
         self.handles: dict[str, Any] = {}
         self.running: dict[int, threading.Event] = {}  # request id of a generate -> its cancel event
+        self.pauses: dict[int, threading.Event] = {}  # request id of a train -> its pause event
+        self._early_pauses: set[int] = set()  # pauses that came before their train started
         self._early_cancels: set[int] = set()  # cancels that came before their generate started
         self._running_lock = threading.Lock()
         self.generator: Any = None
@@ -120,7 +126,7 @@ class ChildWorker:
             except BaseException as exc:  # the job fails; the process serves the next request
                 self._send_failure(rid, exc)
             else:
-                if kind != "generate":  # a job answers for itself
+                if kind not in ("generate", "train"):  # a job answers for itself
                     self._send_reply("done", rid, result)
 
     def _import(self, start: dict[str, Any]) -> Any:
@@ -157,6 +163,13 @@ class ChildWorker:
                         event.set()
                     else:
                         self._early_cancels.add(payload)
+            elif kind == "pause":
+                with self._running_lock:
+                    event = self.pauses.get(payload)
+                    if event is not None:
+                        event.set()
+                    else:
+                        self._early_pauses.add(payload)
             elif kind == "unload":
                 try:
                     self._send_reply("done", rid, self._unload(payload))
@@ -202,7 +215,8 @@ class ChildWorker:
         from desktop.engine import memory
 
         device = payload["device"]
-        options = LoadOptions(payload["options"], allow_pickle=payload["allow_pickle"])
+        options = LoadOptions(payload["options"], allow_pickle=payload["allow_pickle"],
+                              model_ref=payload.get("model_ref"))
         before = memory.in_use(device)
         handle = self.generator.load(payload["path"], device, options)
         reported = self.generator.handle_size(handle)
@@ -254,6 +268,46 @@ class ChildWorker:
         finally:
             with self._running_lock:
                 self.running.pop(rid, None)
+
+    def _on_train(self, rid: int, payload: dict[str, Any]) -> None:
+        """A training job (``Generator.train``) with the host's training context; answers like a generate: done
+        (the result and the estimate), cancelled (cancel or pause; the host knows which) or failed."""
+        from pathlib import Path
+
+        from desktop.api import JobCancelled
+        from desktop.engine.training import CallbackTrainingContext
+
+        cancel, pause = threading.Event(), threading.Event()
+        with self._running_lock:
+            self.running[rid], self.pauses[rid] = cancel, pause
+            if rid in self._early_cancels:
+                self._early_cancels.discard(rid)
+                cancel.set()
+            if rid in self._early_pauses:
+                self._early_pauses.discard(rid)
+                pause.set()
+        ctx = None
+        try:
+            ctx = CallbackTrainingContext(
+                work_dir=Path(payload["work_dir"]), resume=payload["resume"], pause_event=pause,
+                progress_interval=PROGRESS_INTERVAL_S,
+                job_id=payload["job_id"], seed=payload["seed"], device=payload["device"], cancel_event=cancel,
+                on_progress=lambda done, total, message: self._send_update(("progress", rid, (done, total, message))),
+                on_preview=lambda obj: self._send_update(("preview", rid, obj)),
+                on_warning=lambda message: self._send_update(("warn", rid, message)), generator=self.generator)
+            result = self.generator.train(payload["path"], payload["device"], payload["kind"], payload["params"], ctx)
+        except JobCancelled:
+            self._send_reply("cancelled", rid, {"partial": [], "after_cancel": 0})
+        except BaseException as exc:  # the plugin's failure (or the host's context's: a full disk), with its traceback
+            self._send_failure(rid, exc)
+        else:
+            self._send_reply("done", rid, {"result": result, "estimate": ctx.estimate})
+        finally:
+            if ctx is not None:
+                ctx.close()
+            with self._running_lock:
+                self.running.pop(rid, None)
+                self.pauses.pop(rid, None)
 
     # -- answers -------------------------------------------------------------------------------------------
 

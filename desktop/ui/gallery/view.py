@@ -89,6 +89,9 @@ class GalleryView(QWidget):
     """``(generator_id, recipe, strength)``: "Vary subtle / strong" — make a variation of the item (its
     :class:`~desktop.library.Recipe`, the seed being the item's own) at that strength (the window submits it)."""
     use_as_input_requested = Signal(object)
+    train_requested = Signal(object)
+    """``(request)``: "Train a LoRA on these…" — open a Training window with the selected items' files as its data
+    (a :class:`~desktop.ui.training.gallery.TrainRequest`; the window picks the generator)."""
     message = Signal(str, bool)
     exported = Signal(list)
 
@@ -188,6 +191,9 @@ class GalleryView(QWidget):
             ("reproduce", self.tr("Reproduce"),
              self.tr("Run the selected item's job again and say whether the result is identical"),
              self.reproduce_selected, []),
+            ("train", self.tr("Train a LoRA on these…"),
+             self.tr("Open the Training window with the selected pictures or texts as what it learns from"),
+             self.train_selected, []),
             ("trash", self.tr("Move to trash"), self.tr("Move the selected items to the trash (Delete)"),
              self.delete_key, [QKeySequence(QKeySequence.StandardKey.Delete)]),
             ("restore", self.tr("Restore"), self.tr("Take the selected items out of the trash"),
@@ -207,7 +213,8 @@ class GalleryView(QWidget):
                 self.list.addAction(action)
             action.triggered.connect(lambda _checked=False, run=slot: run())
             self.actions_by_name[name] = action
-            if name not in ("delete_now", "vary_subtle", "vary_strong", "export_dataset", "reproduce"):  # the menu's
+            if name not in ("delete_now", "vary_subtle", "vary_strong", "export_dataset", "reproduce",
+                            "train"):  # the menu's
                 self.toolbar.addAction(action)
         self.input_menu = QMenu(self.tr("Use as input"), self)
         self.input_menu.setObjectName("gallery_use_as_input_menu")
@@ -446,6 +453,8 @@ class GalleryView(QWidget):
             "reproduce": one and not trash and exists and self.details.credentials.engine is not None
             and not self.details.credentials.is_reproducing(),
             "trash": any_rows,
+            "train": any_rows and not trash and all(row.item.kind in ("image", "text") for row in rows)
+            and len({row.item.kind for row in rows}) == 1,
             "restore": any_rows and trash,
             "delete_now": any_rows and trash,
             "empty_trash": trash and self.model.total() > 0,
@@ -465,7 +474,7 @@ class GalleryView(QWidget):
         menu = QMenu(self)
         menu.setObjectName("gallery_menu")
         for name in ("open", "play", "reveal", "copy", "export", "export_dataset", None, "favourite", "reuse",
-                     "vary_subtle", "vary_strong", "reproduce", "use_as_input", None,
+                     "vary_subtle", "vary_strong", "reproduce", "use_as_input", "train", None,
                      "trash",
                      "restore", "delete_now", "empty_trash"):
             if name is None:
@@ -818,6 +827,19 @@ class GalleryView(QWidget):
         return self.loader.submit(lambda: gallery.reuse(item_id),
                                   lambda recipe: self.reuse_requested.emit(recipe.generator_id, recipe),
                                   self._failed(self.tr("Cannot reuse the parameters: %1")))
+
+    @Slot()
+    def train_selected(self) -> bool:
+        """Ask the window for a Training window that learns from the selected items' files (those on disk)."""
+        from desktop.ui.training.gallery import TrainRequest
+
+        rows = [row for row in self._rows_or_say() if row.exists]
+        if not rows:
+            return False
+        ids = [row.item.generator_id for row in rows]
+        self.train_requested.emit(TrainRequest(rows[0].item.kind, [row.item.path for row in rows],
+                                               sorted(set(ids), key=lambda g: -ids.count(g))))
+        return True
 
     # -- the chain of refinements ------------------------------------------------------------------------------
 

@@ -1,0 +1,118 @@
+"""A batch spread over several remote servers (issue 23, point 4): which server runs each item.
+
+Each server takes up to its own ``concurrency`` items at once (one engine *lane* a slot: ``Engine.submit(lane=…)``,
+so the remote generator's jobs run side by side). An item whose server went away — its job failed with
+:class:`~desktop.api.ServerUnavailableError` — goes back to the front of the batch to run on another server, and the
+server is left out for ``cooldown`` seconds (by a clock the caller may give: tests control time). An item every
+server has failed ends failed with the last server's message: nothing waits forever.
+
+Pure bookkeeping: no Qt, no network (the batch run asks, the engine runs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from desktop.api import ParamError, RemoteServer, parse_remote_ref, remote_ref
+
+__all__ = ["COOLDOWN_S", "Slot", "Spread", "model_on", "spread_servers"]
+
+COOLDOWN_S = 60.0
+"""How long a server that went away is left out before items are sent to it again."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One place to run an item: ``server``'s ``index``-th concurrent slot."""
+
+    server: str
+    index: int
+
+    @property
+    def lane(self) -> str:
+        """The engine lane of this slot (its own queue and worker thread)."""
+        return f"{self.server}.{self.index}"
+
+
+class Spread:
+    """Hands out slots on ``servers`` (each up to its concurrency), least busy server first."""
+
+    def __init__(self, servers: Sequence[RemoteServer], *, cooldown: float = COOLDOWN_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not servers:
+            raise ValueError("a spread needs at least one server")
+        self.servers = list(servers)
+        self.cooldown = cooldown
+        self.clock = clock
+        self._busy: set[Slot] = set()
+        self._down_until: dict[str, float] = {}
+
+    @property
+    def capacity(self) -> int:
+        """Items that may run at once, on every server together."""
+        return sum(server.concurrency for server in self.servers)
+
+    def is_down(self, server: str) -> bool:
+        until = self._down_until.get(server)
+        return until is not None and self.clock() < until
+
+    def usable(self, tried: Collection[str] = ()) -> bool:
+        """Whether a server ``tried`` leaves out is up (busy or not): an item has somewhere left to run."""
+        return any(s.name not in tried and not self.is_down(s.name) for s in self.servers)
+
+    def place(self, tried: Collection[str] = ()) -> Slot | None:
+        """A free slot on an up server not in ``tried`` (the least busy such server; ties in the order given), taken;
+        None when every such slot is busy (or no such server is up)."""
+        best: Slot | None = None
+        best_load = 2.0
+        for server in self.servers:
+            if server.name in tried or self.is_down(server.name):
+                continue
+            used = {slot.index for slot in self._busy if slot.server == server.name}
+            free = [i for i in range(server.concurrency) if i not in used]
+            load = len(used) / server.concurrency
+            if free and load < best_load:
+                best, best_load = Slot(server.name, free[0]), load
+        if best is not None:
+            self._busy.add(best)
+        return best
+
+    def free(self, slot: Slot) -> None:
+        """The item on ``slot`` ended (done, failed or cancelled)."""
+        self._busy.discard(slot)
+
+    def went_away(self, server: str) -> None:
+        """``server`` failed an item as unreachable: leave it out for the cooldown."""
+        self._down_until[server] = self.clock() + self.cooldown
+
+
+def spread_servers(names: Sequence[str], configured: Sequence[RemoteServer], model: str | None) -> list[RemoteServer]:
+    """The servers a batch of ``model`` spreads over: ``names`` (``["all"]``: every configured one), checked against
+    the configured servers; the model must be a ``remote://`` reference (its server part is replaced item by item).
+    :class:`ParamError` naming what is wrong."""
+    if not model:
+        raise ParamError("model", model, "spreading over servers needs a remote model (remote://SERVER/MODEL-ID)",
+                         hint="Give --model remote://SERVER/MODEL-ID; `studiolo models list --remote` lists them.")
+    parse_remote_ref(model)
+    by_name = {server.name: server for server in configured}
+    if list(names) == ["all"]:
+        chosen = list(configured)
+    else:
+        unknown = [name for name in names if name not in by_name]
+        if unknown:
+            raise ParamError("spread", ",".join(names), "each must be a configured server: "
+                             + (", ".join(by_name) or "none is configured"),
+                             hint="`studiolo servers list` shows them; `studiolo servers add` adds one.")
+        chosen = [by_name[name] for name in dict.fromkeys(names)]
+    if not chosen:
+        raise ParamError("spread", ",".join(names), "no server is configured",
+                         hint="Add servers with `studiolo servers add NAME URL`.")
+    return chosen
+
+
+def model_on(model: str, server: str) -> str:
+    """``model`` (``remote://ANY/ID``) on ``server``."""
+    _server, model_id = parse_remote_ref(model)
+    return remote_ref(server, model_id)
