@@ -50,10 +50,20 @@ class UvicornProcess:
         return self.process.wait(10)
 
 
+def _end_with_parent() -> None:
+    """In the child, before it runs: on Linux, be sent SIGTERM when the test process ends, even when it is killed
+    (a test run cut short leaves no server behind)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_uvicorn(*args: str, env: dict[str, str] | None = None) -> UvicornProcess:
-    """``python ARGS`` (a uvicorn server on port 0), once it says it is listening."""
+    """``python ARGS`` (a uvicorn server on port 0), once it says it is listening. Call it on the main thread (the
+    server is ended when the thread that started it ends)."""
     process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               cwd=ROOT, env=env)
+                               cwd=ROOT, env=env, preexec_fn=_end_with_parent)
     assert process.stdout is not None
     lines: list[str] = []
     url = None

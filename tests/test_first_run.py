@@ -30,7 +30,9 @@ from desktop.settings import Settings
 from desktop.ui.welcome import WelcomePage
 
 WAIT = 120_000  # ms: a safety net only; every wait ends on a signal or a condition
-BUILTINS = {"image.diffusers", "text.transformers", "text.llamacpp", "audio.speech", "audio.music"}
+BUILTINS = {"image.diffusers", "text.transformers", "text.llamacpp", "audio.speech", "audio.music", "remote.text",
+            "remote.image", "remote.audio"}
+LOCAL = BUILTINS - {"remote.text", "remote.image", "remote.audio"}  # the remote ones' models are on servers
 REPO = "studiolo-tests/tiny-welcome"
 
 
@@ -144,7 +146,7 @@ def test_no_generator_to_set_up_means_no_first_run(monkeypatch):
 
 def test_every_generator_offers_its_recommended_models_with_sizes(plugins):
     offers = {offer.generator_id: offer for offer in offered_downloads(plugins)}
-    assert set(offers) >= BUILTINS
+    assert set(offers) >= LOCAL
     for gid, offer in offers.items():
         generator = plugins.generator(gid)
         assert offer.models == tuple(generator.recommended_models) and offer.generator_name == generator.name
@@ -165,12 +167,12 @@ def test_build_all_demos_reports_a_failing_generator_and_builds_the_others(plugi
     monkeypatch.setattr(broken, "build_demo_model", explode)
     steps: list[tuple[int, int, str]] = []
     failures = build_all_demos(plugins, lambda *step: steps.append(step), threading.Event())
-    assert demos_built(plugins) == BUILTINS - {"image.diffusers"}
+    assert demos_built(plugins) == LOCAL - {"image.diffusers"}
     (failure,) = failures
     assert broken.name in failure and "the tiny UNet would not fit" in failure
-    total = len(BUILTINS)
+    total = len(LOCAL)
     assert [s[:2] for s in steps] == [(i, total) for i in range(total + 1)]
-    assert {s[2] for s in steps[:-1]} == {plugins.generator(g).name for g in BUILTINS} and steps[-1][2] == ""
+    assert {s[2] for s in steps[:-1]} == {plugins.generator(g).name for g in LOCAL} and steps[-1][2] == ""
 
 
 def test_build_all_demos_builds_nothing_once_cancelled(fast_demos):
@@ -192,7 +194,7 @@ def test_offline_the_demo_button_sets_everything_up_and_a_job_runs_at_once(plugi
     assert not page.download_button.isEnabled()  # ticking a model does not make it downloadable offline
     with qtbot.waitSignal(page.finished, timeout=WAIT):
         qtbot.mouseClick(page.demo_button, Qt.MouseButton.LeftButton)
-    assert demos_built(plugins) == BUILTINS
+    assert demos_built(plugins) == LOCAL
     assert not page.is_busy() and not page.errors_label.isVisible()
     assert Settings.load().first_run_done and settings.first_run_done
     assert not needs_first_run(plugins, Settings.load())
@@ -270,7 +272,7 @@ def test_download_selected_fetches_the_model_and_builds_the_demos(plugins, make_
     assert reports == [[]] and not page.errors_label.isVisible()  # downloaded, no failure
     snapshot = hub.cached_snapshot(REPO)
     assert snapshot is not None and (snapshot / "model.safetensors").read_bytes() == files["model.safetensors"]
-    assert demos_built(plugins) == BUILTINS and Settings.load().first_run_done
+    assert demos_built(plugins) == LOCAL and Settings.load().first_run_done
 
 
 def test_a_failed_download_is_shown_in_the_page(fast_demos, make_page, qtbot, monkeypatch, hub_server: HubServer):
@@ -286,7 +288,7 @@ def test_a_failed_download_is_shown_in_the_page(fast_demos, make_page, qtbot, mo
     assert "studiolo-tests/not-there" in message
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=WAIT)
     assert page.errors_label.isVisible() and "studiolo-tests/not-there" in page.errors_label.text()
-    assert not finished and demos_built(fast_demos) == set(fast_demos.generators)  # the app works anyway
+    assert not finished and demos_built(fast_demos) == LOCAL  # the app works anyway
     assert page.continue_button.isVisible() and page.continue_button.text() == "Continue to Studiolo"
     with qtbot.waitSignal(page.finished, timeout=WAIT):
         qtbot.mouseClick(page.continue_button, Qt.MouseButton.LeftButton)
@@ -312,7 +314,7 @@ def test_the_app_can_start_while_the_downloads_go_on(fast_demos, tiny_offer, mak
     qtbot.mouseClick(page.download_button, Qt.MouseButton.LeftButton)
     assert pause.reached.wait(timeout=30)
     qtbot.waitUntil(lambda: "Downloading Tiny welcome (1 of 1)" in page.status_label.text(), timeout=WAIT)
-    assert demos_built(fast_demos) == set(fast_demos.generators)  # built before the downloads
+    assert demos_built(fast_demos) == LOCAL  # built before the downloads
     assert page.continue_button.isVisible() and "background" in page.continue_button.text()
     with qtbot.waitSignal(page.finished, timeout=WAIT):
         qtbot.mouseClick(page.continue_button, Qt.MouseButton.LeftButton)

@@ -169,6 +169,7 @@ class BatchRun(QObject):
         self._slots: dict[str, Any] = {}  # job id → its spread slot
         self._tried: dict[int, set[str]] = {}  # item → the servers that went away while running it
         self.retries: list[tuple[int, str, str]] = []  # (item, server that went away, its message)
+        self.ran_on: dict[int, str] = {}  # spread items: the model (on its server) each last ran on, for its row
         self.items = {item.index: item for item in self.plan.items}
         self.done: dict[int, list[dict[str, Any]]] = dict(batch.done)
         self.skipped = len(self.done)
@@ -273,6 +274,7 @@ class BatchRun(QObject):
                 from desktop.remote.spread import model_on
 
                 model, lane = model_on(item.model, slot.server), slot.lane
+                self.ran_on[index] = model
             try:
                 job = self.engine.submit(self.plan.generator_id, from_json(self.generator.Params, item.params),
                                          model=model, seed=item.seed, lane=lane)
@@ -466,7 +468,7 @@ class BatchRun(QObject):
 
         params = dict(item.params)
         prompt_name = prompt_field(self.generator.Params)
-        model = item.model or self.plan.model or self.generator.default_model
+        model = self.ran_on.get(item.index) or item.model or self.plan.model or self.generator.default_model
         model_sha256, license_ = self._model_of(model)
         source = item.source or ""
         return {

@@ -21,6 +21,7 @@ from desktop.cli import (
     models_cmd,
     plugins_cmd,
     reproduce_cmd,
+    serve_cmd,
     servers_cmd,
     train_cmd,
     verify_cmd,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce_cmd.add_parser(commands)
     verify_cmd.add_parser(commands)
     train_cmd.add_parser(commands)
+    serve_cmd.add_parser(commands)
     servers_cmd.add_parser(commands)
     return parser
 

@@ -92,7 +92,10 @@ def batch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:  # everything that can be refused is refused before any job runs
         plan = None if resuming else _plan(generator, args)
+        spread = _spread(plan, args) if plan is not None else None  # before the output folder is touched
         opened = _open(plan, generator, args)
+        if plan is None:  # resumed: the plan is the journal's
+            spread = _spread(opened.plan, args)
     except (ParamError, StudioloError) as exc:
         return _error(exc, EXIT_USAGE)
     if opened.plan.generator_id != generator.id:
@@ -101,7 +104,7 @@ def batch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if opened.resumed:
         print(f"resuming: {len(opened.done)} of {len(opened.plan.items)} items already done", file=sys.stderr)
-    return _run(plugins, generator, opened, args)
+    return _run(plugins, generator, opened, args, spread)
 
 
 def _plan(generator, args):
@@ -154,7 +157,7 @@ def _command_line() -> str:
     return shlex.join(["studiolo", *sys.argv[1:]])
 
 
-def _run(plugins, generator, opened, args) -> int:
+def _run(plugins, generator, opened, args, spread=None) -> int:
     from PySide6.QtCore import QCoreApplication
 
     from desktop.api import ParamError
@@ -169,7 +172,7 @@ def _run(plugins, generator, opened, args) -> int:
     code = EXIT_FAILED
     try:
         with RunCtrlC(engine, "the batch", before_message=bar.finish) as ctrl_c:
-            run = BatchRun(engine, opened, generator, spread=_spread(opened.plan, args))
+            run = BatchRun(engine, opened, generator, spread=spread)
             ctrl_c.follow_run(run, generator.id)
             run.progressed.connect(lambda done, total: bar.update(done, total))
             run.item_failed.connect(lambda index, message: (bar.finish(), print(

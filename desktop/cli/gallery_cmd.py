@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from desktop.cli.arg_types import whole_number
+
 if TYPE_CHECKING:
     from desktop.library import Gallery, Item, ItemDetails
 
@@ -33,7 +35,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--search", metavar="TEXT", default="", help="words in the prompt or the generated text")
     p.add_argument("--favourites", action="store_true", help="only favourites")
     p.add_argument("--trash", action="store_true", help="list the trash instead")
-    p.add_argument("--limit", type=_count, default=50, metavar="N", help="show at most N items (0: all; default 50)")
+    p.add_argument("--limit", type=whole_number, default=50, metavar="N",
+                   help="show at most N items (0: all; default 50)")
     p.set_defaults(handler=list_items)
 
     p = sub.add_parser("show", help="everything about one item")
@@ -68,16 +71,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("empty-trash", help="delete every item in the trash, with its files")
     p.set_defaults(handler=empty_trash)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
 
 
 def _run(action: Any) -> int:

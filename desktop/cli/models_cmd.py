@@ -62,7 +62,7 @@ def list_models(args: argparse.Namespace) -> int:
     from desktop.models.inventory import details_text, with_details
     from desktop.models.store import list_installed
 
-    if args.remote:
+    if getattr(args, "remote", False):  # (a handler called with the flags of `models list` only)
         return _list_remote(args)
     generators = _generators_for_details()
     patterns = sorted({p for g in generators for p in g.model_file_patterns})

@@ -92,7 +92,7 @@ class PipRunner:
             watcher.start()
         interrupted = False
         try:
-            interrupted = self._pump(proc, result, on_line, interruptible)
+            interrupted = self._pump(proc, result, on_line, interruptible, cancel if interruptible else None)
         finally:
             if proc.poll() is None:
                 self._stop(proc)
@@ -121,15 +121,17 @@ class PipRunner:
             raise self._no_python(exc) from exc
 
     def _pump(self, proc: subprocess.Popen, result: PipResult, on_line: LineCallback | None,
-              interruptible: bool) -> bool:
-        """Read pip's output to the end; returns whether a Ctrl+C stopped it."""
+              interruptible: bool, cancel: threading.Event | None = None) -> bool:
+        """Read pip's output to the end; returns whether a Ctrl+C stopped it. Once ``cancel`` is set, the lines
+        pip had written before it was stopped are kept in the result but not passed on: what a cancelled pip
+        would have done (its plan) is not shown as if it were going ahead."""
         assert proc.stdout is not None
         while True:
             try:
                 for raw in proc.stdout:
                     line = raw.rstrip("\r\n")
                     result.lines.append(line)
-                    if on_line is not None:
+                    if on_line is not None and not (cancel is not None and cancel.is_set()):
                         on_line(line)
                 return False
             except KeyboardInterrupt:

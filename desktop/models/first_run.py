@@ -18,7 +18,7 @@ from desktop.api import Generator, RecommendedModel, StudioloError
 from desktop.api.errors import JobCancelled
 from desktop.engine.memory import human_bytes
 from desktop.models.demo import ensure_demo_model
-from desktop.models.modelless import uses_model
+from desktop.models.modelless import uses_local_model
 from desktop.models.resolver import imported_models_dir
 from desktop.models.store import demo_models_dir
 
@@ -111,10 +111,11 @@ def mark_done(settings: Settings) -> None:
 
 
 def generators_by_need(plugins: PluginManager) -> tuple[list[Generator], list[Generator]]:
-    """The generators that need a model and those that use none (:func:`~desktop.models.modelless.uses_model`:
-    they work without the first run), each list ordered by kind then name, as the sidebar shows them."""
+    """The generators that need a model on this machine and the others — those that use none, and those whose models
+    are on remote servers (:func:`~desktop.models.modelless.uses_local_model`: they work without the first run), each
+    list ordered by kind then name, as the sidebar shows them."""
     ordered = sorted(plugins.generators.values(), key=lambda g: (g.kind, g.name))
-    return [g for g in ordered if uses_model(g)], [g for g in ordered if not uses_model(g)]
+    return [g for g in ordered if uses_local_model(g)], [g for g in ordered if not uses_local_model(g)]
 
 
 # -- what can be downloaded -------------------------------------------------------------------------------------

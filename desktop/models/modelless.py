@@ -19,6 +19,13 @@ def uses_model(generator: Generator) -> bool:
             or ModelSource.REMOTE in generator.model_sources)
 
 
+def uses_local_model(generator: Generator) -> bool:
+    """Whether ``generator`` loads models from this machine: it uses a model (:func:`uses_model`) that is not on a
+    remote server. The model manager and the first run (downloads, demo models) are about these only; a remote
+    generator's models are listed by its servers."""
+    return uses_model(generator) and ModelSource.REMOTE not in generator.model_sources
+
+
 def check_model_choice(generator: Generator, ref: str | None) -> None:
     """Refuse a model reference given for a generator that uses no model (:class:`ParamError`, a usage error);
     no reference, or any reference for a generator that uses models, passes (the resolver judges those)."""

@@ -41,7 +41,7 @@ KINDS = ("text", "image", "audio")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 MAX_NAME_LENGTH = 40
 
-RESERVED_NAMES = frozenset({"studiolo", "desktop", "plugins", "image", "text", "audio", "gguf"})
+RESERVED_NAMES = frozenset({"studiolo", "desktop", "plugins", "image", "text", "audio", "gguf", "remote"})
 """Names a plugin cannot take: Studiolo's own distribution and packages, and the built-in plugins' entry-point
 names (``[project.entry-points.studiolo]`` in Studiolo's pyproject.toml), which would clash in the plugin list."""
 

@@ -17,8 +17,9 @@
 A generator's add-on kinds (``Generator.addon_kinds``: ControlNets, upscalers…) follow it in the list of generators,
 each a model list of its own (:mod:`desktop.models.addons`) with its recommended, installed and imported models.
 
-Generators that use no model (:func:`desktop.models.modelless.uses_model`) are not in its list of generators: they
-have nothing to install, recommend or import; what one holds in memory is listed under *Loaded now* as "(no model)".
+Generators that use no model, and those whose models are on remote servers
+(:func:`desktop.models.modelless.uses_local_model`), are not in its list of generators: they have nothing to
+install, recommend or import here; what one holds in memory is listed under *Loaded now* as "(no model)".
 
 Nothing here blocks the GUI thread: disk scans, imports, removals and downloads run as tasks on the ``models`` pool
 of :mod:`desktop.ui.tasks` and report back on the GUI thread; unloading runs on the ``engine`` pool (it can wait for
@@ -62,7 +63,7 @@ from desktop.engine.memory import human_bytes
 from desktop.models import hub, inventory
 from desktop.models.addons import model_lists
 from desktop.models.inventory import GeneratorModels, RecommendedStatus, details_text
-from desktop.models.modelless import uses_model
+from desktop.models.modelless import uses_local_model
 from desktop.models.resolver import matches_patterns, split_hub_file
 from desktop.models.store import InstalledModel
 from desktop.ui.repo_files_dialog import RepoFilesDialog
@@ -337,7 +338,7 @@ class ModelsView(QWidget):
         """id → model list: the generators that use a model, each followed by its add-on kinds' lists
         (:mod:`desktop.models.addons`: ControlNets, upscalers… each listed, downloaded and imported on its own)."""
         generators = sorted(self.plugins.generators.values(), key=lambda g: (g.kind, g.name.lower()))
-        return {g.id: g for g in model_lists(generators) if uses_model(g)}
+        return {g.id: g for g in model_lists(generators) if uses_local_model(g)}  # remote ones: their servers list them
 
     def _generator(self) -> Any:
         generator_id = self.generator_id()

@@ -198,7 +198,7 @@ class PluginsView(QWidget):
         for row, record in enumerate(self.records()):
             self.table.insertRow(row)
             cells = {"name": record.name, "version": record.version or "", "author": record.author or "",
-                     "summary": record.summary or "", "generators": ", ".join(record.generators),
+                     "summary": record.summary or "", "generators": self.generators_text(record.generators),
                      "status": self.status_text(record)}
             for column, key in enumerate(COLUMN_KEYS):
                 item = QTableWidgetItem(cells[key])
@@ -207,11 +207,19 @@ class PluginsView(QWidget):
                     item.setToolTip(record.error)
                 elif key == "summary" and record.summary:
                     item.setToolTip(record.summary)
+                elif key == "generators" and record.generators:
+                    item.setToolTip("\n".join(record.generators))
                 self.table.setItem(row, column, item)
         self.table.blockSignals(False)
         self.notice.setVisible(self.restart_needed())
         if selected is None or not self.select(selected):
             self._show_selected()
+
+    def generators_text(self, generators: list[str]) -> str:
+        """The generators column: two named, more counted (its tooltip lists them all)."""
+        if len(generators) <= 2:
+            return ", ".join(generators)
+        return self.tr("%1 and %2 more").replace("%1", generators[0]).replace("%2", str(len(generators) - 1))
 
     def restart_needed(self) -> bool:
         """Whether a change made on this page waits for Studiolo to restart."""

@@ -707,6 +707,11 @@ class TextPanel(FileDropMixin, QWidget):
         text = self.tr("Done.")
         if isinstance(meta.get("new_tokens"), int):
             text = self.tr("Done: %1 token(s).").replace("%1", str(meta["new_tokens"]))
+        server = meta.get("server")
+        if isinstance(server, dict) and isinstance(server.get("name"), str):  # a remote generator's: its usage
+            prompt = meta.get("prompt_tokens")
+            text = text[:-1] + " " + self.tr("on %1").replace("%1", server["name"]) + (
+                self.tr(" (prompt: %1 tokens).").replace("%1", str(prompt)) if isinstance(prompt, int) else ".")
         if isinstance(meta.get("truncated_tokens"), int) and meta["truncated_tokens"] > 0:
             text += " " + self.tr("The beginning of the prompt (%1 tokens) did not fit the model and was left "
                                   "out.").replace("%1", str(meta["truncated_tokens"]))

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.api import StudioloError
+from desktop.api import ModelSource, StudioloError
 from desktop.api.params_form import INVALID_COLOUR
 from desktop.batch.setup import BatchRequest
 from desktop.ui.tasks import TaskGroup, TaskState
@@ -244,6 +244,13 @@ class BatchWindow(QWidget):
         settings.addRow(self.tr("Seeds"), seeds)
         settings.addRow(self.tr("Format"), self.format_box)
         settings.addRow(self.tr("Output folder"), out_row)
+        self.spread_box = QCheckBox(self.tr("Spread over all my servers (each takes as many items at once as its "
+                                            "concurrency; an item whose server goes away runs on another)"), self)
+        self.spread_box.setObjectName("batch_spread")
+        if ModelSource.REMOTE in generator.model_sources:  # a remote generator's batch can use every server
+            settings.addRow(self.tr("Servers"), self.spread_box)
+        else:
+            self.spread_box.hide()
 
         # -- preview and estimate --------------------------------------------------------------------------------
         self.preview_list = QListWidget(self)
@@ -577,6 +584,16 @@ class BatchWindow(QWidget):
         self.folder_box, self.folder_choices = box, choices
         box.open()
 
+    def _spread(self, opened: Any) -> Any:
+        """The spread over every configured server when the box is ticked (None otherwise); a
+        :class:`~desktop.api.ParamError` when the batch's model is not on a server or no server is configured."""
+        if not (self.spread_box.isChecked() and ModelSource.REMOTE in self.generator.model_sources):
+            return None
+        from desktop.remote.spread import Spread, spread_servers
+
+        model = next((item.model for item in opened.plan.items), None)
+        return Spread(spread_servers(["all"], self.engine.settings.servers(), model))
+
     def _begin(self, opened: Any, out: Path) -> None:
         from desktop.batch.run import BatchRun
 
@@ -585,7 +602,13 @@ class BatchWindow(QWidget):
             self.say(self.tr("The batch in %1 was made with %2, not %3: choose another folder.").replace(
                 "%1", str(out)).replace("%2", opened.plan.generator_id).replace("%3", self.generator.id), True)
             return
-        previous, run = self.run, BatchRun(self.engine, opened, self.generator, self)
+        try:
+            spread = self._spread(opened)
+        except StudioloError as exc:
+            self.run_button.setEnabled(True)
+            self.say(str(exc), True)
+            return
+        previous, run = self.run, BatchRun(self.engine, opened, self.generator, self, spread=spread)
         self.run, self.out = run, out
         if previous is not None and previous.is_finished:
             previous.deleteLater()
@@ -595,6 +618,9 @@ class BatchWindow(QWidget):
             self.tr("Item %1 done.").replace("%1", str(index + 1))))
         run.item_failed.connect(lambda index, message: self.say(
             self.tr("Item %1 failed: %2").replace("%1", str(index + 1)).replace("%2", message), True))
+        run.item_retried.connect(lambda index, server, _message: self.say(
+            self.tr("Item %1: %2 went away; it runs on another server.").replace("%1", str(index + 1))
+            .replace("%2", server), True))
         run.paused_changed.connect(self._on_paused)
         run.stopped.connect(lambda message: self.say(message, True))
         run.finished.connect(self._on_finished)
