@@ -56,6 +56,22 @@ def test_a_batch_spreads_over_servers_and_retries_the_item_of_a_server_that_died
     assert fake.process.wait(30) == 3  # the dying server really ended (os._exit(3)) mid-answer
 
 
+def test_a_grid_spreads_its_cells_over_servers_and_moves_the_cell_of_a_server_that_died(studio, fake, tmp_path,
+                                                                                          capsys, qapp):
+    configure_servers({"studio": studio.url, "dying": f"{fake.url}/die/v1"})
+    out = tmp_path / "grid.md"
+    code = main(["explore", "grid", "remote.text", "--axis", "prompt=a fox|a hare|an owl|a boat",
+                 "--param", "max_new_tokens=4", "--param", "temperature=0", "--seed", "5",
+                 "--model", "remote://studio/text.transformers/demo", "--spread", "all", "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.count("dying went away") == 1 and "running it on another server" in err
+    assert "4 of 4 cells done" in err
+    table = out.read_text(encoding="utf-8")
+    assert all(prompt in table for prompt in ("a fox", "a hare", "an owl", "a boat"))
+    assert fake.process.wait(30) == 3
+
+
 def test_spreading_is_refused_before_any_job_for_servers_not_configured_or_a_local_model(tmp_path, capsys, qapp):
     configure_servers({"studio": "http://127.0.0.1:9/v1"})
     common = ["batch", "remote.text", "--template", "a fox", "--out", str(tmp_path / "x")]
@@ -63,6 +79,9 @@ def test_spreading_is_refused_before_any_job_for_servers_not_configured_or_a_loc
     assert "each must be a configured server: studio" in capsys.readouterr().err
     assert main([*common, "--model", "demo", "--spread", "all"]) == 2
     assert "needs a remote model" in capsys.readouterr().err
+    grid = ["explore", "grid", "remote.text", "--axis", "prompt=a|b", "--output", str(tmp_path / "g.md")]
+    assert main([*grid, "--model", "remote://studio/m", "--spread", "elsewhere"]) == 2
+    assert "each must be a configured server: studio" in capsys.readouterr().err
     assert RemoteServer.from_json({"name": "a", "url": "http://h/v1"}).concurrency == 1
 
 
@@ -103,3 +122,74 @@ def test_the_batch_window_spreads_a_remote_batch_over_every_server(studio, fake,
             window.shutdown()
             window.close()
         assert engine.shutdown(timeout=30)
+
+
+def test_the_grid_window_spreads_a_remote_grid_and_shows_every_cell(studio, fake, qtbot):
+    from desktop.engine.cache import ModelCache
+    from desktop.engine.engine import Engine
+    from desktop.explore.axes import parse_axis
+    from desktop.explore.grid import GridSpec
+    from desktop.plugins import PluginManager
+    from desktop.ui.generator_page import GeneratorPage
+
+    configure_servers({"studio": studio.url, "dying": f"{fake.url}/die/v1"})
+    engine = Engine(PluginManager(Settings()).load(), Settings.load(), cache=ModelCache())
+    page = GeneratorPage(engine, engine.plugins.generator("remote.text"))
+    qtbot.addWidget(page)
+    window = page.open_grid()
+    try:
+        generator = page.generator
+        assert window.spread_box.isVisibleTo(window)
+        window.spread_box.setChecked(True)
+        spec = GridSpec(generator.id, (parse_axis(generator, "prompt", "a fox|a hare|an owl"),),
+                        {"max_new_tokens": 4, "temperature": 0.0}, "remote://studio/text.transformers/demo", 5)
+        with qtbot.waitSignal(window.grid_started, timeout=60_000) as started:
+            window.run_grid(spec)
+        run = started.args[0]
+        assert len(run.job_ids) < len(run.cells)  # fed as the two servers' slots free, not all queued at once
+        if not run.is_finished:
+            with qtbot.waitSignal(window.grid_finished, timeout=60_000):
+                pass
+        assert len(run.results) == 3 and not run.errors
+        assert [server for _index, server, _message in run.retries] == ["dying"]
+        assert {state.status for state in window.view.states.values()} == {"done"}
+    finally:
+        window.close()
+        assert engine.shutdown(timeout=30)
+
+
+def test_cancelling_a_spread_grid_ends_the_cells_not_sent_at_once(studio, qtbot):
+    from desktop.api import remote_servers
+    from desktop.engine.cache import ModelCache
+    from desktop.engine.engine import Engine
+    from desktop.explore.axes import parse_axis
+    from desktop.explore.grid import GridSpec
+    from desktop.explore.run import GridRun
+    from desktop.plugins import PluginManager
+    from desktop.remote.spread import Spread
+
+    configure_servers({"studio": studio.url})
+    engine = Engine(PluginManager(Settings()).load(), Settings.load(), cache=ModelCache())
+    try:
+        generator = engine.plugins.generator("remote.text")
+        spec = GridSpec(generator.id, (parse_axis(generator, "prompt", "a|b|c"),), {"max_new_tokens": 4},
+                        "remote://studio/text.transformers/demo", 5)
+        run = GridRun(engine, spec, generator, spread=Spread(remote_servers()))
+        assert len(run.job_ids) == 1  # one slot: one cell sent
+        with qtbot.waitSignal(run.finished, timeout=60_000):
+            run.cancel()
+        assert len(run.job_ids) == 1 and run.is_finished  # nothing more was sent
+        assert {(1, 0, 0), (2, 0, 0)} <= run.cancelled and run.ended == 3
+    finally:
+        assert engine.shutdown(timeout=30)
+
+
+def test_a_grid_whose_only_server_died_fails_its_cells_and_ends(fake, tmp_path, capsys, qapp):
+    configure_servers({"dying": f"{fake.url}/die/v1"})
+    out = tmp_path / "grid.md"
+    code = main(["explore", "grid", "remote.text", "--axis", "prompt=a|b|c", "--param", "max_new_tokens=4",
+                 "--model", "remote://dying/any", "--spread", "all", "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1, err  # written, with its failed cells said
+    assert err.count("dying went away") == 1
+    assert err.count("(every server was tried)") == 3 and "0 of 3 cells done" in err

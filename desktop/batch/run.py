@@ -166,10 +166,11 @@ class BatchRun(QObject):
         self.generator = generator
         self.spread = spread
         self.window = spread.capacity if spread is not None else max(1, window)
-        self._slots: dict[str, Any] = {}  # job id → its spread slot
-        self._tried: dict[int, set[str]] = {}  # item → the servers that went away while running it
-        self.retries: list[tuple[int, str, str]] = []  # (item, server that went away, its message)
-        self.ran_on: dict[int, str] = {}  # spread items: the model (on its server) each last ran on, for its row
+        self._spread_run: Any = None
+        if spread is not None:
+            from desktop.remote.spread import SpreadRun
+
+            self._spread_run = SpreadRun(spread)
         self.items = {item.index: item for item in self.plan.items}
         self.done: dict[int, list[dict[str, Any]]] = dict(batch.done)
         self.skipped = len(self.done)
@@ -262,35 +263,34 @@ class BatchRun(QObject):
                and self._writing < MAX_PENDING_WRITES):
             index = self._todo[0]
             item = self.items[index]
-            model, lane, slot = item.model, None, None
-            if self.spread is not None:
-                slot = self.spread.place(self._tried.get(index, set()))
-                if slot is None:
-                    if self.spread.usable(self._tried.get(index, set())):
-                        return  # every slot of the servers left to it is busy: fed again when one ends
-                    self._todo.popleft()  # every server went away under it: the item fails, the batch goes on
-                    self._fail_item(index, self._gave_up(index))
+            model, placement = item.model, None
+            if self._spread_run is not None:
+                placement = self._spread_run.place(index, item.model)
+                if placement is None:
+                    return  # every slot of the servers left to it is busy: fed again when one ends
+                if isinstance(placement, str):  # every server went away under it: the item fails, the batch goes on
+                    self._todo.popleft()
+                    self._fail_item(index, placement)
                     continue
-                from desktop.remote.spread import model_on
-
-                model, lane = model_on(item.model, slot.server), slot.lane
-                self.ran_on[index] = model
+                model = placement.model
             try:
                 job = self.engine.submit(self.plan.generator_id, from_json(self.generator.Params, item.params),
-                                         model=model, seed=item.seed, lane=lane)
+                                         model=model, seed=item.seed,
+                                         lane=placement.lane if placement is not None else None)
             except BaseException:
-                if slot is not None:
-                    self.spread.free(slot)
+                if placement is not None:
+                    self._spread_run.unplace(placement)
                 raise
             self._todo.popleft()
             self.submitted.append(index)
             self._open[job.id] = index
-            if slot is not None:
-                self._slots[job.id] = slot
+            if placement is not None:
+                self._spread_run.started(job.id, placement)
 
-    def _gave_up(self, index: int) -> str:
-        said = [message for item, _server, message in self.retries if item == index]
-        return (said[-1] if said else "no server is up") + " (every server was tried)"
+    @property
+    def retries(self) -> list[tuple[Any, str, str]]:
+        """(item, the server that went away under it, its message), for a spread batch."""
+        return self._spread_run.retries if self._spread_run is not None else []
 
     def _fail_item(self, index: int, message: str) -> None:
         self.errors[index] = message
@@ -298,10 +298,7 @@ class BatchRun(QObject):
         self.progressed.emit(self.ended, self.total)
 
     def _free_slot(self, job_id: str) -> Any:
-        slot = self._slots.pop(job_id, None)
-        if slot is not None:
-            self.spread.free(slot)
-        return slot
+        return self._spread_run.ended(job_id) if self._spread_run is not None else None
 
     def _connect(self, on: bool) -> None:
         pairs = ((self.engine.job_finished, self._on_finished), (self.engine.job_failed, self._on_failed),
@@ -335,11 +332,8 @@ class BatchRun(QObject):
         if index is None:
             return
         slot = self._free_slot(job_id)
-        if slot is not None and self.engine.job(job_id).error_type == "ServerUnavailableError":
+        if slot is not None and self._spread_run.went_away(index, slot, self.engine.job(job_id).error_type, message):
             # the server went away: the item runs again first, on another server
-            self.spread.went_away(slot.server)
-            self._tried.setdefault(index, set()).add(slot.server)
-            self.retries.append((index, slot.server, message))
             self.item_retried.emit(index, slot.server, message)
             self._todo.appendleft(index)
         else:
@@ -468,7 +462,8 @@ class BatchRun(QObject):
 
         params = dict(item.params)
         prompt_name = prompt_field(self.generator.Params)
-        model = self.ran_on.get(item.index) or item.model or self.plan.model or self.generator.default_model
+        ran_on = self._spread_run.ran_on.get(item.index) if self._spread_run is not None else None
+        model = ran_on or item.model or self.plan.model or self.generator.default_model
         model_sha256, license_ = self._model_of(model)
         source = item.source or ""
         return {

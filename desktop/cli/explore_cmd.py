@@ -45,6 +45,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="REF", help="the model of every cell (default: the generator's)")
     p.add_argument("--seed", type=int, default=None, help="the seed of every cell (default: one random seed)")
     p.add_argument("--yes", "-y", action="store_true", help="run a grid of more than 100 jobs without refusing")
+    p.add_argument("--spread", metavar="SERVERS",
+                   help="run the cells on these remote servers at once (comma-separated names, or 'all'), as "
+                        "`batch --spread` does; the cells' models must be remote (remote://SERVER/MODEL-ID)")
     p.add_argument("--output", "-o", type=Path, metavar="PATH", required=True,
                    help="where to write the grid: .png for image generators, .md for text and audio")
     p.set_defaults(handler=grid)
@@ -92,7 +95,8 @@ def grid(args: argparse.Namespace) -> int:
             axes = tuple(parse_axis(generator, *_split_axis(text)) for text in _checked_utf8(args.axis))
             params = parse_assignments(generator.Params, _checked_utf8(args.param))
             spec = GridSpec(generator.id, axes, to_json(params), args.model, args.seed)
-        expand(spec, generator)  # every cell allowed (named otherwise)
+        cells = expand(spec, generator)  # every cell allowed (named otherwise)
+        spread = _spread(args, cells)
         _check_output(args.output, generator.kind)
         check_destination(args.output)
     except (ParamError, WriteError, StudioloError) as exc:
@@ -101,7 +105,29 @@ def grid(args: argparse.Namespace) -> int:
         print(f"studiolo: error: this grid has {job_count(spec)} jobs (more than {CONFIRM_JOBS}); add --yes to run "
               "it anyway, or use fewer values on its axes", file=sys.stderr)
         return EXIT_USAGE
-    return _run(plugins, generator, spec, args)
+    return _run(plugins, generator, spec, args, spread)
+
+
+def _spread(args: argparse.Namespace, cells: list):
+    """The :class:`~desktop.remote.spread.Spread` of ``--spread`` (None without it); a ParamError for servers that
+    are not configured or a cell whose model is not remote."""
+    if not args.spread:
+        return None
+    from desktop.api import ModelNotFoundError, ParamError, parse_remote_ref, remote_servers
+    from desktop.remote.spread import Spread, spread_servers
+
+    names = [n.strip() for n in args.spread.split(",") if n.strip()]
+    model = next((cell.model for cell in cells), None)
+    try:
+        servers = spread_servers(names, remote_servers(), model)
+        for cell in cells:
+            model = cell.model
+            parse_remote_ref(cell.model or "")
+    except ModelNotFoundError as exc:
+        raise ParamError("model", model, "spreading over servers needs a remote model (remote://SERVER/MODEL-ID)",
+                         hint="Give --model remote://SERVER/MODEL-ID; `studiolo models list --remote` lists them."
+                         ) from exc
+    return Spread(servers)
 
 
 def _saved_spec(record, generator, args):
@@ -139,10 +165,10 @@ def _check_output(target: Path, kind: str) -> None:
                                 hint=f"Give --output a name ending in {suffix}.")
 
 
-def _run(plugins, generator, spec, args) -> int:
+def _run(plugins, generator, spec, args, spread=None) -> int:
     from desktop.explore.run import GridRun
 
-    return run_cells(plugins, generator, "grid", lambda engine: GridRun(engine, spec, generator),
+    return run_cells(plugins, generator, "grid", lambda engine: GridRun(engine, spec, generator, spread=spread),
                      lambda index: f"cell {index}",
                      lambda run, pressed: _finish(run, generator, spec, args, pressed))
 
@@ -170,6 +196,10 @@ def run_cells(plugins, generator, what: str, make_run, cell_name, finish) -> int
             run.progressed.connect(lambda done, total: bar.update(done, total))
             run.cell_failed.connect(lambda index, _id, message: (bar.finish(), print(
                 f"\n{cell_name(index)}: failed: {message}", file=sys.stderr)))
+            if hasattr(run, "cell_retried"):  # a grid spread over servers
+                run.cell_retried.connect(lambda index, server, message: (bar.finish(), print(
+                    f"\n{cell_name(index)}: {server} went away ({message.splitlines()[0]}); running it on another "
+                    "server", file=sys.stderr)))
             run.finished.connect(app.quit)
             bar.update(0, run.total)
             app.exec()

@@ -8,6 +8,7 @@ any job's. Cancelling the grid cancels the cells that have not ended yet, queued
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +31,22 @@ class GridRun(QObject):
     * ``finished()`` — every cell has ended.
 
     ``results`` maps each done cell's index to its outputs, ``saved`` to the paths the library saved them at,
-    ``errors`` each failed cell's to its message; ``cells`` are the expanded cells in order and ``job_ids`` their
-    jobs' ids.
+    ``errors`` each failed cell's to its message; ``cells`` are the expanded cells in order and ``job_ids`` the ids
+    of the jobs submitted, in order (a spread grid's retries included).
     """
 
     cell_done = Signal(object, str, object)
     cell_failed = Signal(object, str, str)
     cell_cancelled = Signal(object, str)
+    cell_retried = Signal(object, str, str)  # a spread grid's cell whose server went away: index, server, message
     progressed = Signal(int, int)
     finished = Signal()
 
     def __init__(self, engine: Any, spec: GridSpec, generator: Any, parent: QObject | None = None, *,
-                 cells: list[GridCell] | None = None) -> None:
+                 cells: list[GridCell] | None = None, spread: Any = None) -> None:
+        """``spread``: a :class:`desktop.remote.spread.Spread` to run the cells on several remote servers at once:
+        then cells are fed as the servers' slots free (not all queued at once), and a cell whose server went away
+        runs again on another (``cell_retried(index, server, message)``)."""
         super().__init__(parent)
         self.engine = engine
         self.spec = spec
@@ -56,19 +61,61 @@ class GridRun(QObject):
         self.job_ids: list[str] = []
         self._cell_of: dict[str, GridCell] = {}
         self._open: set[str] = set()  # the jobs not ended yet
+        self._todo: deque[GridCell] = deque(self.cells)  # the cells not submitted yet
+        self._finished_said = False
+        self._slot_of: dict[str, Any] = {}  # a spread grid's job that just ended → the slot it had
+        self._spread_run: Any = None
+        if spread is not None:
+            from desktop.remote.spread import SpreadRun
+
+            self._spread_run = SpreadRun(spread)
         self._connect(True)
         try:
-            for cell in self.cells:
-                job = engine.submit(spec.generator_id, from_json(generator.Params, cell.params), model=cell.model,
-                                    seed=cell.seed)
-                self.job_ids.append(job.id)
-                self._cell_of[job.id] = cell
-                self._open.add(job.id)
+            self._feed()
         except BaseException:
             self._connect(False)
             for job_id in self.job_ids:
                 engine.cancel(job_id)
             raise
+
+    def _feed(self) -> None:
+        """Submit the cells waiting: all of them, or (spread) as many as the servers have free slots."""
+        while self._todo:
+            cell = self._todo[0]
+            model, placement = cell.model, None
+            if self._spread_run is not None:
+                placement = self._spread_run.place(cell.index, cell.model)
+                if placement is None:
+                    return  # every slot is busy: fed again when a cell ends
+                if isinstance(placement, str):  # every server went away under it
+                    self._todo.popleft()
+                    self.errors[cell.index] = placement
+                    self.cell_failed.emit(cell.index, "", placement)
+                    continue
+                model = placement.model
+            try:
+                job = self.engine.submit(self.spec.generator_id, from_json(self.generator.Params, cell.params),
+                                         model=model, seed=cell.seed,
+                                         lane=placement.lane if placement is not None else None)
+            except BaseException:
+                if placement is not None:
+                    self._spread_run.unplace(placement)
+                raise
+            self._todo.popleft()
+            self.job_ids.append(job.id)
+            self._cell_of[job.id] = cell
+            self._open.add(job.id)
+            if placement is not None:
+                self._spread_run.started(job.id, placement)
+
+    def job_id_of(self, index: Index) -> str:
+        """The id of the last job of cell ``index`` ("" for a cell a spread grid has not submitted yet)."""
+        return next((job_id for job_id, cell in reversed(self._cell_of.items()) if cell.index == index), "")
+
+    @property
+    def retries(self) -> list[tuple[Any, str, str]]:
+        """(cell index, the server that went away under it, its message), for a spread grid."""
+        return self._spread_run.retries if self._spread_run is not None else []
 
     @property
     def total(self) -> int:
@@ -76,16 +123,23 @@ class GridRun(QObject):
 
     @property
     def ended(self) -> int:
-        return len(self.job_ids) - len(self._open)
+        return len(self.results) + len(self.errors) + len(self.cancelled)
 
     @property
     def is_finished(self) -> bool:
-        return not self._open
+        return not self._open and not self._todo
 
     def cancel(self, *, hard: bool = False) -> None:
-        """Cancel every cell whose job has not ended (queued ones end at once, running ones when they stop)."""
+        """Cancel every cell whose job has not ended (queued ones end at once, running ones when they stop); the cells
+        a spread grid had not submitted yet end cancelled at once."""
+        while self._todo:
+            cell = self._todo.popleft()
+            self.cancelled.add(cell.index)
+            self.cell_cancelled.emit(cell.index, "")
         for job_id in [j for j in self.job_ids if j in self._open]:
             self.engine.cancel(job_id, hard=hard)
+        if not self._open:
+            self._after(None)
 
     def _connect(self, on: bool) -> None:
         pairs = ((self.engine.job_finished, self._on_finished), (self.engine.job_failed, self._on_failed),
@@ -109,6 +163,13 @@ class GridRun(QObject):
         cell = self._end(job_id)
         if cell is None:
             return
+        slot = self._slot_of.pop(job_id, None)
+        if slot is not None and self._spread_run.went_away(cell.index, slot, self.engine.job(job_id).error_type,
+                                                           message):
+            self._todo.appendleft(cell)  # its server went away: it runs again first, on another server
+            self.cell_retried.emit(cell.index, slot.server, message)
+            self._after(cell)
+            return
         self.errors[cell.index] = message
         self.cell_failed.emit(cell.index, job_id, message)
         self._after(cell)
@@ -125,10 +186,16 @@ class GridRun(QObject):
         if job_id not in self._open:
             return None
         self._open.discard(job_id)
+        if self._spread_run is not None:  # its slot is free for the next cell (kept a moment for _on_failed)
+            self._slot_of[job_id] = self._spread_run.ended(job_id)
         return self._cell_of[job_id]
 
-    def _after(self, _cell: GridCell) -> None:
+    def _after(self, _cell: GridCell | None) -> None:
+        if self._spread_run is not None:
+            self._slot_of.clear()
+            self._feed()
         self.progressed.emit(self.ended, self.total)
-        if not self._open:
+        if not self._open and not self._todo and not self._finished_said:
+            self._finished_said = True
             self._connect(False)
             self.finished.emit()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from desktop.api import ParamError, RemoteServer, parse_remote_ref, remote_ref
 
-__all__ = ["COOLDOWN_S", "Slot", "Spread", "model_on", "spread_servers"]
+__all__ = ["COOLDOWN_S", "Placement", "Slot", "Spread", "SpreadRun", "model_on", "spread_servers"]
 
 COOLDOWN_S = 60.0
 """How long a server that went away is left out before items are sent to it again."""
@@ -116,3 +116,68 @@ def model_on(model: str, server: str) -> str:
     """``model`` (``remote://ANY/ID``) on ``server``."""
     _server, model_id = parse_remote_ref(model)
     return remote_ref(server, model_id)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an item runs: its ``model`` on the slot's server, the engine ``lane`` of the ``slot``."""
+
+    model: str
+    lane: str
+    slot: Slot
+
+
+class SpreadRun:
+    """A run's side of a spread (a batch's, a grid's): the slot each job under way holds, the servers each item saw
+    go away, the retries, and the model each item last ran on (its provenance). Items are any hashable key."""
+
+    def __init__(self, spread: Spread) -> None:
+        self.spread = spread
+        self.retries: list[tuple[object, str, str]] = []  # (item, the server that went away, its message)
+        self.ran_on: dict[object, str] = {}
+        self._slots: dict[str, Slot] = {}  # job id → its slot
+        self._tried: dict[object, set[str]] = {}
+
+    @property
+    def capacity(self) -> int:
+        return self.spread.capacity
+
+    def place(self, item: object, model: str | None) -> Placement | str | None:
+        """Where ``item`` (of model ``model``, ``remote://ANY/ID``) runs now: a :class:`Placement` (its slot taken:
+        call :meth:`started` with the job), None when every slot it may use is busy (place it again when one is
+        freed), or the message it fails with when every server went away under it."""
+        tried = self._tried.get(item, set())
+        slot = self.spread.place(tried)
+        if slot is None:
+            if self.spread.usable(tried):
+                return None
+            said = [message for key, _server, message in self.retries if key == item]
+            return (said[-1] if said else "no server is up") + " (every server was tried)"
+        model = model_on(model or "", slot.server)
+        self.ran_on[item] = model
+        return Placement(model, slot.lane, slot)
+
+    def started(self, job_id: str, placement: Placement) -> None:
+        self._slots[job_id] = placement.slot
+
+    def unplace(self, placement: Placement) -> None:
+        """A placement whose job could not be submitted: its slot is free again."""
+        self.spread.free(placement.slot)
+
+    def ended(self, job_id: str) -> Slot | None:
+        """The job ended (done, failed or cancelled): its slot is free; the slot, or None for a job not placed."""
+        slot = self._slots.pop(job_id, None)
+        if slot is not None:
+            self.spread.free(slot)
+        return slot
+
+    def went_away(self, item: object, slot: Slot | None, error_type: str | None, message: str) -> bool:
+        """After ``item``'s job on ``slot`` failed with ``error_type`` (``Job.error_type``): True when its server
+        went away (:class:`~desktop.api.ServerUnavailableError`) — the server is left out for the cooldown and the
+        item should run again elsewhere; False for any other failure (the item fails)."""
+        if slot is None or error_type != "ServerUnavailableError":
+            return False
+        self.spread.went_away(slot.server)
+        self._tried.setdefault(item, set()).add(slot.server)
+        self.retries.append((item, slot.server, message))
+        return True

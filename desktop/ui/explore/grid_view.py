@@ -160,8 +160,7 @@ class GridView(QWidget):
             self._follow(self.run, False)
         self.player.stop()
         self.run = run
-        self.states = {cell.index: CellState(cell, job_id) for cell, job_id in zip(run.cells, run.job_ids,
-                                                                                   strict=True)}
+        self.states = {cell.index: CellState(cell, run.job_id_of(cell.index)) for cell in run.cells}
         axes = run.spec.axes
         self.table.clearSelection()
         self.table.setColumnCount(len(axes[0].values))

@@ -15,9 +15,9 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QFileDialog, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from desktop.api import StudioloError, from_json
+from desktop.api import ModelSource, StudioloError, from_json, parse_remote_ref
 from desktop.explore.export import grid_file, read_grid_record, spec_from_record
 from desktop.explore.grid import GridSpec
 from desktop.ui.explore.grid_setup import Base, GridSetup
@@ -75,8 +75,13 @@ class GridWindow(QWidget):
         splitter.addWidget(self.view)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
+        self.spread_box = QCheckBox(self.tr("Spread the cells over all my servers (each takes as many at once as its "
+                                            "concurrency; a cell whose server goes away runs on another)"), self)
+        self.spread_box.setObjectName("grid_spread")
+        self.spread_box.setVisible(ModelSource.REMOTE in generator.model_sources)  # remote generators only
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 1)
+        layout.addWidget(self.spread_box)
         layout.addWidget(self.note)
         self.setup.run_requested.connect(self.start)
         self.setup.open_requested.connect(self.choose_file_to_open)
@@ -95,7 +100,7 @@ class GridWindow(QWidget):
         from desktop.explore.run import GridRun
 
         try:
-            run = GridRun(self.engine, spec, self.generator, self)
+            run = GridRun(self.engine, spec, self.generator, self, spread=self._spread(spec))
         except StudioloError as exc:
             self.setup.show_status(str(exc), error=True)
             return None
@@ -107,6 +112,20 @@ class GridWindow(QWidget):
         self.say(self.tr("Running %1 jobs; each is saved to the gallery.").replace("%1", str(run.total)))
         self.grid_started.emit(run)
         return run
+
+    def _spread(self, spec: GridSpec) -> Any:
+        """The spread over every configured server when the box is ticked (None otherwise); a
+        :class:`~desktop.api.ParamError` when a cell's model is not on a server or no server is configured."""
+        if not (self.spread_box.isChecked() and ModelSource.REMOTE in self.generator.model_sources):
+            return None
+        from desktop.explore.grid import expand
+        from desktop.remote.spread import Spread, spread_servers
+
+        cells = expand(spec, self.generator)
+        servers = spread_servers(["all"], self.engine.settings.servers(), cells[0].model if cells else None)
+        for cell in cells:
+            parse_remote_ref(cell.model or "")  # every cell's model on a server (ModelNotFoundError otherwise)
+        return Spread(servers)
 
     def run_grid(self, spec: GridSpec) -> None:
         """Show ``spec`` in the setup and run it as Run would (asking first for a big grid)."""
