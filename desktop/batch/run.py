@@ -258,34 +258,22 @@ class BatchRun(QObject):
 
     def _feed(self) -> None:
         from desktop.api.params import from_json
+        from desktop.remote.spread import submit_item
 
         while (self._todo and not self.paused and not self._stopping() and len(self._open) < self.window
                and self._writing < MAX_PENDING_WRITES):
             index = self._todo[0]
             item = self.items[index]
-            model, placement = item.model, None
-            if self._spread_run is not None:
-                placement = self._spread_run.place(index, item.model)
-                if placement is None:
-                    return  # every slot of the servers left to it is busy: fed again when one ends
-                if isinstance(placement, str):  # every server went away under it: the item fails, the batch goes on
-                    self._todo.popleft()
-                    self._fail_item(index, placement)
-                    continue
-                model = placement.model
-            try:
-                job = self.engine.submit(self.plan.generator_id, from_json(self.generator.Params, item.params),
-                                         model=model, seed=item.seed,
-                                         lane=placement.lane if placement is not None else None)
-            except BaseException:
-                if placement is not None:
-                    self._spread_run.unplace(placement)
-                raise
+            job = submit_item(self.engine, self._spread_run, index, self.plan.generator_id,
+                              from_json(self.generator.Params, item.params), item.model, item.seed)
+            if job is None:
+                return  # every slot of the servers left to it is busy: fed again when one ends
             self._todo.popleft()
+            if isinstance(job, str):  # every server went away under it: the item fails, the batch goes on
+                self._fail_item(index, job)
+                continue
             self.submitted.append(index)
             self._open[job.id] = index
-            if placement is not None:
-                self._spread_run.started(job.id, placement)
 
     @property
     def retries(self) -> list[tuple[Any, str, str]]:

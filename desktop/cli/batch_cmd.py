@@ -204,21 +204,10 @@ def _spread(plan, args):
     for servers that are not configured or items whose model is not remote."""
     if not args.spread:
         return None
-    from desktop.api import ModelNotFoundError, ParamError, parse_remote_ref, remote_servers
-    from desktop.remote.spread import Spread, spread_servers
+    from desktop.api import remote_servers
+    from desktop.remote.spread import spread_from_names
 
-    names = [n.strip() for n in args.spread.split(",") if n.strip()]
-    model = args.model or next((item.model for item in plan.items), None)
-    try:
-        servers = spread_servers(names, remote_servers(), model)
-        for item in plan.items:
-            model = item.model
-            parse_remote_ref(item.model or "")
-    except ModelNotFoundError as exc:
-        raise ParamError("model", model, "spreading over servers needs a remote model (remote://SERVER/MODEL-ID)",
-                         hint="Give --model remote://SERVER/MODEL-ID; `studiolo models list --remote` lists them."
-                         ) from exc
-    return Spread(servers)
+    return spread_from_names(args.spread, remote_servers(), [item.model for item in plan.items])
 
 
 def _finish(run, args, cancelled: bool) -> int:

@@ -113,21 +113,10 @@ def _spread(args: argparse.Namespace, cells: list):
     are not configured or a cell whose model is not remote."""
     if not args.spread:
         return None
-    from desktop.api import ModelNotFoundError, ParamError, parse_remote_ref, remote_servers
-    from desktop.remote.spread import Spread, spread_servers
+    from desktop.api import remote_servers
+    from desktop.remote.spread import spread_from_names
 
-    names = [n.strip() for n in args.spread.split(",") if n.strip()]
-    model = next((cell.model for cell in cells), None)
-    try:
-        servers = spread_servers(names, remote_servers(), model)
-        for cell in cells:
-            model = cell.model
-            parse_remote_ref(cell.model or "")
-    except ModelNotFoundError as exc:
-        raise ParamError("model", model, "spreading over servers needs a remote model (remote://SERVER/MODEL-ID)",
-                         hint="Give --model remote://SERVER/MODEL-ID; `studiolo models list --remote` lists them."
-                         ) from exc
-    return Spread(servers)
+    return spread_from_names(args.spread, remote_servers(), [cell.model for cell in cells])
 
 
 def _saved_spec(record, generator, args):

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.api.params import from_json
 from desktop.explore.grid import GridCell, GridSpec, expand
+from desktop.remote.spread import submit_item
 
 __all__ = ["GridRun"]
 
@@ -82,31 +83,18 @@ class GridRun(QObject):
         """Submit the cells waiting: all of them, or (spread) as many as the servers have free slots."""
         while self._todo:
             cell = self._todo[0]
-            model, placement = cell.model, None
-            if self._spread_run is not None:
-                placement = self._spread_run.place(cell.index, cell.model)
-                if placement is None:
-                    return  # every slot is busy: fed again when a cell ends
-                if isinstance(placement, str):  # every server went away under it
-                    self._todo.popleft()
-                    self.errors[cell.index] = placement
-                    self.cell_failed.emit(cell.index, "", placement)
-                    continue
-                model = placement.model
-            try:
-                job = self.engine.submit(self.spec.generator_id, from_json(self.generator.Params, cell.params),
-                                         model=model, seed=cell.seed,
-                                         lane=placement.lane if placement is not None else None)
-            except BaseException:
-                if placement is not None:
-                    self._spread_run.unplace(placement)
-                raise
+            job = submit_item(self.engine, self._spread_run, cell.index, self.spec.generator_id,
+                              from_json(self.generator.Params, cell.params), cell.model, cell.seed)
+            if job is None:
+                return  # every slot is busy: fed again when a cell ends
             self._todo.popleft()
+            if isinstance(job, str):  # every server went away under it
+                self.errors[cell.index] = job
+                self.cell_failed.emit(cell.index, "", job)
+                continue
             self.job_ids.append(job.id)
             self._cell_of[job.id] = cell
             self._open.add(job.id)
-            if placement is not None:
-                self._spread_run.started(job.id, placement)
 
     def job_id_of(self, index: Index) -> str:
         """The id of the last job of cell ``index`` ("" for a cell a spread grid has not submitted yet)."""

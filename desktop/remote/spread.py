@@ -14,10 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from desktop.api import ParamError, RemoteServer, parse_remote_ref, remote_ref
 
-__all__ = ["COOLDOWN_S", "Placement", "Slot", "Spread", "SpreadRun", "model_on", "spread_servers"]
+__all__ = ["COOLDOWN_S", "Placement", "Slot", "Spread", "SpreadRun", "model_on", "spread_from_names", "spread_servers",
+           "submit_item"]
 
 COOLDOWN_S = 60.0
 """How long a server that went away is left out before items are sent to it again."""
@@ -94,7 +96,8 @@ def spread_servers(names: Sequence[str], configured: Sequence[RemoteServer], mod
     :class:`ParamError` naming what is wrong."""
     if not model:
         raise ParamError("model", model, "spreading over servers needs a remote model (remote://SERVER/MODEL-ID)",
-                         hint="Give --model remote://SERVER/MODEL-ID; `studiolo models list --remote` lists them.")
+                         hint="Choose a model on one of your servers (--model remote://SERVER/MODEL-ID on the command "
+                              "line); `studiolo models list --remote` lists them.")
     parse_remote_ref(model)
     by_name = {server.name: server for server in configured}
     if list(names) == ["all"]:
@@ -181,3 +184,42 @@ class SpreadRun:
         self._tried.setdefault(item, set()).add(slot.server)
         self.retries.append((item, slot.server, message))
         return True
+
+
+def submit_item(engine: Any, spread_run: SpreadRun | None, item: object, generator_id: str, params: Any,
+                model: str | None, seed: int | None) -> Any:
+    """Submit one item of a batch or grid: as it is without a spread; with one, on a free slot of a server (its
+    model moved to that server, its job on the slot's lane). Returns the job; None when every slot the item may use
+    is busy (submit it again when one is freed); or, when every server went away under it, the message it fails
+    with."""
+    if spread_run is None:
+        return engine.submit(generator_id, params, model=model, seed=seed)
+    placement = spread_run.place(item, model)
+    if placement is None or isinstance(placement, str):
+        return placement
+    try:
+        job = engine.submit(generator_id, params, model=placement.model, seed=seed, lane=placement.lane)
+    except BaseException:
+        spread_run.unplace(placement)
+        raise
+    spread_run.started(job.id, placement)
+    return job
+
+
+def spread_from_names(text: str, configured: Sequence[RemoteServer], models: Sequence[str | None]) -> Spread:
+    """The spread of a command's ``--spread NAMES`` (comma-separated, or ``all``) over the ``configured`` servers,
+    for items of ``models`` (each must be ``remote://…``). :class:`ParamError` naming what is wrong."""
+    from desktop.api import ModelNotFoundError
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    model = next(iter(models), None)
+    try:
+        servers = spread_servers(names, configured, model)
+        for model in models:
+            parse_remote_ref(model or "")
+    except ModelNotFoundError as exc:
+        raise ParamError("model", model, "spreading over servers needs a remote model (remote://SERVER/MODEL-ID)",
+                         hint="Choose a model on one of your servers (--model remote://SERVER/MODEL-ID on the command "
+                              "line); `studiolo models list --remote` lists them."
+                         ) from exc
+    return Spread(servers)

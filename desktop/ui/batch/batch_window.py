@@ -589,10 +589,9 @@ class BatchWindow(QWidget):
         :class:`~desktop.api.ParamError` when the batch's model is not on a server or no server is configured."""
         if not (self.spread_box.isChecked() and ModelSource.REMOTE in self.generator.model_sources):
             return None
-        from desktop.remote.spread import Spread, spread_servers
+        from desktop.remote.spread import spread_from_names
 
-        model = next((item.model for item in opened.plan.items), None)
-        return Spread(spread_servers(["all"], self.engine.settings.servers(), model))
+        return spread_from_names("all", self.engine.settings.servers(), [item.model for item in opened.plan.items])
 
     def _begin(self, opened: Any, out: Path) -> None:
         from desktop.batch.run import BatchRun

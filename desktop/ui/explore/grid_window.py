@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from desktop.api import ModelSource, StudioloError, from_json, parse_remote_ref
+from desktop.api import ModelSource, StudioloError, from_json
 from desktop.explore.export import grid_file, read_grid_record, spec_from_record
 from desktop.explore.grid import GridSpec
 from desktop.ui.explore.grid_setup import Base, GridSetup
@@ -119,13 +119,10 @@ class GridWindow(QWidget):
         if not (self.spread_box.isChecked() and ModelSource.REMOTE in self.generator.model_sources):
             return None
         from desktop.explore.grid import expand
-        from desktop.remote.spread import Spread, spread_servers
+        from desktop.remote.spread import spread_from_names
 
-        cells = expand(spec, self.generator)
-        servers = spread_servers(["all"], self.engine.settings.servers(), cells[0].model if cells else None)
-        for cell in cells:
-            parse_remote_ref(cell.model or "")  # every cell's model on a server (ModelNotFoundError otherwise)
-        return Spread(servers)
+        models = [cell.model for cell in expand(spec, self.generator)]
+        return spread_from_names("all", self.engine.settings.servers(), models)
 
     def run_grid(self, spec: GridSpec) -> None:
         """Show ``spec`` in the setup and run it as Run would (asking first for a big grid)."""
