@@ -1,4 +1,4 @@
-"""A batch spread over several remote servers (issue 23, point 4): which server runs each item.
+"""A batch or a grid spread over several remote servers (issue 23, point 4): which server runs each item.
 
 Each server takes up to its own ``concurrency`` items at once (one engine *lane* a slot: ``Engine.submit(lane=…)``,
 so the remote generator's jobs run side by side). An item whose server went away — its job failed with
@@ -6,7 +6,9 @@ so the remote generator's jobs run side by side). An item whose server went away
 server is left out for ``cooldown`` seconds (by a clock the caller may give: tests control time). An item every
 server has failed ends failed with the last server's message: nothing waits forever.
 
-Pure bookkeeping: no Qt, no network (the batch run asks, the engine runs).
+:class:`Spread` hands out the servers' slots; :class:`SpreadRun` is a run's side of it (which slot each job holds,
+the retries, where each item ran); :func:`submit_item` submits one item of a batch or grid, spread or not. Pure
+bookkeeping: no Qt, no network (the run asks, the engine runs).
 """
 
 from __future__ import annotations
