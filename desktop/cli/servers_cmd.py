@@ -60,6 +60,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     from desktop.api import StudioloError
+    from desktop.cli.generate_cmd import EXIT_USAGE, _error
     from desktop.remote.servers import add_server
 
     key = args.api_key
@@ -71,8 +72,7 @@ def _add(args: argparse.Namespace) -> int:
     try:
         server = add_server(args.name, args.url, api_key=key, concurrency=args.concurrency, replace=args.replace)
     except StudioloError as exc:
-        print(f"studiolo: error: {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""), file=sys.stderr)
-        return 2
+        return _error(exc, EXIT_USAGE)
     except OSError as exc:  # the settings could not be written (a WriteError names the file)
         print(f"studiolo: error: {exc}", file=sys.stderr)
         return 1
@@ -82,13 +82,13 @@ def _add(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     from desktop.api import StudioloError
+    from desktop.cli.generate_cmd import EXIT_USAGE, _error
     from desktop.remote.servers import remove_server
 
     try:
         remove_server(args.name)
     except StudioloError as exc:
-        print(f"studiolo: error: {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""), file=sys.stderr)
-        return 2
+        return _error(exc, EXIT_USAGE)
     except OSError as exc:
         print(f"studiolo: error: {exc}", file=sys.stderr)
         return 1

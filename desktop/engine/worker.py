@@ -186,16 +186,23 @@ class GeneratorWorker(QObject):
                                   on_progress=on_progress, on_preview=on_preview, on_warning=on_warning,
                                   generator=self.generator, watermark=job.watermark)
 
-    def _load_and_generate(self, job: Job, ctx: CallbackRunContext, started: float) -> list[Output]:
-        generator, services = self.generator, self.services
+    def _resolve_and_place(self, job: Job, ctx: CallbackRunContext, *, check: bool) -> tuple[Any, str]:
+        """The job's model resolved to local files (downloaded or built when needed; ``check``: its weight files
+        checked now) and the device it runs on, recorded on the job and its context: ``(path, device)``."""
+        services = self.services
         path = services.resolver.resolve(
-            generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event, token=services.hf_token,
-            on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"),
-            check=False, build_demo=self.runner.build_demo)
+            self.generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event,
+            token=services.hf_token, check=check, build_demo=self.runner.build_demo,
+            on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"))
         self._model_path = path
         ctx.raise_if_cancelled()
         device = self.runner.device(services.device_preference)
         job.device = ctx.device = device
+        return path, device
+
+    def _load_and_generate(self, job: Job, ctx: CallbackRunContext, started: float) -> list[Output]:
+        generator, services = self.generator, self.services
+        path, device = self._resolve_and_place(job, ctx, check=False)
         options = LoadOptions({n: getattr(job.params, n) for n in load_option_names(generator.Params)},
                               allow_pickle=services.allow_pickle,
                               model_ref=job.model if path is None else None)  # a remote model: no files
@@ -236,14 +243,7 @@ class GeneratorWorker(QObject):
 
         generator, services, request = self.generator, self.services, job.training
         spec = training_kind(generator, request.kind)
-        path = services.resolver.resolve(
-            generator, job.model, allow_pickle=services.allow_pickle, cancel=job.cancel_event, token=services.hf_token,
-            on_progress=lambda done, total, msg: ctx.progress(done, total, msg or "Downloading the model…"),
-            check=True, build_demo=self.runner.build_demo)
-        self._model_path = path
-        ctx.raise_if_cancelled()
-        device = self.runner.device(services.device_preference)
-        job.device = ctx.device = device
+        path, device = self._resolve_and_place(job, ctx, check=True)
         for loaded in services.cache.loaded():  # the base model in memory twice would double what training needs
             if loaded.key.generator_id == generator.id:
                 services.cache.unload(loaded.key)
